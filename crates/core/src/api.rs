@@ -1,0 +1,80 @@
+//! Request and response bodies shared by the server and the SPA.
+
+use serde::{Deserialize, Serialize};
+
+use crate::authz::{Privilege, Role};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+/// The signed-in user, as `GET /internal/security/me` returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CurrentUser {
+    pub username: String,
+    pub full_name: Option<String>,
+    pub roles: Vec<Role>,
+    /// Everything the roles grant, so the UI can hide what the user may not do.
+    pub privileges: Vec<Privilege>,
+    /// `session`, `basic` or (later) `api_key`.
+    pub authentication_type: String,
+}
+
+impl CurrentUser {
+    pub fn can(&self, privilege: Privilege) -> bool {
+        self.privileges.contains(&privilege)
+    }
+}
+
+/// One user as an administrator sees it (`GET /internal/security/users`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UserSummary {
+    pub username: String,
+    pub full_name: Option<String>,
+    pub roles: Vec<Role>,
+    pub enabled: bool,
+}
+
+/// `GET /api/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StatusResponse {
+    pub name: String,
+    pub version: VersionInfo,
+    pub status: OverallStatus,
+    pub uptime_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VersionInfo {
+    pub number: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OverallStatus {
+    /// `available` when every part below is, `unavailable` otherwise.
+    pub overall: StatusLevel,
+    pub database: DatabaseStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StatusLevel {
+    pub level: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DatabaseStatus {
+    pub level: String,
+    /// `sqlite` or `postgres`.
+    pub engine: String,
+}

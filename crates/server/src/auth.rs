@@ -1,0 +1,337 @@
+//! Who is calling: passwords (argon2id), server-side sessions, HTTP Basic for
+//! scripts, sign-in throttling, and the `AuthUser` extractor every protected
+//! handler names in its signature.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::request::Parts;
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use warden_core::authz::{Privilege, Role, has_privilege};
+
+use crate::AppState;
+use crate::db::now_ms;
+use crate::error::{ApiError, Result};
+use crate::store;
+
+pub const SESSION_COOKIE: &str = "warden_sid";
+
+/// Sign-in throttling: at most this many failures per window, per user name
+/// and per client address.
+pub const MAX_FAILURES_PER_USER: i64 = 10;
+pub const MAX_FAILURES_PER_ADDRESS: i64 = 50;
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// How long a verified Basic credential is trusted without running argon2.
+const BASIC_CACHE_TTL: Duration = Duration::from_secs(60);
+const BASIC_CACHE_MAX: usize = 10_000;
+
+/// A session is marked as seen at most this often (one write per minute, not
+/// one per request).
+const TOUCH_EVERY_MS: i64 = 60_000;
+
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("hashing password: {e}"))?
+        .to_string())
+}
+
+pub fn verify_password(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+/// Argon2 is CPU-heavy by design: run it off the async workers.
+pub async fn hash_password_blocking(password: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(anyhow::Error::from)?
+        .map_err(ApiError::from)
+}
+
+/// Verifies against `hash`, or against a fixed hash when the user does not
+/// exist, so the answer takes as long either way.
+pub async fn verify_password_blocking(hash: Option<String>, password: String) -> bool {
+    tokio::task::spawn_blocking(move || match hash {
+        Some(hash) => verify_password(&hash, &password),
+        None => {
+            let _ = verify_password(dummy_hash(), &password);
+            false
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
+fn dummy_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| hash_password("not a password anyone has").unwrap_or_default())
+}
+
+pub fn sha256_hex(input: &[u8]) -> String {
+    Sha256::digest(input).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A fresh session token and the hash that is stored for it.
+pub fn new_session_token() -> (String, String) {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let hash = sha256_hex(token.as_bytes());
+    (token, hash)
+}
+
+/// Seconds until a throttled key may try again, or `None` if it may now.
+pub fn retry_after(window: Option<store::login_failures::Window>, limit: i64, now_ms: i64) -> Option<u64> {
+    let window = window?;
+    if window.failures < limit {
+        return None;
+    }
+    let ends = window.window_started_at + FAILURE_WINDOW.as_millis() as i64;
+    (ends > now_ms).then(|| ((ends - now_ms) as u64).div_ceil(1000))
+}
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthKind {
+    Session,
+    Basic,
+}
+
+impl AuthKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthKind::Session => "session",
+            AuthKind::Basic => "basic",
+        }
+    }
+}
+
+/// The authenticated caller. Naming it in a handler's arguments makes the
+/// route require authentication; `require` checks one privilege.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub id: String,
+    pub username: String,
+    pub full_name: Option<String>,
+    pub roles: Vec<Role>,
+    pub kind: AuthKind,
+}
+
+impl AuthUser {
+    pub fn require(&self, privilege: Privilege) -> Result<()> {
+        if has_privilege(&self.roles, privilege) { Ok(()) } else { Err(ApiError::Forbidden(privilege)) }
+    }
+}
+
+fn unauthorized() -> ApiError {
+    ApiError::Unauthorized("Unauthorized".into())
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        if let Some(token) = session_cookie(parts) {
+            return session_user(state, &token).await?.ok_or_else(unauthorized);
+        }
+        if let Some((username, password)) = basic_credentials(parts) {
+            return basic_user(state, username, password).await?.ok_or_else(unauthorized);
+        }
+        Err(unauthorized())
+    }
+}
+
+pub fn session_cookie(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+fn basic_credentials(parts: &Parts) -> Option<(String, String)> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (user, password) = decoded.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
+}
+
+fn to_auth_user(row: store::users::UserRow, kind: AuthKind) -> AuthUser {
+    AuthUser { roles: row.roles(), id: row.id, username: row.username, full_name: row.full_name, kind }
+}
+
+async fn session_user(state: &AppState, token: &str) -> Result<Option<AuthUser>> {
+    let hash = sha256_hex(token.as_bytes());
+    let Some(session) = store::sessions::get(&state.db, &hash).await? else { return Ok(None) };
+    let now = now_ms();
+    let idle_ms = state.config.session_idle_timeout.as_millis() as i64;
+    if session.expires_at <= now || session.last_seen_at + idle_ms <= now {
+        store::sessions::delete(&state.db, &hash).await?;
+        return Ok(None);
+    }
+    let Some(user) = store::users::by_id(&state.db, &session.user_id).await?.filter(|u| u.enabled()) else {
+        return Ok(None);
+    };
+    if now - session.last_seen_at >= TOUCH_EVERY_MS {
+        store::sessions::touch(&state.db, &hash, now).await?;
+    }
+    Ok(Some(to_auth_user(user, AuthKind::Session)))
+}
+
+/// Verified Basic credentials, keyed by the SHA-256 of `user:password`. The
+/// entry remembers the password hash it was checked against, so a password
+/// change or a disabled user takes effect on the next request.
+#[derive(Default)]
+pub struct BasicCache {
+    entries: Mutex<HashMap<String, (String, String, Instant)>>,
+}
+
+impl BasicCache {
+    fn get(&self, key: &str) -> Option<(String, String)> {
+        let entries = self.entries.lock().ok()?;
+        let (user_id, hash, at) = entries.get(key)?;
+        (at.elapsed() < BASIC_CACHE_TTL).then(|| (user_id.clone(), hash.clone()))
+    }
+
+    fn put(&self, key: String, user_id: String, hash: String) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= BASIC_CACHE_MAX {
+                entries.retain(|_, (_, _, at)| at.elapsed() < BASIC_CACHE_TTL);
+                if entries.len() >= BASIC_CACHE_MAX {
+                    entries.clear();
+                }
+            }
+            entries.insert(key, (user_id, hash, Instant::now()));
+        }
+    }
+}
+
+async fn basic_user(state: &AppState, username: String, password: String) -> Result<Option<AuthUser>> {
+    let key = sha256_hex(format!("{username}:{password}").as_bytes());
+    if let Some((user_id, verified_hash)) = state.basic_cache.get(&key) {
+        let user = store::users::by_id(&state.db, &user_id).await?;
+        if let Some(user) = user.filter(|u| u.enabled() && u.password_hash == verified_hash) {
+            return Ok(Some(to_auth_user(user, AuthKind::Basic)));
+        }
+    }
+    let user = store::users::by_username(&state.db, &username).await?;
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    if !verify_password_blocking(hash, password).await {
+        return Ok(None);
+    }
+    let Some(user) = user.filter(|u| u.enabled()) else { return Ok(None) };
+    state.basic_cache.put(key, user.id.clone(), user.password_hash.clone());
+    Ok(Some(to_auth_user(user, AuthKind::Basic)))
+}
+
+/// Where the request came from, believing `X-Forwarded-*` only from a
+/// configured trusted proxy.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub address: IpAddr,
+    pub https: bool,
+}
+
+impl FromRequestParts<AppState> for ClientInfo {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip())
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        Ok(client_info(&state.config, peer, &parts.headers))
+    }
+}
+
+pub fn client_info(config: &crate::config::Config, peer: IpAddr, headers: &axum::http::HeaderMap) -> ClientInfo {
+    if !config.is_trusted_proxy(peer) {
+        return ClientInfo { address: peer, https: false };
+    }
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    // The nearest address that is not one of our proxies is the client.
+    let forwarded: Vec<IpAddr> = header("x-forwarded-for")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|part| part.trim().parse().ok())
+        .collect();
+    let address = forwarded.iter().rev().copied().find(|ip| !config.is_trusted_proxy(*ip)).or(forwarded.first().copied()).unwrap_or(peer);
+    let https = header("x-forwarded-proto").is_some_and(|proto| proto.split(',').next().is_some_and(|p| p.trim().eq_ignore_ascii_case("https")));
+    ClientInfo { address, https }
+}
+
+/// Shared by the application and the CLI.
+pub type SharedBasicCache = Arc<BasicCache>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::store::login_failures::Window;
+
+    #[test]
+    fn passwords_verify_only_themselves() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password(&hash, "correct horse"));
+        assert!(!verify_password(&hash, "correct horse "));
+        assert!(!verify_password("not a hash", "x"));
+    }
+
+    #[test]
+    fn session_tokens_are_random_and_stored_hashed() {
+        let (a, a_hash) = new_session_token();
+        let (b, _) = new_session_token();
+        assert_ne!(a, b);
+        assert_eq!(a_hash, sha256_hex(a.as_bytes()));
+        assert!(!a_hash.contains(&a));
+    }
+
+    #[test]
+    fn throttle_waits_until_the_window_ends() {
+        let start = 1_000_000;
+        let window = |failures| Some(Window { failures, window_started_at: start });
+        assert_eq!(retry_after(None, 10, start), None);
+        assert_eq!(retry_after(window(9), 10, start + 1), None);
+        assert_eq!(retry_after(window(10), 10, start), Some(FAILURE_WINDOW.as_secs()));
+        assert_eq!(retry_after(window(10), 10, start + 1), Some(FAILURE_WINDOW.as_secs()));
+        let end = start + FAILURE_WINDOW.as_millis() as i64;
+        assert_eq!(retry_after(window(50), 10, end), None);
+    }
+
+    #[test]
+    fn forwarded_headers_only_from_trusted_proxies() {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("x-forwarded-for", "203.0.113.9, 10.0.0.2".parse().unwrap());
+        headers.insert("x-forwarded-proto", "https".parse().unwrap());
+        let untrusting = Config::default();
+        let peer: IpAddr = "10.0.0.1".parse().unwrap();
+        let info = client_info(&untrusting, peer, &headers);
+        assert_eq!(info.address, peer);
+        assert!(!info.https);
+
+        let trusting = Config { trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()], ..Config::default() };
+        let info = client_info(&trusting, peer, &headers);
+        assert_eq!(info.address, "203.0.113.9".parse::<IpAddr>().unwrap());
+        assert!(info.https);
+    }
+}

@@ -1,0 +1,316 @@
+//! Typed settings, from (weakest to strongest) defaults, a TOML file, `WARDEN_*`
+//! environment variables and command-line flags. Unknown keys are an error that
+//! names the key. Secrets (the database URL's password) are never printed.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use ipnet::IpNet;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    /// Where Warden is served behind a proxy: `""` at the root, or `/warden`.
+    pub public_base_path: String,
+    /// Peers whose `X-Forwarded-*` headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// The built SPA (Trunk's `dist/`).
+    pub spa_dir: PathBuf,
+    pub session_idle_timeout: Duration,
+    pub session_lifetime: Duration,
+    pub max_body_bytes: usize,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://data/warden.db".to_owned(),
+            public_base_path: String::new(),
+            trusted_proxies: Vec::new(),
+            spa_dir: PathBuf::from("dist"),
+            session_idle_timeout: Duration::from_secs(8 * 3600),
+            session_lifetime: Duration::from_secs(30 * 24 * 3600),
+            max_body_bytes: 1024 * 1024,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// One source of settings; every key optional. The TOML file is parsed into
+/// this directly, so its keys are exactly these field names.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    pub listen: Option<SocketAddr>,
+    pub database_url: Option<String>,
+    pub public_base_path: Option<String>,
+    #[serde(default, deserialize_with = "networks")]
+    pub trusted_proxies: Option<Vec<IpNet>>,
+    pub spa_dir: Option<PathBuf>,
+    #[serde(default, deserialize_with = "duration_text")]
+    pub session_idle_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "duration_text")]
+    pub session_lifetime: Option<Duration>,
+    pub max_body_bytes: Option<usize>,
+    pub log_format: Option<LogFormat>,
+}
+
+fn duration_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text).map(Some).map_err(serde::de::Error::custom)
+}
+
+fn networks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<IpNet>>, D::Error> {
+    let texts = Vec::<String>::deserialize(d)?;
+    texts.iter().map(|t| parse_network(t).map_err(serde::de::Error::custom)).collect::<Result<_, _>>().map(Some)
+}
+
+/// A network (`10.0.0.0/8`) or a single address (`127.0.0.1`).
+pub fn parse_network(text: &str) -> Result<IpNet, String> {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("`{text}` is neither an IP address nor a network such as 10.0.0.0/8"))
+}
+
+/// The environment variable for each setting.
+const ENV_KEYS: &[(&str, &str)] = &[
+    ("WARDEN_LISTEN", "listen"),
+    ("WARDEN_DATABASE_URL", "database_url"),
+    ("WARDEN_PUBLIC_BASE_PATH", "public_base_path"),
+    ("WARDEN_TRUSTED_PROXIES", "trusted_proxies"),
+    ("WARDEN_SPA_DIR", "spa_dir"),
+    ("WARDEN_SESSION_IDLE_TIMEOUT", "session_idle_timeout"),
+    ("WARDEN_SESSION_LIFETIME", "session_lifetime"),
+    ("WARDEN_MAX_BODY_BYTES", "max_body_bytes"),
+    ("WARDEN_LOG_FORMAT", "log_format"),
+];
+
+/// Variables that are not settings but are Warden's all the same.
+const ENV_OTHER: &[&str] = &["WARDEN_CONFIG"];
+
+impl Layer {
+    pub fn from_toml(text: &str) -> anyhow::Result<Layer> {
+        toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
+    }
+
+    /// Reads every `WARDEN_*` variable; an unknown one is an error that names it
+    /// (a typo must not silently fall back to a default).
+    pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<Layer> {
+        let mut table = toml::Table::new();
+        for (name, value) in vars {
+            if !name.starts_with("WARDEN_") || ENV_OTHER.contains(&name.as_str()) {
+                continue;
+            }
+            let Some((_, key)) = ENV_KEYS.iter().find(|(env, _)| *env == name) else {
+                let known: Vec<&str> = ENV_KEYS.iter().map(|(env, _)| *env).collect();
+                bail!("unknown environment variable {name}; Warden reads {}", known.join(", "));
+            };
+            let value = match *key {
+                "trusted_proxies" => toml::Value::Array(
+                    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| toml::Value::String(s.into())).collect(),
+                ),
+                "max_body_bytes" => toml::Value::Integer(
+                    value.parse().with_context(|| format!("{name}: expected a number of bytes, got `{value}`"))?,
+                ),
+                _ => toml::Value::String(value),
+            };
+            table.insert((*key).to_owned(), value);
+        }
+        Layer::deserialize(table).map_err(|e| anyhow::anyhow!("environment: {e}"))
+    }
+
+    /// `self`, with the keys it lacks taken from `weaker`.
+    pub fn or(self, weaker: Layer) -> Layer {
+        Layer {
+            listen: self.listen.or(weaker.listen),
+            database_url: self.database_url.or(weaker.database_url),
+            public_base_path: self.public_base_path.or(weaker.public_base_path),
+            trusted_proxies: self.trusted_proxies.or(weaker.trusted_proxies),
+            spa_dir: self.spa_dir.or(weaker.spa_dir),
+            session_idle_timeout: self.session_idle_timeout.or(weaker.session_idle_timeout),
+            session_lifetime: self.session_lifetime.or(weaker.session_lifetime),
+            max_body_bytes: self.max_body_bytes.or(weaker.max_body_bytes),
+            log_format: self.log_format.or(weaker.log_format),
+        }
+    }
+}
+
+impl Config {
+    /// Flags over environment over file over defaults.
+    pub fn resolve(flags: Layer, env: Layer, file: Layer) -> anyhow::Result<Config> {
+        let layer = flags.or(env).or(file);
+        let default = Config::default();
+        let config = Config {
+            listen: layer.listen.unwrap_or(default.listen),
+            database_url: layer.database_url.unwrap_or(default.database_url),
+            public_base_path: normalize_base_path(&layer.public_base_path.unwrap_or_default())?,
+            trusted_proxies: layer.trusted_proxies.unwrap_or(default.trusted_proxies),
+            spa_dir: layer.spa_dir.unwrap_or(default.spa_dir),
+            session_idle_timeout: layer.session_idle_timeout.unwrap_or(default.session_idle_timeout),
+            session_lifetime: layer.session_lifetime.unwrap_or(default.session_lifetime),
+            max_body_bytes: layer.max_body_bytes.unwrap_or(default.max_body_bytes),
+            log_format: layer.log_format.unwrap_or(default.log_format),
+        };
+        if config.session_idle_timeout.is_zero() || config.session_lifetime.is_zero() {
+            bail!("session_idle_timeout and session_lifetime must be longer than zero");
+        }
+        if !(config.database_url.starts_with("sqlite:") || config.database_url.starts_with("postgres://") || config.database_url.starts_with("postgresql://")) {
+            bail!("database_url must start with sqlite: or postgres://");
+        }
+        Ok(config)
+    }
+
+    /// Loads the file (if any), reads the environment and applies `flags`.
+    pub fn load(file: Option<&std::path::Path>, flags: Layer) -> anyhow::Result<Config> {
+        let file_layer = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+                Layer::from_toml(&text).with_context(|| format!("config file {}", path.display()))?
+            }
+            None => Layer::default(),
+        };
+        Config::resolve(flags, Layer::from_env(std::env::vars())?, file_layer)
+    }
+
+    pub fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|net| net.contains(&peer))
+    }
+
+    /// The database URL with any password replaced, for logs.
+    pub fn database_url_redacted(&self) -> String {
+        redact_url(&self.database_url)
+    }
+
+    /// Settings as a map, for `warden config` style diagnostics and logs.
+    pub fn summary(&self) -> BTreeMap<&'static str, String> {
+        BTreeMap::from([
+            ("listen", self.listen.to_string()),
+            ("database_url", self.database_url_redacted()),
+            ("public_base_path", self.public_base_path.clone()),
+            ("trusted_proxies", format!("{:?}", self.trusted_proxies)),
+            ("spa_dir", self.spa_dir.display().to_string()),
+        ])
+    }
+}
+
+/// `"/warden/"` → `"/warden"`, `"/"` or `""` → `""`; anything that is not a
+/// plain absolute path is an error.
+pub fn normalize_base_path(raw: &str) -> anyhow::Result<String> {
+    let trimmed = raw.trim().trim_end_matches('/');
+    if trimmed.is_empty() {
+        return Ok(String::new());
+    }
+    let valid_segment = |s: &str| !s.is_empty() && s != "." && s != ".." && s.chars().all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c));
+    if !trimmed.starts_with('/') || !trimmed[1..].split('/').all(valid_segment) {
+        bail!("public_base_path must be an absolute path such as /warden, got `{raw}`");
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    match rest.split_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> anyhow::Result<Layer> {
+        Layer::from_env(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+    }
+
+    #[test]
+    fn defaults_without_any_source() {
+        let config = Config::resolve(Layer::default(), Layer::default(), Layer::default()).unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert!(config.database_url.starts_with("sqlite:"));
+    }
+
+    #[test]
+    fn flags_beat_env_beat_file() {
+        let file = Layer::from_toml("listen = \"127.0.0.1:1000\"\ndatabase_url = \"sqlite://file.db\"\npublic_base_path = \"/file\"").unwrap();
+        let env = env(&[("WARDEN_LISTEN", "127.0.0.1:2000"), ("WARDEN_DATABASE_URL", "sqlite://env.db")]).unwrap();
+        let flags = Layer { listen: Some("127.0.0.1:3000".parse().unwrap()), ..Layer::default() };
+        let config = Config::resolve(flags, env, file).unwrap();
+        assert_eq!(config.listen.port(), 3000);
+        assert_eq!(config.database_url, "sqlite://env.db");
+        assert_eq!(config.public_base_path, "/file");
+    }
+
+    #[test]
+    fn unknown_file_key_is_named() {
+        let err = Layer::from_toml("listen = \"127.0.0.1:1\"\nlisten_port = 8080").unwrap_err().to_string();
+        assert!(err.contains("listen_port"), "{err}");
+    }
+
+    #[test]
+    fn unknown_env_variable_is_named() {
+        let err = env(&[("WARDEN_LISTNE", "x")]).unwrap_err().to_string();
+        assert!(err.contains("WARDEN_LISTNE"), "{err}");
+        assert!(env(&[("WARDEN_CONFIG", "x"), ("HOME", "/root")]).is_ok());
+    }
+
+    #[test]
+    fn bad_values_say_which_setting() {
+        let err = env(&[("WARDEN_LISTEN", "nowhere")]).unwrap_err().to_string();
+        assert!(err.contains("listen") || err.contains("socket"), "{err}");
+        let err = Layer::from_toml("session_idle_timeout = \"soon\"").unwrap_err().to_string();
+        assert!(err.contains("session_idle_timeout"), "{err}");
+    }
+
+    #[test]
+    fn env_lists_and_durations() {
+        let layer = env(&[
+            ("WARDEN_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8"),
+            ("WARDEN_SESSION_IDLE_TIMEOUT", "15m"),
+            ("WARDEN_MAX_BODY_BYTES", "2048"),
+        ])
+        .unwrap();
+        let config = Config::resolve(Layer::default(), layer, Layer::default()).unwrap();
+        assert!(config.is_trusted_proxy("127.0.0.1".parse().unwrap()));
+        assert!(config.is_trusted_proxy("10.1.2.3".parse().unwrap()));
+        assert!(!config.is_trusted_proxy("192.168.0.1".parse().unwrap()));
+        assert_eq!(config.session_idle_timeout, Duration::from_secs(900));
+        assert_eq!(config.max_body_bytes, 2048);
+    }
+
+    #[test]
+    fn base_path_is_normalized_or_refused() {
+        assert_eq!(normalize_base_path("/warden/").unwrap(), "/warden");
+        assert_eq!(normalize_base_path("/").unwrap(), "");
+        assert_eq!(normalize_base_path("").unwrap(), "");
+        assert_eq!(normalize_base_path("/soc/warden").unwrap(), "/soc/warden");
+        for bad in ["warden", "/a//b", "/../x", "/war den", "/x?y"] {
+            assert!(normalize_base_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn database_password_is_redacted() {
+        let config = Config { database_url: "postgres://warden:s3cret@db:5432/warden".into(), ..Config::default() };
+        assert_eq!(config.database_url_redacted(), "postgres://warden:***@db:5432/warden");
+        assert!(!format!("{:?}", config.summary()).contains("s3cret"));
+    }
+}

@@ -1,0 +1,131 @@
+//! The one error type of the HTTP layer. Every error leaves Warden as a JSON
+//! body in Kibana's shape; anything unexpected is logged and becomes a 500
+//! with a generic message, never a leak of internals.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use warden_core::authz::Privilege;
+use warden_core::error::ErrorBody;
+
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("missing privilege: {}", privilege_name(.0))]
+    Forbidden(Privilege),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_secs: u64 },
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+fn privilege_name(privilege: &Privilege) -> String {
+    serde_json::to_value(privilege)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Database(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The body sent to the client.
+    pub fn body(&self) -> ErrorBody {
+        let message = match self {
+            ApiError::Database(_) | ApiError::Internal(_) => "An internal server error occurred".to_owned(),
+            other => other.to_string(),
+        };
+        ErrorBody::new(self.status().as_u16(), message)
+    }
+
+    /// Maps a unique-constraint violation to 409 with `message`, after the
+    /// query ran (no racy check before it); other errors pass through.
+    pub fn on_unique_violation(message: impl Into<String>) -> impl FnOnce(sqlx::Error) -> ApiError {
+        move |err| match &err {
+            sqlx::Error::Database(db) if db.is_unique_violation() => ApiError::Conflict(message.into()),
+            _ => ApiError::Database(err),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if matches!(self, ApiError::Database(_) | ApiError::Internal(_)) {
+            tracing::error!(error = ?self, "request failed");
+        }
+        let mut response = (self.status(), axum::Json(self.body())).into_response();
+        if let ApiError::TooManyRequests { retry_after_secs, .. } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_each_error_to_its_status_and_message() {
+        let cases = [
+            (ApiError::BadRequest("[request body.username]: missing".into()), 400, "Bad Request"),
+            (ApiError::Unauthorized("Unauthorized".into()), 401, "Unauthorized"),
+            (ApiError::Forbidden(Privilege::FleetAll), 403, "Forbidden"),
+            (ApiError::NotFound("Not Found".into()), 404, "Not Found"),
+            (ApiError::Conflict("exists".into()), 409, "Conflict"),
+            (ApiError::PayloadTooLarge("too big".into()), 413, "Payload Too Large"),
+            (ApiError::TooManyRequests { message: "slow down".into(), retry_after_secs: 3 }, 429, "Too Many Requests"),
+        ];
+        for (error, status, phrase) in cases {
+            let body = error.body();
+            assert_eq!(body.status_code, status);
+            assert_eq!(body.error, phrase);
+        }
+        assert_eq!(ApiError::Forbidden(Privilege::FleetAll).body().message, "missing privilege: fleet:all");
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let body = ApiError::Internal(anyhow::anyhow!("password=hunter2 in connection string")).body();
+        assert_eq!(body.status_code, 500);
+        assert!(!body.message.contains("hunter2"));
+    }
+
+    #[test]
+    fn too_many_requests_sets_retry_after() {
+        let response = ApiError::TooManyRequests { message: "wait".into(), retry_after_secs: 42 }.into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "42");
+    }
+}

@@ -1,0 +1,76 @@
+//! The HTTP surface: one `router()` per resource merged here, with the layers
+//! every request passes (request id, tracing, panics → 500 JSON, body limit,
+//! the kbn-xsrf rule) and JSON 404/405 for unknown API routes.
+
+mod json;
+pub mod openapi;
+mod security;
+mod spa;
+mod status;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, Method};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{any, get};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use warden_core::error::XSRF_MISSING_MESSAGE;
+use warden_core::paths::XSRF_HEADER;
+
+pub use json::JsonBody;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+pub fn router(state: AppState) -> Router {
+    let base = state.config.public_base_path.clone();
+    let app = Router::new()
+        .merge(status::router())
+        .merge(security::router())
+        .merge(openapi::router())
+        .route("/api/{*rest}", any(not_found))
+        .route("/internal/{*rest}", any(not_found))
+        .merge(spa::router(&state))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(require_xsrf))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .with_state(state);
+    let app = if base.is_empty() {
+        app
+    } else {
+        let home = format!("{base}/");
+        Router::new().nest(&base, app).route("/", get(move || async move { Redirect::to(&home) })).fallback(not_found)
+    };
+    let request_id = HeaderName::from_static("x-request-id");
+    app.layer(CatchPanicLayer::custom(|_| ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Kibana's rule: a state-changing request without `kbn-xsrf` (or
+/// `kbn-version`) is refused, so a cross-site form post cannot act for a
+/// signed-in analyst.
+async fn require_xsrf(request: Request, next: Next) -> Response {
+    let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let headers = request.headers();
+    if safe || headers.contains_key(XSRF_HEADER) || headers.contains_key("kbn-version") {
+        next.run(request).await
+    } else {
+        ApiError::BadRequest(XSRF_MISSING_MESSAGE.into()).into_response()
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("Not Found".into())
+}
+
+async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError::MethodNotAllowed(format!("Method {method} is not allowed on this route"))
+}

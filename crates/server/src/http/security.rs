@@ -1,0 +1,162 @@
+//! Sign-in, sign-out and the current user (`/internal/security/*`, as Kibana).
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header::SET_COOKIE;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use warden_core::api::{CurrentUser, LoginRequest, UserSummary};
+use warden_core::authz::{Privilege, privileges_of};
+
+use super::JsonBody;
+use crate::AppState;
+use crate::auth::{self, AuthUser, ClientInfo, MAX_FAILURES_PER_ADDRESS, MAX_FAILURES_PER_USER, SESSION_COOKIE};
+use crate::db::now_ms;
+use crate::error::{ApiError, Result};
+use crate::store;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/internal/security/login", post(login))
+        .route("/internal/security/logout", post(logout))
+        .route("/internal/security/me", get(me))
+        .route("/internal/security/users", get(list_users))
+}
+
+fn current_user(user: &AuthUser) -> CurrentUser {
+    CurrentUser {
+        username: user.username.clone(),
+        full_name: user.full_name.clone(),
+        roles: user.roles.clone(),
+        privileges: privileges_of(&user.roles),
+        authentication_type: user.kind.as_str().to_owned(),
+    }
+}
+
+/// Starts a session. Failures never say whether the user exists, and both the
+/// user name and the client address are throttled.
+#[utoipa::path(post, path = "/internal/security/login", tag = "security",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in; sets the session cookie", body = CurrentUser),
+        (status = 400, description = "Malformed body", body = warden_core::error::ErrorBody),
+        (status = 401, description = "Wrong user name or password", body = warden_core::error::ErrorBody),
+        (status = 429, description = "Too many failed attempts; see Retry-After", body = warden_core::error::ErrorBody),
+    ))]
+#[tracing::instrument(skip_all, fields(username = %body.username, client = %client.address))]
+async fn login(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<LoginRequest>,
+) -> Result<Response> {
+    if body.username.trim().is_empty() {
+        return Err(ApiError::BadRequest("[request body.username]: must not be empty".into()));
+    }
+    let now = now_ms();
+    let cutoff = now - auth::FAILURE_WINDOW.as_millis() as i64;
+    let user_key = format!("user:{}", body.username.to_lowercase());
+    let address_key = format!("ip:{}", client.address);
+    for (key, limit) in [(&user_key, MAX_FAILURES_PER_USER), (&address_key, MAX_FAILURES_PER_ADDRESS)] {
+        let window = store::login_failures::current(&state.db, key, cutoff).await?;
+        if let Some(retry_after_secs) = auth::retry_after(window, limit, now) {
+            tracing::warn!(retry_after_secs, "sign-in throttled");
+            return Err(ApiError::TooManyRequests {
+                message: format!("Too many failed sign-in attempts; try again in {retry_after_secs} seconds"),
+                retry_after_secs,
+            });
+        }
+    }
+
+    let user = store::users::by_username(&state.db, &body.username).await?;
+    let verified = auth::verify_password_blocking(user.as_ref().map(|u| u.password_hash.clone()), body.password).await;
+    let Some(user) = user.filter(|u| verified && u.enabled()) else {
+        let mut tx = state.db.begin().await?;
+        store::login_failures::record(&mut *tx, &user_key, now, cutoff).await?;
+        store::login_failures::record(&mut *tx, &address_key, now, cutoff).await?;
+        tx.commit().await?;
+        tracing::info!("sign-in failed");
+        return Err(ApiError::Unauthorized("Invalid username or password".into()));
+    };
+
+    // A new token at every sign-in: a session id planted before sign-in is useless.
+    let (token, token_hash) = auth::new_session_token();
+    let expires_at = now + state.config.session_lifetime.as_millis() as i64;
+    let mut tx = state.db.begin().await?;
+    if let Some(old) = session_token(&headers) {
+        store::sessions::delete(&mut *tx, &auth::sha256_hex(old.as_bytes())).await?;
+    }
+    store::sessions::insert(&mut *tx, &token_hash, &user.id, now, expires_at).await?;
+    store::login_failures::clear(&mut *tx, &user_key).await?;
+    tx.commit().await?;
+    tracing::info!("signed in");
+
+    let auth_user = AuthUser {
+        roles: user.roles(),
+        id: user.id,
+        username: user.username,
+        full_name: user.full_name,
+        kind: auth::AuthKind::Session,
+    };
+    let cookie = session_cookie_header(&state, &token, client.https, None)?;
+    Ok(([(SET_COOKIE, cookie)], axum::Json(current_user(&auth_user))).into_response())
+}
+
+/// Ends the session (server-side, so the cookie is useless at once).
+#[utoipa::path(post, path = "/internal/security/logout", tag = "security",
+    responses((status = 204, description = "Signed out; clears the session cookie")))]
+async fn logout(State(state): State<AppState>, client: ClientInfo, headers: HeaderMap) -> Result<Response> {
+    if let Some(token) = session_token(&headers) {
+        store::sessions::delete(&state.db, &auth::sha256_hex(token.as_bytes())).await?;
+    }
+    let cookie = session_cookie_header(&state, "", client.https, Some(0))?;
+    Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, cookie)]).into_response())
+}
+
+/// The signed-in user with the privileges their roles grant.
+#[utoipa::path(get, path = "/internal/security/me", tag = "security",
+    responses(
+        (status = 200, body = CurrentUser),
+        (status = 401, description = "Not signed in", body = warden_core::error::ErrorBody),
+    ))]
+async fn me(user: AuthUser) -> axum::Json<CurrentUser> {
+    axum::Json(current_user(&user))
+}
+
+/// Every local user (needs `users:admin`).
+#[utoipa::path(get, path = "/internal/security/users", tag = "security",
+    responses(
+        (status = 200, body = [UserSummary]),
+        (status = 403, description = "Missing users:admin", body = warden_core::error::ErrorBody),
+    ))]
+async fn list_users(State(state): State<AppState>, user: AuthUser) -> Result<axum::Json<Vec<UserSummary>>> {
+    user.require(Privilege::UsersAdmin)?;
+    let users = store::users::list(&state.db).await?;
+    Ok(axum::Json(
+        users
+            .into_iter()
+            .map(|u| UserSummary { roles: u.roles(), enabled: u.enabled(), username: u.username, full_name: u.full_name })
+            .collect(),
+    ))
+}
+
+fn session_token(headers: &HeaderMap) -> Option<String> {
+    let (mut parts, ()) = axum::http::Request::new(()).into_parts();
+    parts.headers = headers.clone();
+    auth::session_cookie(&Parts::from(parts))
+}
+
+/// HttpOnly; SameSite=Lax so links from alerts and chat open signed in;
+/// Secure when the request came over HTTPS; scoped to Warden's base path.
+fn session_cookie_header(state: &AppState, token: &str, https: bool, max_age: Option<u64>) -> Result<HeaderValue> {
+    let mut cookie = format!("{SESSION_COOKIE}={token}; Path={}/; HttpOnly; SameSite=Lax", state.config.public_base_path);
+    if https {
+        cookie.push_str("; Secure");
+    }
+    if let Some(max_age) = max_age {
+        cookie.push_str(&format!("; Max-Age={max_age}"));
+    }
+    HeaderValue::from_str(&cookie).map_err(|e| ApiError::Internal(e.into()))
+}

@@ -1,0 +1,37 @@
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use warden_core::api::{DatabaseStatus, OverallStatus, StatusLevel, StatusResponse, VersionInfo};
+
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/status", get(status))
+}
+
+/// Health for load balancers and people: no authentication needed. 503 when
+/// the database does not answer.
+#[utoipa::path(get, path = "/api/status", tag = "status",
+    responses(
+        (status = 200, body = StatusResponse),
+        (status = 503, description = "The database does not answer", body = StatusResponse),
+    ))]
+async fn status(State(state): State<AppState>) -> (StatusCode, axum::Json<StatusResponse>) {
+    let ping = sqlx::query_scalar::<_, i64>("select 1").fetch_one(&state.db);
+    let database_ok = matches!(tokio::time::timeout(Duration::from_secs(2), ping).await, Ok(Ok(1)));
+    let level = |ok: bool| StatusLevel { level: if ok { "available" } else { "unavailable" }.to_owned() };
+    let body = StatusResponse {
+        name: "warden".to_owned(),
+        version: VersionInfo { number: env!("CARGO_PKG_VERSION").to_owned() },
+        status: OverallStatus {
+            overall: level(database_ok),
+            database: DatabaseStatus { level: level(database_ok).level, engine: state.engine.name().to_owned() },
+        },
+        uptime_ms: state.started.elapsed().as_millis() as u64,
+    };
+    let code = if database_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, axum::Json(body))
+}
