@@ -277,3 +277,97 @@ mod tests {
         assert!(privileges_of(&[]).is_empty());
     }
 }
+
+/// The areas of the app, in navigation order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Console,
+    ResponseActions,
+    Fleet,
+    Rules,
+    Connectors,
+    Tasks,
+}
+
+/// Privileges that let a user run at least one response command; the console
+/// is offered to whoever holds any of them (Kibana's canAccessResponseConsole).
+pub const CONSOLE_COMMAND_PRIVILEGES: &[Privilege] = &[
+    Privilege::Isolate,
+    Privilege::Release,
+    Privilege::Processes,
+    Privilege::KillProcess,
+    Privilege::SuspendProcess,
+    Privilege::GetFile,
+    Privilege::Upload,
+    Privilege::Execute,
+    Privilege::Runscript,
+    Privilege::Scan,
+    Privilege::MemoryDump,
+];
+
+impl Section {
+    pub const ALL: [Section; 6] =
+        [Section::Console, Section::ResponseActions, Section::Fleet, Section::Rules, Section::Connectors, Section::Tasks];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Section::Console => "Console",
+            Section::ResponseActions => "Response actions",
+            Section::Fleet => "Fleet",
+            Section::Rules => "Rules",
+            Section::Connectors => "Connectors",
+            Section::Tasks => "Tasks",
+        }
+    }
+
+    /// The SPA route, relative to the base path.
+    pub fn path(self) -> &'static str {
+        match self {
+            Section::Console => "/console",
+            Section::ResponseActions => "/response-actions",
+            Section::Fleet => "/fleet",
+            Section::Rules => "/rules",
+            Section::Connectors => "/connectors",
+            Section::Tasks => "/tasks",
+        }
+    }
+
+    /// Whether someone with `privileges` may open this section.
+    pub fn visible_to(self, privileges: &[Privilege]) -> bool {
+        let has = |p: Privilege| privileges.contains(&p);
+        match self {
+            Section::Console => CONSOLE_COMMAND_PRIVILEGES.iter().any(|p| has(*p)),
+            Section::ResponseActions => has(Privilege::ResponseActionsLogRead),
+            Section::Fleet => has(Privilege::FleetRead),
+            Section::Rules => has(Privilege::RulesRead),
+            Section::Connectors => has(Privilege::ActionsRead),
+            // Task health is read-only and concerns everyone on shift.
+            Section::Tasks => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod section_tests {
+    use super::*;
+
+    fn sections(role: Role) -> Vec<Section> {
+        let privileges = privileges_of(&[role]);
+        Section::ALL.into_iter().filter(|s| s.visible_to(&privileges)).collect()
+    }
+
+    #[test]
+    fn console_only_for_responders() {
+        assert!(!sections(Role::Viewer).contains(&Section::Console));
+        assert!(!sections(Role::T1Analyst).contains(&Section::Console));
+        assert!(!sections(Role::PlatformEngineer).contains(&Section::Console));
+        assert!(sections(Role::T2Analyst).contains(&Section::Console));
+        assert!(sections(Role::EndpointOperationsAnalyst).contains(&Section::Console));
+    }
+
+    #[test]
+    fn superuser_sees_everything_and_nobody_sees_nothing() {
+        assert_eq!(sections(Role::Superuser), Section::ALL.to_vec());
+        assert_eq!(Section::ALL.into_iter().filter(|s| s.visible_to(&[])).collect::<Vec<_>>(), vec![Section::Tasks]);
+    }
+}

@@ -11,3 +11,35 @@ pub const USERS: &str = "internal/security/users";
 
 /// The header every state-changing request must carry (any value), as in Kibana.
 pub const XSRF_HEADER: &str = "kbn-xsrf";
+
+/// Where the SPA may return after sign-in: only a path inside Warden
+/// (`/fleet?x=1`), never another site (`//evil.example`, `https://…`,
+/// `/\evil`). Anything else goes home.
+pub fn safe_return_path(next: Option<&str>) -> &str {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') && !path.contains("://") => path,
+        _ => "/",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_paths_stay_inside_warden() {
+        for (next, expected) in [
+            (Some("/fleet"), "/fleet"),
+            (Some("/fleet/agents/42?tab=log"), "/fleet/agents/42?tab=log"),
+            (Some("//evil.example/x"), "/"),
+            (Some("https://evil.example"), "/"),
+            (Some("/\\evil.example"), "/"),
+            (Some("/redirect?to=https://evil.example"), "/"),
+            (Some("fleet"), "/"),
+            (Some(""), "/"),
+            (None, "/"),
+        ] {
+            assert_eq!(safe_return_path(next), expected, "{next:?}");
+        }
+    }
+}

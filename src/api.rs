@@ -1,0 +1,76 @@
+//! The one request helper: paths are relative to the document's `<base href>`
+//! (so Warden works behind a proxy at a sub-path), every request carries
+//! `kbn-xsrf`, and error bodies become a typed, cloneable `ApiError`.
+
+use gloo_net::http::{Request, RequestBuilder, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use warden_core::error::ErrorBody;
+use warden_core::paths::XSRF_HEADER;
+
+use crate::session;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    /// The HTTP status, or 0 when Warden could not be reached.
+    pub status: u16,
+    pub message: String,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+fn unreachable(err: gloo_net::Error) -> ApiError {
+    ApiError { status: 0, message: format!("Cannot reach Warden: {err}") }
+}
+
+async fn send(builder: RequestBuilder, body: Option<String>) -> ApiResult<Response> {
+    let builder = builder.header(XSRF_HEADER, "warden");
+    let request = match body {
+        Some(json) => builder.header("content-type", "application/json").body(json),
+        None => builder.build(),
+    }
+    .map_err(unreachable)?;
+    let response = request.send().await.map_err(unreachable)?;
+    if response.ok() {
+        return Ok(response);
+    }
+    let status = response.status();
+    let message = match response.json::<ErrorBody>().await {
+        Ok(body) => body.message,
+        Err(_) => format!("{} {}", status, response.status_text()),
+    };
+    if status == 401 {
+        session::on_unauthorized();
+    }
+    Err(ApiError { status, message })
+}
+
+async fn decode<T: DeserializeOwned>(response: Response) -> ApiResult<T> {
+    let status = response.status();
+    response
+        .json::<T>()
+        .await
+        .map_err(|err| ApiError { status, message: format!("Unexpected answer from Warden: {err}") })
+}
+
+pub async fn get<T: DeserializeOwned>(path: &str) -> ApiResult<T> {
+    decode(send(Request::get(path), None).await?).await
+}
+
+pub async fn post<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> ApiResult<T> {
+    let json = serde_json::to_string(body).map_err(|e| ApiError { status: 0, message: e.to_string() })?;
+    decode(send(Request::post(path), Some(json)).await?).await
+}
+
+/// A POST whose answer has no body (204).
+pub async fn post_empty(path: &str) -> ApiResult<()> {
+    send(Request::post(path), None).await.map(|_| ())
+}

@@ -1,0 +1,54 @@
+//! Every route in one place. Signed-in pages live inside `Shell`, which sends
+//! a signed-out visitor to the login page and back afterwards.
+
+use std::borrow::Cow;
+
+use leptos::prelude::*;
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::path;
+
+use crate::components::shell::Shell;
+use crate::pages::{
+    connectors::ConnectorsPage, console::ConsolePage, fleet::FleetPage, login::LoginPage, not_found::NotFoundPage,
+    overview::OverviewPage, response_actions::ResponseActionsPage, rules::RulesPage, tasks::TasksPage,
+};
+use crate::session;
+
+#[component]
+pub fn App() -> impl IntoView {
+    session::provide();
+    view! {
+        <Router base=base_path()>
+            <Routes fallback=NotFoundPage>
+                <Route path=path!("/login") view=LoginPage />
+                <ParentRoute path=path!("") view=Shell>
+                    <Route path=path!("") view=OverviewPage />
+                    <Route path=path!("console") view=ConsolePage />
+                    <Route path=path!("response-actions") view=ResponseActionsPage />
+                    <Route path=path!("fleet") view=FleetPage />
+                    <Route path=path!("rules") view=RulesPage />
+                    <Route path=path!("connectors") view=ConnectorsPage />
+                    <Route path=path!("tasks") view=TasksPage />
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}
+
+/// Warden's base path (`""` or `/warden`), read once from the `<base href>`
+/// the server wrote into index.html.
+pub fn base_path() -> Cow<'static, str> {
+    let base_uri = leptos::prelude::document().base_uri().ok().flatten().unwrap_or_default();
+    let path = web_sys::Url::new(&base_uri).map(|url| url.pathname()).unwrap_or_default();
+    Cow::Owned(path.trim_end_matches('/').to_owned())
+}
+
+/// The current location inside Warden (without the base path), with its query.
+pub fn current_app_path() -> String {
+    let location = leptos_router::hooks::use_location();
+    let full = location.pathname.get_untracked();
+    let base = base_path();
+    let path = full.strip_prefix(base.as_ref()).unwrap_or(&full);
+    let path = if path.is_empty() { "/" } else { path };
+    format!("{path}{}", location.search.get_untracked())
+}

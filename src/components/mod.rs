@@ -1,0 +1,5 @@
+pub mod planned;
+pub mod shell;
+pub mod states;
+pub mod theme;
+pub mod user_menu;

@@ -1,0 +1,82 @@
+use leptos::prelude::*;
+use leptos_router::hooks::use_navigate;
+use stylers_macro::style;
+use warden_core::api::CurrentUser;
+
+use crate::session::use_session;
+
+/// The signed-in user, with their roles and a sign-out item.
+#[component]
+pub fn UserMenu(user: CurrentUser) -> impl IntoView {
+    let class = style! {
+        .menu {
+            position: relative;
+        }
+        .panel {
+            position: absolute;
+            right: 0;
+            top: calc(100% + 6px);
+            z-index: 20;
+            min-width: 220px;
+            padding: 12px;
+            background: var(--surface-raised);
+            border: 1px solid var(--border);
+            border-radius: var(--radius);
+            box-shadow: var(--shadow);
+        }
+        .name {
+            font-weight: 600;
+        }
+        .roles {
+            color: var(--text-muted);
+            font-size: 0.85rem;
+            margin: 4px 0 12px;
+        }
+        .error {
+            color: var(--danger);
+            font-size: 0.85rem;
+            margin-bottom: 8px;
+        }
+    };
+    let session = use_session();
+    let navigate = use_navigate();
+    let open = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    let sign_out = Action::new_local(move |_: &()| async move { session.sign_out().await });
+    Effect::new(move |_| match sign_out.value().get() {
+        Some(Ok(())) => navigate("/login", Default::default()),
+        Some(Err(err)) => error.set(Some(err.message)),
+        None => {}
+    });
+    let label = user.full_name.clone().unwrap_or_else(|| user.username.clone());
+    let roles = user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
+    view! { class = class,
+        <div class="menu" on:keydown=move |ev| if ev.key() == "Escape" { open.set(false) }>
+            <button
+                type="button"
+                class="button button-ghost"
+                aria-haspopup="true"
+                aria-expanded=move || open.get().to_string()
+                on:click=move |_| open.update(|o| *o = !*o)
+                data-testid="user-menu"
+            >
+                {label.clone()} " ▾"
+            </button>
+            <Show when=move || open.get()>
+                <div class="panel">
+                    <div class="name">{user.username.clone()}</div>
+                    <div class="roles">{roles.clone()}</div>
+                    {move || error.get().map(|message| view! { <div class="error" role="alert">{message}</div> })}
+                    <button
+                        type="button"
+                        class="button"
+                        disabled=move || sign_out.pending().get()
+                        on:click=move |_| { sign_out.dispatch(()); }
+                    >
+                        "Sign out"
+                    </button>
+                </div>
+            </Show>
+        </div>
+    }
+}

@@ -1,0 +1,9 @@
+pub mod connectors;
+pub mod console;
+pub mod fleet;
+pub mod login;
+pub mod not_found;
+pub mod overview;
+pub mod response_actions;
+pub mod rules;
+pub mod tasks;
