@@ -182,8 +182,7 @@ async fn session_user(state: &AppState, token: &str) -> Result<Option<AuthUser>>
     let hash = sha256_hex(token.as_bytes());
     let Some(session) = store::sessions::get(&state.db, &hash).await? else { return Ok(None) };
     let now = now_ms();
-    let idle_ms = state.config.session_idle_timeout.as_millis() as i64;
-    if session.expires_at <= now || session.last_seen_at + idle_ms <= now {
+    if !session_alive(&session, now, state.config.session_idle_timeout) {
         store::sessions::delete(&state.db, &hash).await?;
         return Ok(None);
     }
@@ -194,6 +193,12 @@ async fn session_user(state: &AppState, token: &str) -> Result<Option<AuthUser>>
         store::sessions::touch(&state.db, &hash, now).await?;
     }
     Ok(Some(to_auth_user(user, AuthKind::Session)))
+}
+
+/// A session lives until its absolute expiry, and only while it is used at
+/// least once per idle timeout.
+pub fn session_alive(session: &store::sessions::SessionRow, now_ms: i64, idle_timeout: Duration) -> bool {
+    session.expires_at > now_ms && session.last_seen_at + idle_timeout.as_millis() as i64 > now_ms
 }
 
 /// Verified Basic credentials, keyed by the SHA-256 of `user:password`. The
@@ -316,6 +321,16 @@ mod tests {
         assert_eq!(retry_after(window(10), 10, start + 1), Some(FAILURE_WINDOW.as_secs()));
         let end = start + FAILURE_WINDOW.as_millis() as i64;
         assert_eq!(retry_after(window(50), 10, end), None);
+    }
+
+    #[test]
+    fn sessions_die_when_idle_or_too_old() {
+        let idle = Duration::from_secs(60);
+        let session = |last_seen_at, expires_at| store::sessions::SessionRow { user_id: "u".into(), last_seen_at, expires_at };
+        assert!(session_alive(&session(1_000, 100_000), 30_000, idle));
+        assert!(!session_alive(&session(1_000, 100_000), 61_000, idle), "idle for longer than the timeout");
+        assert!(session_alive(&session(50_000, 100_000), 99_999, idle));
+        assert!(!session_alive(&session(99_000, 100_000), 100_000, idle), "past the absolute lifetime");
     }
 
     #[test]

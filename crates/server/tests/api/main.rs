@@ -1,0 +1,11 @@
+//! API tests against a real `warden` process with its own temporary database:
+//! SQLite by default, PostgreSQL when `TEST_POSTGRES_URL` is set (`make test`
+//! runs both).
+
+mod authz;
+mod config;
+mod errors;
+mod helpers;
+mod proxy;
+mod security;
+mod status;

@@ -1,0 +1,53 @@
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn status_is_public_and_checks_the_database() {
+    let app = spawn_app().await;
+    let response = app.client().get(app.url("api/status")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["name"], "warden");
+    assert_eq!(body["status"]["overall"]["level"], "available");
+    assert_eq!(body["status"]["database"]["level"], "available");
+    let engine = if std::env::var("TEST_POSTGRES_URL").is_ok() { "postgres" } else { "sqlite" };
+    assert_eq!(body["status"]["database"]["engine"], engine);
+    assert_eq!(body["version"]["number"], env!("CARGO_PKG_VERSION"));
+}
+
+#[tokio::test]
+async fn openapi_document_lists_the_routes() {
+    let app = spawn_app().await;
+    let doc: Value = app.client().get(app.url("api/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in ["/api/status", "/internal/security/login", "/internal/security/logout", "/internal/security/me", "/internal/security/users"] {
+        assert!(doc["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
+    }
+    assert!(doc["components"]["schemas"].get("ErrorBody").is_some());
+}
+
+#[tokio::test]
+async fn spa_routes_fall_back_to_index_and_assets_are_served() {
+    let app = spawn_app().await;
+    let client = app.client();
+    for path in ["", "fleet", "fleet/agents/42", "response-actions?page=2"] {
+        let response = client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(response.headers()["cache-control"], "no-cache");
+        assert!(response.text().await.unwrap().contains("test shell"), "{path}");
+    }
+    let asset = client.get(app.url("app.js")).send().await.unwrap();
+    assert_eq!(asset.status(), StatusCode::OK);
+    assert_eq!(asset.text().await.unwrap(), "console.log('warden')");
+}
+
+#[tokio::test]
+async fn a_missing_spa_build_is_explained() {
+    let app = spawn_app().await;
+    std::fs::remove_file(app.spa_dir.join("index.html")).unwrap();
+    let response = app.client().get(app.url("fleet")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.text().await.unwrap().contains("make build"));
+}
