@@ -2,6 +2,7 @@
 //! a signed-out visitor to the login page and back afterwards.
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use leptos::prelude::*;
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
@@ -38,9 +39,18 @@ pub fn App() -> impl IntoView {
 /// Warden's base path (`""` or `/warden`), read once from the `<base href>`
 /// the server wrote into index.html.
 pub fn base_path() -> Cow<'static, str> {
-    let base_uri = leptos::prelude::document().base_uri().ok().flatten().unwrap_or_default();
-    let path = web_sys::Url::new(&base_uri).map(|url| url.pathname()).unwrap_or_default();
-    Cow::Owned(path.trim_end_matches('/').to_owned())
+    static BASE: OnceLock<String> = OnceLock::new();
+    Cow::Borrowed(BASE.get_or_init(|| {
+        let base_uri = leptos::prelude::document().base_uri().ok().flatten().unwrap_or_default();
+        let path = web_sys::Url::new(&base_uri).map(|url| url.pathname()).unwrap_or_default();
+        path.trim_end_matches('/').to_owned()
+    }))
+}
+
+/// A link target for `<A href>`: the router resolves relative paths against
+/// the current route, and leaves absolute ones alone, so add the base here.
+pub fn href(path: &str) -> String {
+    format!("{}{path}", base_path())
 }
 
 /// The current location inside Warden (without the base path), with its query.
@@ -50,5 +60,6 @@ pub fn current_app_path() -> String {
     let base = base_path();
     let path = full.strip_prefix(base.as_ref()).unwrap_or(&full);
     let path = if path.is_empty() { "/" } else { path };
-    format!("{path}{}", location.search.get_untracked())
+    let search = location.search.get_untracked();
+    if search.is_empty() || search.starts_with('?') { format!("{path}{search}") } else { format!("{path}?{search}") }
 }

@@ -5,7 +5,7 @@ use leptos_router::components::{A, Outlet, Redirect};
 use stylers_macro::style;
 use warden_core::authz::Section;
 
-use crate::app::current_app_path;
+use crate::app::{current_app_path, href};
 use crate::components::states::Loading;
 use crate::components::theme::ThemeToggle;
 use crate::components::user_menu::UserMenu;
@@ -40,19 +40,6 @@ fn Layout(sections: Vec<Section>, user: warden_core::api::CurrentUser) -> impl I
             background: var(--surface);
             border-bottom: 1px solid var(--border);
         }
-        .brand {
-            font-weight: 700;
-            font-size: 1.1rem;
-            color: var(--text);
-            text-decoration: none;
-            display: flex;
-            gap: 8px;
-            align-items: center;
-        }
-        .brand img {
-            width: 22px;
-            height: 22px;
-        }
         nav {
             display: flex;
             gap: 4px;
@@ -72,9 +59,9 @@ fn Layout(sections: Vec<Section>, user: warden_core::api::CurrentUser) -> impl I
     };
     view! { class = class,
         <header class="topbar">
-            <A href="/" attr:class="brand"><img src="favicon.svg" alt="" />"Warden"</A>
+            <A href=href("/") attr:class="brand"><img src="favicon.svg" alt="" />"Warden"</A>
             <nav aria-label="Main">
-                {sections.into_iter().map(|section| view! { <A href=section.path() attr:class="navlink">{section.title()}</A> }).collect_view()}
+                {sections.into_iter().map(|section| view! { <A href=href(section.path()) attr:class="navlink">{section.title()}</A> }).collect_view()}
             </nav>
             <div class="tools">
                 <ThemeToggle />

@@ -1,5 +1,7 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
+
+use crate::app::href;
 use warden_core::api::StatusResponse;
 use warden_core::authz::Section;
 use warden_core::paths;
@@ -24,7 +26,7 @@ pub fn OverviewPage() -> impl IntoView {
                     <p class="muted">"Roles: " {move || user().map(|u| u.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default()}</p>
                     <ul class="links">
                         {move || user().map(|u| Section::ALL.into_iter().filter(|s| s.visible_to(&u.privileges)).map(|s| view! {
-                            <li><A href=s.path()>{s.title()}</A></li>
+                            <li><A href=href(s.path())>{s.title()}</A></li>
                         }).collect_view())}
                     </ul>
                 </div>

@@ -13,7 +13,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{any, get};
+use axum::routing::any;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -41,8 +41,8 @@ pub fn router(state: AppState) -> Router {
     let app = if base.is_empty() {
         app
     } else {
-        let home = format!("{base}/");
-        Router::new().nest(&base, app).route("/", get(move || async move { Redirect::to(&home) })).fallback(not_found)
+        // Strip the base before routing (axum's nest() would not match `/warden/`).
+        Router::new().fallback_service(app).layer(middleware::from_fn(move |request, next| strip_base_path(base.clone(), request, next)))
     };
     let request_id = HeaderName::from_static("x-request-id");
     app.layer(CatchPanicLayer::custom(|_| ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()))
@@ -52,6 +52,33 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Serves only what is under the base path, with the base removed; `/`
+/// redirects to the base so a bare host name still reaches Warden.
+async fn strip_base_path(base: String, mut request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let Some(rest) = path.strip_prefix(base.as_str()).filter(|rest| rest.is_empty() || rest.starts_with('/')) else {
+        if path == "/" {
+            return Redirect::to(&format!("{base}/")).into_response();
+        }
+        return ApiError::NotFound("Not Found".into()).into_response();
+    };
+    let rest = if rest.is_empty() { "/" } else { rest };
+    let path_and_query = match request.uri().query() {
+        Some(query) => format!("{rest}?{query}"),
+        None => rest.to_owned(),
+    };
+    let mut parts = request.uri().clone().into_parts();
+    match path_and_query.parse() {
+        Ok(parsed) => parts.path_and_query = Some(parsed),
+        Err(_) => return ApiError::BadRequest("Invalid request path".into()).into_response(),
+    }
+    match axum::http::Uri::from_parts(parts) {
+        Ok(uri) => *request.uri_mut() = uri,
+        Err(_) => return ApiError::BadRequest("Invalid request path".into()).into_response(),
+    }
+    next.run(request).await
 }
 
 /// Kibana's rule: a state-changing request without `kbn-xsrf` (or

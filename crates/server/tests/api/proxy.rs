@@ -19,6 +19,13 @@ async fn everything_lives_under_the_base_path() {
     assert!(root.status().is_redirection());
     assert_eq!(root.headers()[LOCATION], "/warden/");
 
+    for home in ["/warden/", "/warden"] {
+        let page = client.get(format!("{}{home}", app.address)).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK, "{home}");
+        assert!(page.text().await.unwrap().contains(r#"<base href="/warden/" />"#), "{home}");
+    }
+    assert_error(client.get(format!("{}/wardenx/api/status", app.address)).send().await.unwrap(), StatusCode::NOT_FOUND).await;
+
     // Deep links get index.html with the base written in.
     let page = client.get(app.url("fleet/agents/42")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains(r#"<base href="/warden/" />"#), "{page}");

@@ -1,0 +1,51 @@
+# Two commands for a new user: `make run` and `make test`. Both install what is
+# missing first (scripts/bootstrap.sh).
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+export PATH := $(CURDIR)/tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+export TRUNK_SKIP_VERSION_CHECK := true
+
+WARDEN := target/debug/warden
+
+.PHONY: run test setup setup-test build build-server build-spa test-unit test-api test-postgres test-wasm test-e2e clean
+
+## Build everything and serve Warden with demo data on http://127.0.0.1:8080
+run: build
+	$(WARDEN) serve --demo
+
+## Every test: unit, API (SQLite and PostgreSQL), wasm build of the core, e2e in Chromium (direct and behind nginx)
+test: setup-test build test-unit test-api test-postgres test-wasm test-e2e
+	@echo "make test: all suites passed"
+
+setup:
+	@scripts/bootstrap.sh build
+
+setup-test:
+	@scripts/bootstrap.sh test
+
+build: setup build-server build-spa
+
+build-server:
+	cargo build -p warden-server
+
+build-spa:
+	trunk build --release
+
+test-unit:
+	cargo test -p warden-core -p warden-server --lib --bins
+
+test-api:
+	cargo test -p warden-server --test api
+
+test-postgres:
+	@scripts/test-postgres.sh
+
+# crates/core is shared with the browser: it must build for wasm32.
+test-wasm:
+	cargo check -p warden-core --target wasm32-unknown-unknown
+
+test-e2e:
+	cd e2e && npx playwright test
+
+clean:
+	rm -rf dist target/stylers e2e/.run e2e/test-results

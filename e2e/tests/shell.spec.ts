@@ -1,0 +1,95 @@
+import { expect, test } from "@playwright/test";
+import { DEMO_PASSWORD, screenshot, signIn, signedIn } from "./helpers";
+
+test("sign in shows the shell with every section for a superuser", async ({ page }, testInfo) => {
+  await page.goto("");
+  await expect(page).toHaveURL(/\/login$/);
+  await screenshot(page, testInfo, "login");
+  await signIn(page, "admin");
+  await expect(page.getByRole("heading", { name: "Welcome, Ada Admin" })).toBeVisible();
+  const nav = page.getByRole("navigation", { name: "Main" });
+  for (const section of ["Console", "Response actions", "Fleet", "Rules", "Connectors", "Tasks"]) {
+    await expect(nav.getByRole("link", { name: section })).toBeVisible();
+  }
+  // Live data from the server, not a placeholder.
+  const status = page.getByTestId("system-status");
+  await expect(status.getByText("available").first()).toBeVisible();
+  await expect(status.getByText(/sqlite/)).toBeVisible();
+  await screenshot(page, testInfo, "overview");
+});
+
+test("a wrong password is refused in place without saying why", async ({ page }) => {
+  await page.goto("login");
+  await signIn(page, "admin", "not-the-password");
+  await expect(page.getByRole("alert")).toHaveText("Invalid username or password");
+  await expect(page).toHaveURL(/\/login$/);
+  // The form stays usable: the right password now works.
+  await page.getByLabel("Password").fill(DEMO_PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByTestId("user-menu")).toBeVisible();
+});
+
+test("navigation hides what the role may not open", async ({ page }) => {
+  await signedIn(page, "viewer");
+  const nav = page.getByRole("navigation", { name: "Main" });
+  await expect(nav.getByRole("link", { name: "Fleet" })).toBeVisible();
+  await expect(nav.getByRole("link", { name: "Console" })).toHaveCount(0);
+});
+
+test("a deep link survives sign-in and reload", async ({ page }, testInfo) => {
+  await page.goto("rules?tab=mine");
+  await expect(page).toHaveURL(/\/login\?next=%2Frules%3Ftab%3Dmine$/);
+  await signIn(page, "author");
+  await expect(page).toHaveURL(/\/rules\?tab=mine$/);
+  await expect(page.getByRole("heading", { name: "Rules" })).toBeVisible();
+  await page.reload();
+  await expect(page.getByRole("heading", { name: "Rules" })).toBeVisible();
+  await expect(page.getByTestId("user-menu")).toBeVisible();
+  await screenshot(page, testInfo, "rules");
+});
+
+test("navigating between sections changes the readable URL", async ({ page }) => {
+  await signedIn(page, "endpoint_ops");
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Fleet" }).click();
+  await expect(page).toHaveURL(/\/fleet$/);
+  await expect(page.getByRole("heading", { name: "Fleet" })).toBeVisible();
+  await expect(page.getByRole("link", { name: "Fleet" })).toHaveAttribute("aria-current", "page");
+});
+
+test("sign out ends the session", async ({ page }) => {
+  await signedIn(page, "t1");
+  await page.getByTestId("user-menu").click();
+  await expect(page.getByRole("button", { name: "Sign out" })).toBeVisible();
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await expect(page).toHaveURL(/\/login$/);
+  await page.goto("fleet");
+  await expect(page).toHaveURL(/\/login\?next=%2Ffleet$/);
+});
+
+test("unknown pages say so", async ({ page }) => {
+  await page.goto("no/such/page");
+  await expect(page.getByRole("heading", { name: "Page not found" })).toBeVisible();
+});
+
+test("dark by default, light on request, remembered across reload", async ({ page }, testInfo) => {
+  await signedIn(page, "manager");
+  const html = page.locator("html");
+  await expect(html).toHaveAttribute("data-theme", "dark");
+  await page.getByRole("button", { name: "Switch to light theme" }).click();
+  await expect(html).toHaveAttribute("data-theme", "light");
+  await page.reload();
+  await expect(html).toHaveAttribute("data-theme", "light");
+  await screenshot(page, testInfo, "light");
+});
+
+test("works at 800 px wide and by keyboard", async ({ page }, testInfo) => {
+  await page.setViewportSize({ width: 800, height: 900 });
+  await page.goto("login");
+  await page.keyboard.type("t2");
+  await page.keyboard.press("Tab");
+  await page.keyboard.type(DEMO_PASSWORD);
+  await page.keyboard.press("Enter");
+  await expect(page.getByTestId("user-menu")).toBeVisible();
+  await expect(page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Console" })).toBeVisible();
+  await screenshot(page, testInfo, "narrow");
+});
