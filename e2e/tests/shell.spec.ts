@@ -85,6 +85,8 @@ test("dark by default, light on request, remembered across reload", async ({ pag
 test("works at 800 px wide and by keyboard", async ({ page }, testInfo) => {
   await page.setViewportSize({ width: 800, height: 900 });
   await page.goto("login");
+  // The username field takes focus once the app has started.
+  await expect(page.getByLabel("Username")).toBeFocused();
   await page.keyboard.type("t2");
   await page.keyboard.press("Tab");
   await page.keyboard.type(DEMO_PASSWORD);
