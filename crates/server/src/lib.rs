@@ -64,6 +64,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let addr = self.local_addr();
         let router = http::router(self.state.clone());
+        tokio::spawn(sweep_sessions(self.state.clone()));
         tracing::info!(
             url = %format!("http://{addr}{}/", self.state.config.public_base_path),
             database = %self.state.engine.name(),
@@ -76,6 +77,22 @@ impl Application {
         self.state.db.close().await;
         tracing::info!("warden stopped");
         Ok(())
+    }
+}
+
+/// Drops sessions that can no longer be used, so the table does not grow
+/// forever. (Moves to the task manager when it lands.)
+async fn sweep_sessions(state: AppState) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        let now = db::now_ms();
+        let idle_cutoff = now - state.config.session_idle_timeout.as_millis() as i64;
+        match store::sessions::delete_expired(&state.db, now, idle_cutoff).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "expired sessions removed"),
+            Err(err) => tracing::warn!(error = %err, "could not remove expired sessions"),
+        }
     }
 }
 
