@@ -8,4 +8,6 @@
 pub mod api;
 pub mod authz;
 pub mod error;
+pub mod fleet;
+pub mod kuery;
 pub mod paths;
