@@ -9,5 +9,6 @@ pub mod api;
 pub mod authz;
 pub mod error;
 pub mod fleet;
+pub mod fleet_api;
 pub mod kuery;
 pub mod paths;

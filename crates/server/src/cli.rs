@@ -56,6 +56,15 @@ pub struct SettingsArgs {
     /// Log format: text or json (default text) [env: WARDEN_LOG_FORMAT]
     #[arg(long, global = true, value_name = "FORMAT", value_parser = parse_log_format)]
     pub log_format: Option<LogFormat>,
+    /// Longest an agent check-in is held open waiting for an action (default 5m) [env: WARDEN_AGENT_POLL_TIMEOUT]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub agent_poll_timeout: Option<std::time::Duration>,
+    /// How often agent heartbeats are written in one batch (default 30s) [env: WARDEN_AGENT_CHECKIN_FLUSH_INTERVAL]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub agent_checkin_flush_interval: Option<std::time::Duration>,
+    /// Silence after which an agent is offline (default 6m) [env: WARDEN_AGENT_OFFLINE_AFTER]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub agent_offline_after: Option<std::time::Duration>,
 }
 
 fn parse_log_format(text: &str) -> Result<LogFormat, String> {
@@ -78,6 +87,9 @@ impl SettingsArgs {
             session_lifetime: self.session_lifetime,
             max_body_bytes: self.max_body_bytes,
             log_format: self.log_format,
+            agent_poll_timeout: self.agent_poll_timeout,
+            agent_checkin_flush_interval: self.agent_checkin_flush_interval,
+            agent_offline_after: self.agent_offline_after,
         };
         Config::load(self.config.as_deref(), flags)
     }

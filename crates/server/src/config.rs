@@ -25,6 +25,12 @@ pub struct Config {
     pub session_lifetime: Duration,
     pub max_body_bytes: usize,
     pub log_format: LogFormat,
+    /// Longest an agent's check-in is held open waiting for an action.
+    pub agent_poll_timeout: Duration,
+    /// How often batched agent heartbeats are written.
+    pub agent_checkin_flush_interval: Duration,
+    /// Silence after which an agent is `offline`.
+    pub agent_offline_after: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -46,6 +52,9 @@ impl Default for Config {
             session_lifetime: Duration::from_secs(30 * 24 * 3600),
             max_body_bytes: 1024 * 1024,
             log_format: LogFormat::Text,
+            agent_poll_timeout: Duration::from_secs(300),
+            agent_checkin_flush_interval: Duration::from_secs(30),
+            agent_offline_after: Duration::from_secs(360),
         }
     }
 }
@@ -67,6 +76,12 @@ pub struct Layer {
     pub session_lifetime: Option<Duration>,
     pub max_body_bytes: Option<usize>,
     pub log_format: Option<LogFormat>,
+    #[serde(default, deserialize_with = "duration_text")]
+    pub agent_poll_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "duration_text")]
+    pub agent_checkin_flush_interval: Option<Duration>,
+    #[serde(default, deserialize_with = "duration_text")]
+    pub agent_offline_after: Option<Duration>,
 }
 
 fn duration_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -97,6 +112,9 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("WARDEN_SESSION_LIFETIME", "session_lifetime"),
     ("WARDEN_MAX_BODY_BYTES", "max_body_bytes"),
     ("WARDEN_LOG_FORMAT", "log_format"),
+    ("WARDEN_AGENT_POLL_TIMEOUT", "agent_poll_timeout"),
+    ("WARDEN_AGENT_CHECKIN_FLUSH_INTERVAL", "agent_checkin_flush_interval"),
+    ("WARDEN_AGENT_OFFLINE_AFTER", "agent_offline_after"),
 ];
 
 /// Variables that are not settings but are Warden's all the same.
@@ -145,6 +163,9 @@ impl Layer {
             session_lifetime: self.session_lifetime.or(weaker.session_lifetime),
             max_body_bytes: self.max_body_bytes.or(weaker.max_body_bytes),
             log_format: self.log_format.or(weaker.log_format),
+            agent_poll_timeout: self.agent_poll_timeout.or(weaker.agent_poll_timeout),
+            agent_checkin_flush_interval: self.agent_checkin_flush_interval.or(weaker.agent_checkin_flush_interval),
+            agent_offline_after: self.agent_offline_after.or(weaker.agent_offline_after),
         }
     }
 }
@@ -164,7 +185,13 @@ impl Config {
             session_lifetime: layer.session_lifetime.unwrap_or(default.session_lifetime),
             max_body_bytes: layer.max_body_bytes.unwrap_or(default.max_body_bytes),
             log_format: layer.log_format.unwrap_or(default.log_format),
+            agent_poll_timeout: layer.agent_poll_timeout.unwrap_or(default.agent_poll_timeout),
+            agent_checkin_flush_interval: layer.agent_checkin_flush_interval.unwrap_or(default.agent_checkin_flush_interval),
+            agent_offline_after: layer.agent_offline_after.unwrap_or(default.agent_offline_after),
         };
+        if config.agent_checkin_flush_interval.is_zero() || config.agent_offline_after.is_zero() {
+            bail!("agent_checkin_flush_interval and agent_offline_after must be longer than zero");
+        }
         if config.session_idle_timeout.is_zero() || config.session_lifetime.is_zero() {
             bail!("session_idle_timeout and session_lifetime must be longer than zero");
         }

@@ -37,6 +37,48 @@ pub async fn seed(db: &Db) -> anyhow::Result<()> {
         }
     }
     tracing::info!(created, "demo users seeded");
+    seed_fleet(db).await
+}
+
+/// The demo policy's enrollment token, fixed so `make run` can start a swarm
+/// of simulated agents against it. Demo mode only.
+pub const DEMO_ENROLLMENT_TOKEN_ID: &str = "demo-enrollment";
+pub const DEMO_ENROLLMENT_SECRET: &str = "warden-demo-enrollment-secret";
+
+/// `base64(id:secret)`, what `warden-agent enroll --enrollment-token` takes.
+pub fn demo_enrollment_token() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(format!("{DEMO_ENROLLMENT_TOKEN_ID}:{DEMO_ENROLLMENT_SECRET}"))
+}
+
+async fn seed_fleet(db: &Db) -> anyhow::Result<()> {
+    use crate::store::fleet as fleet_store;
+    const POLICY_ID: &str = "demo-endpoints";
+    let now = crate::db::now_ms();
+    if fleet_store::policy(db, POLICY_ID).await?.is_none() {
+        let inserted = fleet_store::insert_policy(db, POLICY_ID, "Endpoints", "default", Some("Laptops and servers protected by Elastic Defend"), false, 1_209_600, now).await;
+        match inserted {
+            Ok(()) | Err(sqlx::Error::Database(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if fleet_store::enrollment_key_by_key_id(db, DEMO_ENROLLMENT_TOKEN_ID).await?.is_none() {
+        let key = fleet_store::EnrollmentKeyRow {
+            id: "demo-endpoints-key".into(),
+            name: Some("Demo enrollment token".into()),
+            api_key_id: DEMO_ENROLLMENT_TOKEN_ID.into(),
+            api_key: demo_enrollment_token(),
+            secret_hash: crate::auth::sha256_hex(DEMO_ENROLLMENT_SECRET.as_bytes()),
+            policy_id: POLICY_ID.into(),
+            active: 1,
+            created_at: now,
+            expires_at: None,
+        };
+        match fleet_store::insert_enrollment_key(db, &key).await {
+            Ok(()) | Err(sqlx::Error::Database(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     Ok(())
 }
 
@@ -46,5 +88,6 @@ pub fn logins_table() -> String {
     for (username, _, role) in DEMO_USERS {
         out.push_str(&format!("  {username:<14} {role}\n"));
     }
+    out.push_str(&format!("Demo enrollment token (policy \"Endpoints\"): {}\n", demo_enrollment_token()));
     out
 }

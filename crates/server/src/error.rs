@@ -29,6 +29,9 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("{0}")]
     Unavailable(String),
+    /// Fleet Server's errors carry a code in `error`, e.g. `AgentNotFound`.
+    #[error("{message}")]
+    Coded { status: StatusCode, code: &'static str, message: String },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -54,6 +57,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Coded { status, .. } => *status,
             ApiError::Database(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -64,7 +68,10 @@ impl ApiError {
             ApiError::Database(_) | ApiError::Internal(_) => "An internal server error occurred".to_owned(),
             other => other.to_string(),
         };
-        ErrorBody::new(self.status().as_u16(), message)
+        match self {
+            ApiError::Coded { code, .. } => ErrorBody { status_code: self.status().as_u16(), error: (*code).to_owned(), message },
+            _ => ErrorBody::new(self.status().as_u16(), message),
+        }
     }
 
     /// Maps a unique-constraint violation to 409 with `message`, after the

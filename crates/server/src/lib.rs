@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod fleet;
 pub mod http;
 pub mod store;
 pub mod telemetry;
@@ -28,6 +29,7 @@ pub struct AppState {
     pub engine: Engine,
     pub started: Instant,
     pub basic_cache: auth::SharedBasicCache,
+    pub hub: Arc<fleet::Hub>,
 }
 
 pub struct Application {
@@ -49,6 +51,7 @@ impl Application {
             db,
             started: Instant::now(),
             basic_cache: Arc::default(),
+            hub: Arc::default(),
         };
         Ok(Application { listener, state })
     }
@@ -65,15 +68,22 @@ impl Application {
         let addr = self.local_addr();
         let router = http::router(self.state.clone());
         tokio::spawn(sweep_sessions(self.state.clone()));
+        let background = tokio::spawn(fleet::run_background(self.state.clone()));
+        let hub = self.state.hub.clone();
         tracing::info!(
             url = %format!("http://{addr}{}/", self.state.config.public_base_path),
             database = %self.state.engine.name(),
             "warden listening"
         );
         axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(async move {
+                shutdown_signal().await;
+                // Release held agent check-ins so in-flight requests can finish.
+                hub.shut_down();
+            })
             .await
             .context("serving HTTP")?;
+        let _ = background.await;
         self.state.db.close().await;
         tracing::info!("warden stopped");
         Ok(())

@@ -2,6 +2,8 @@
 //! every request passes (request id, tracing, panics → 500 JSON, body limit,
 //! the kbn-xsrf rule) and JSON 404/405 for unknown API routes.
 
+pub(crate) mod fleet;
+pub(crate) mod fleet_server;
 mod json;
 pub mod openapi;
 mod security;
@@ -20,7 +22,7 @@ use tower_http::trace::TraceLayer;
 use warden_core::error::XSRF_MISSING_MESSAGE;
 use warden_core::paths::XSRF_HEADER;
 
-pub use json::JsonBody;
+pub use json::{JsonBody, QueryParams};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -30,12 +32,15 @@ pub fn router(state: AppState) -> Router {
     let app = Router::new()
         .merge(status::router())
         .merge(security::router())
+        .merge(fleet::router())
         .merge(openapi::router())
         .route("/api/{*rest}", any(not_found))
         .route("/internal/{*rest}", any(not_found))
         .merge(spa::router(&state))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(require_xsrf))
+        // Agents' routes: after the kbn-xsrf layer, which does not apply to them.
+        .merge(fleet_server::router())
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .with_state(state);
     let app = if base.is_empty() {

@@ -1,0 +1,394 @@
+//! `warden-agent`: a simulated Elastic Agent. It speaks the Fleet Server API
+//! (enroll, long-poll check-in, acks, audit/unenroll) with the same
+//! `warden_core` types as the server, for demos, tests and load tests.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use warden_core::fleet_api::{AckEvent, AckRequest, AuditUnenrollRequest, CheckinRequest, CheckinResponse, EnrollMetadata, EnrollRequest, EnrollResponse};
+
+/// A simulated Elastic Agent for Warden.
+#[derive(Debug, Parser)]
+#[command(name = "warden-agent", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Enroll with an enrollment token and save the agent's identity.
+    Enroll {
+        /// Warden's URL, e.g. http://127.0.0.1:8080 (with its base path, if any)
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        enrollment_token: String,
+        /// Host name to report (default: this machine's)
+        #[arg(long)]
+        hostname: Option<String>,
+        /// Tags, comma-separated
+        #[arg(long, value_delimiter = ',')]
+        tags: Vec<String>,
+        #[arg(long, default_value = "warden-agent.json")]
+        state: PathBuf,
+    },
+    /// Check in until told to unenroll (or stopped), acknowledging actions.
+    Run {
+        #[arg(long, default_value = "warden-agent.json")]
+        state: PathBuf,
+        /// Pause between check-ins
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        interval: Duration,
+        /// How long Warden may hold each check-in
+        #[arg(long, default_value = "5m")]
+        poll_timeout: String,
+        /// Health to report: online, degraded or error
+        #[arg(long, default_value = "online")]
+        status: String,
+    },
+    /// Send the final "uninstalled" message (best effort, bounded retries), then exit either way.
+    Uninstall {
+        #[arg(long, default_value = "warden-agent.json")]
+        state: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        retries: u32,
+    },
+    /// Report that the endpoint keeps running without its agent (Detached Endpoint).
+    Orphan {
+        #[arg(long, default_value = "warden-agent.json")]
+        state: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        retries: u32,
+    },
+    /// Enroll and run many agents from one process.
+    Swarm {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        enrollment_token: String,
+        #[arg(long, default_value_t = 25)]
+        count: usize,
+        /// How many of them report `uninstall`
+        #[arg(long, default_value_t = 0)]
+        uninstalled: usize,
+        /// How many report `orphaned`
+        #[arg(long, default_value_t = 0)]
+        orphaned: usize,
+        /// How many check in once and then go silent
+        #[arg(long, default_value_t = 0)]
+        silent: usize,
+        /// How many report degraded health
+        #[arg(long, default_value_t = 0)]
+        degraded: usize,
+        #[arg(long, default_value = "5m")]
+        poll_timeout: String,
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        interval: Duration,
+        /// Stop after this long and print check-in figures (default: run until stopped)
+        #[arg(long, value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
+        /// Concurrent enrollments
+        #[arg(long, default_value_t = 64)]
+        enroll_concurrency: usize,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Identity {
+    url: String,
+    agent_id: String,
+    api_key: String,
+    hostname: String,
+}
+
+const VERSION: &str = "8.15.2";
+
+fn client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder().pool_max_idle_per_host(20_000).timeout(Duration::from_secs(600)).build()?)
+}
+
+fn url(base: &str, path: &str) -> String {
+    format!("{}/{}", base.trim_end_matches('/'), path)
+}
+
+async fn error_text(response: reqwest::Response) -> String {
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    format!("{status}: {body}")
+}
+
+async fn enroll(client: &reqwest::Client, base: &str, token: &str, hostname: &str, tags: Vec<String>) -> anyhow::Result<Identity> {
+    let request = EnrollRequest {
+        agent_type: "PERMANENT".into(),
+        enrollment_id: None,
+        shared_id: None,
+        metadata: EnrollMetadata {
+            local: json!({
+                "host": {"hostname": hostname, "name": hostname},
+                "os": {"name": std::env::consts::OS, "platform": std::env::consts::OS},
+                "elastic": {"agent": {"version": VERSION, "snapshot": false}}
+            }),
+            user_provided: json!({}),
+            tags,
+        },
+    };
+    let response = client
+        .post(url(base, "api/fleet/agents/enroll"))
+        .header("Authorization", format!("ApiKey {token}"))
+        .header("User-Agent", format!("elastic agent {VERSION}"))
+        .json(&request)
+        .send()
+        .await
+        .context("enrolling")?;
+    if !response.status().is_success() {
+        bail!("enroll refused: {}", error_text(response).await);
+    }
+    let body: EnrollResponse = response.json().await?;
+    Ok(Identity { url: base.to_owned(), agent_id: body.item.id, api_key: body.item.access_api_key, hostname: hostname.to_owned() })
+}
+
+/// One check-in; returns the actions it received.
+async fn checkin(client: &reqwest::Client, id: &Identity, status: &str, poll_timeout: &str) -> anyhow::Result<CheckinResponse> {
+    let request = CheckinRequest {
+        status: status.to_owned(),
+        message: if status == "online" { "Running".into() } else { format!("Reporting {status}") },
+        poll_timeout: Some(poll_timeout.to_owned()),
+        ..CheckinRequest::default()
+    };
+    let response = client
+        .post(url(&id.url, &format!("api/fleet/agents/{}/checkin", id.agent_id)))
+        .header("Authorization", format!("ApiKey {}", id.api_key))
+        .json(&request)
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!("check-in refused: {}", error_text(response).await);
+    }
+    Ok(response.json().await?)
+}
+
+async fn ack(client: &reqwest::Client, id: &Identity, action_ids: &[String]) -> anyhow::Result<()> {
+    let events = action_ids
+        .iter()
+        .map(|action_id| AckEvent {
+            action_id: action_id.clone(),
+            agent_id: Some(id.agent_id.clone()),
+            event_type: Some("ACTION_RESULT".into()),
+            subtype: Some("ACKNOWLEDGED".into()),
+            timestamp: None,
+            message: None,
+            error: None,
+        })
+        .collect();
+    let response = client
+        .post(url(&id.url, &format!("api/fleet/agents/{}/acks", id.agent_id)))
+        .header("Authorization", format!("ApiKey {}", id.api_key))
+        .json(&AckRequest { events })
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!("ack refused: {}", error_text(response).await);
+    }
+    Ok(())
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+/// The final message: best effort, `retries` more tries with doubling backoff.
+async fn audit(client: &reqwest::Client, id: &Identity, reason: &str, retries: u32) -> bool {
+    let mut backoff = Duration::from_millis(250);
+    for attempt in 0..=retries {
+        let result = client
+            .post(url(&id.url, &format!("api/fleet/agents/{}/audit/unenroll", id.agent_id)))
+            .header("Authorization", format!("ApiKey {}", id.api_key))
+            .json(&AuditUnenrollRequest { reason: reason.to_owned(), timestamp: now_rfc3339() })
+            .send()
+            .await;
+        match result {
+            Ok(r) if r.status().is_success() => {
+                tracing::info!(agent_id = %id.agent_id, reason, "Warden recorded the final message");
+                return true;
+            }
+            // 409: already recorded; retrying cannot help.
+            Ok(r) if r.status() == reqwest::StatusCode::CONFLICT => {
+                tracing::warn!(agent_id = %id.agent_id, "Warden already has a final message for this agent");
+                return false;
+            }
+            Ok(r) => tracing::warn!(attempt, status = %r.status(), "final message refused"),
+            Err(err) => tracing::warn!(attempt, error = %err, "final message not delivered"),
+        }
+        if attempt < retries {
+            tokio::time::sleep(backoff).await;
+            backoff *= 2;
+        }
+    }
+    tracing::warn!(agent_id = %id.agent_id, "giving up on the final message; exiting anyway");
+    false
+}
+
+/// Checks in until an UNENROLL action arrives (acked, then stop) or the key is refused.
+async fn run_agent(client: reqwest::Client, id: Identity, status: String, poll_timeout: String, interval: Duration, stats: Option<Arc<Stats>>, until: Option<Instant>) {
+    loop {
+        if until.is_some_and(|u| Instant::now() >= u) {
+            return;
+        }
+        let started = Instant::now();
+        match checkin(&client, &id, &status, &poll_timeout).await {
+            Ok(response) => {
+                if let Some(stats) = &stats {
+                    stats.record(started.elapsed());
+                }
+                let ids: Vec<String> = response.actions.iter().map(|a| a.id.clone()).collect();
+                let unenroll = response.actions.iter().any(|a| a.action_type == "UNENROLL");
+                if !ids.is_empty() {
+                    if let Err(err) = ack(&client, &id, &ids).await {
+                        tracing::warn!(agent_id = %id.agent_id, error = %err, "ack failed");
+                    }
+                }
+                if unenroll {
+                    tracing::info!(agent_id = %id.agent_id, "unenrolled by Fleet; stopping");
+                    return;
+                }
+            }
+            Err(err) => {
+                if let Some(stats) = &stats {
+                    stats.errors.fetch_add(1, Ordering::Relaxed);
+                }
+                tracing::warn!(agent_id = %id.agent_id, error = %err, "check-in failed");
+                if err.to_string().contains("401") {
+                    return;
+                }
+            }
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// Check-in latencies, for load figures.
+#[derive(Default)]
+struct Stats {
+    latencies_us: std::sync::Mutex<Vec<u64>>,
+    errors: AtomicU64,
+}
+
+impl Stats {
+    fn record(&self, elapsed: Duration) {
+        if let Ok(mut l) = self.latencies_us.lock() {
+            l.push(elapsed.as_micros() as u64);
+        }
+    }
+
+    fn report(&self, over: Duration) -> String {
+        let mut l = self.latencies_us.lock().map(|l| l.clone()).unwrap_or_default();
+        l.sort_unstable();
+        let pct = |p: f64| l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1))).copied().unwrap_or(0) as f64 / 1000.0;
+        format!(
+            "check-ins: {} in {:.1} s = {:.0}/s; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; errors {}",
+            l.len(),
+            over.as_secs_f64(),
+            l.len() as f64 / over.as_secs_f64(),
+            pct(0.50),
+            pct(0.99),
+            l.last().copied().unwrap_or(0) as f64 / 1000.0,
+            self.errors.load(Ordering::Relaxed)
+        )
+    }
+}
+
+fn load(path: &PathBuf) -> anyhow::Result<Identity> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {} (run `warden-agent enroll` first)", path.display()))?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+fn local_hostname() -> String {
+    std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "warden-agent".into())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let http = client()?;
+    match cli.command {
+        Command::Enroll { url, enrollment_token, hostname, tags, state } => {
+            let id = enroll(&http, &url, &enrollment_token, &hostname.unwrap_or_else(local_hostname), tags).await?;
+            std::fs::write(&state, serde_json::to_string_pretty(&id)?)?;
+            println!("enrolled as agent {} (identity saved in {})", id.agent_id, state.display());
+        }
+        Command::Run { state, interval, poll_timeout, status } => {
+            run_agent(http, load(&state)?, status, poll_timeout, interval, None, None).await;
+        }
+        Command::Uninstall { state, retries } => {
+            let id = load(&state)?;
+            let delivered = audit(&http, &id, "uninstall", retries).await;
+            let _ = std::fs::remove_file(&state);
+            println!("uninstalled; Warden {} told", if delivered { "was" } else { "could not be" });
+        }
+        Command::Orphan { state, retries } => {
+            let id = load(&state)?;
+            let delivered = audit(&http, &id, "orphaned", retries).await;
+            println!("reported the endpoint as orphaned: {}", if delivered { "recorded" } else { "not recorded" });
+        }
+        Command::Swarm { url, enrollment_token, count, uninstalled, orphaned, silent, degraded, poll_timeout, interval, duration, enroll_concurrency } => {
+            if uninstalled + orphaned + silent + degraded > count {
+                bail!("--uninstalled, --orphaned, --silent and --degraded add up to more than --count");
+            }
+            let started = Instant::now();
+            let semaphore = Arc::new(tokio::sync::Semaphore::new(enroll_concurrency.max(1)));
+            let mut enrolling = tokio::task::JoinSet::new();
+            for i in 0..count {
+                let (http, url, token, semaphore) = (http.clone(), url.clone(), enrollment_token.clone(), semaphore.clone());
+                enrolling.spawn(async move {
+                    let _permit = semaphore.acquire().await;
+                    let tags = vec![if i % 3 == 0 { "servers" } else { "laptops" }.to_owned(), "simulated".to_owned()];
+                    enroll(&http, &url, &token, &format!("host-{i:05}"), tags).await.map(|id| (i, id))
+                });
+            }
+            let mut agents = Vec::with_capacity(count);
+            while let Some(result) = enrolling.join_next().await {
+                agents.push(result??);
+            }
+            agents.sort_by_key(|(i, _)| *i);
+            println!("enrolled {count} agents in {:.1} s", started.elapsed().as_secs_f64());
+
+            let stats = Arc::new(Stats::default());
+            let until = duration.map(|d| Instant::now() + d);
+            let mut running = tokio::task::JoinSet::new();
+            for (i, id) in agents {
+                let (http, poll_timeout, stats) = (http.clone(), poll_timeout.clone(), stats.clone());
+                running.spawn(async move {
+                    if i < uninstalled + orphaned + silent {
+                        // One check-in so the host is known, then its fate.
+                        let _ = checkin(&http, &id, "online", "0s").await;
+                        if i < uninstalled {
+                            audit(&http, &id, "uninstall", 3).await;
+                        } else if i < uninstalled + orphaned {
+                            audit(&http, &id, "orphaned", 3).await;
+                        }
+                        return;
+                    }
+                    let status = if i < uninstalled + orphaned + silent + degraded { "degraded" } else { "online" };
+                    run_agent(http, id, status.into(), poll_timeout, interval, Some(stats), until).await;
+                });
+            }
+            let run_started = Instant::now();
+            while running.join_next().await.is_some() {}
+            if duration.is_some() {
+                println!("{}", stats.report(run_started.elapsed()));
+            }
+        }
+    }
+    Ok(())
+}

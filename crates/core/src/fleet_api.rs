@@ -1,0 +1,365 @@
+//! Fleet and Fleet Server request/response bodies (the shapes of
+//! `../shared/reference/kibana-api.md` §3), plus Warden's additions.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::fleet::{AgentStatus, AuditReason};
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AgentInfo {
+    pub id: String,
+    pub version: String,
+}
+
+/// Who force-unenrolled an agent, and when (the FORCE_UNENROLL annotation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ForceUnenrollAnnotation {
+    pub by: String,
+    pub at: String,
+}
+
+/// Calls refused because the agent was unenrolled or its key revoked: a
+/// removed agent that still calls home is a broken unenroll or someone
+/// else's agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RejectedCalls {
+    pub count: i64,
+    pub last_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Agent {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub agent_type: String,
+    pub active: bool,
+    pub status: AgentStatus,
+    pub enrolled_at: String,
+    pub unenrolled_at: Option<String>,
+    pub unenrollment_started_at: Option<String>,
+    pub audit_unenrolled_reason: Option<AuditReason>,
+    pub audit_unenrolled_time: Option<String>,
+    pub policy_id: String,
+    pub policy_revision: Option<i64>,
+    pub last_checkin: Option<String>,
+    pub last_checkin_status: Option<String>,
+    pub last_checkin_message: Option<String>,
+    pub local_metadata: Value,
+    pub user_provided_metadata: Value,
+    pub tags: Vec<String>,
+    pub components: Value,
+    pub agent: AgentInfo,
+    pub access_api_key_id: String,
+    pub force_unenroll: Option<ForceUnenrollAnnotation>,
+    pub rejected_calls: Option<RejectedCalls>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ListResponse<T> {
+    pub items: Vec<T>,
+    pub total: usize,
+    pub page: usize,
+    pub per_page: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_summary: Option<std::collections::BTreeMap<String, usize>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ItemResponse<T> {
+    pub item: T,
+}
+
+/// `GET /api/fleet/agent_status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AgentStatusResponse {
+    pub results: std::collections::BTreeMap<String, usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AgentPolicy {
+    pub id: String,
+    pub name: String,
+    pub namespace: String,
+    pub description: Option<String>,
+    pub is_managed: bool,
+    /// Seconds of silence after which an agent is `inactive`.
+    pub inactivity_timeout: i64,
+    pub revision: i64,
+    pub updated_at: String,
+    pub agents: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AgentPolicyRequest {
+    pub name: String,
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub is_managed: bool,
+    pub inactivity_timeout: Option<i64>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub monitoring_enabled: bool,
+}
+
+fn default_namespace() -> String {
+    "default".to_owned()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DeleteAgentPolicyRequest {
+    pub agent_policy_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EnrollmentApiKey {
+    pub id: String,
+    pub api_key_id: String,
+    pub api_key: String,
+    pub name: Option<String>,
+    pub active: bool,
+    pub policy_id: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EnrollmentApiKeyRequest {
+    pub name: Option<String>,
+    pub policy_id: String,
+    pub expiration: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EnrollMetadata {
+    #[serde(default)]
+    pub local: Value,
+    #[serde(default)]
+    pub user_provided: Value,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// `POST /api/fleet/agents/enroll` (Fleet Server), with `Authorization: ApiKey <enrollment key>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EnrollRequest {
+    #[serde(rename = "type")]
+    pub agent_type: String,
+    pub enrollment_id: Option<String>,
+    pub shared_id: Option<String>,
+    #[serde(default)]
+    pub metadata: EnrollMetadata,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EnrolledAgent {
+    pub id: String,
+    pub active: bool,
+    pub policy_id: String,
+    #[serde(rename = "type")]
+    pub agent_type: String,
+    pub enrolled_at: String,
+    pub user_provided_metadata: Value,
+    pub local_metadata: Value,
+    pub actions: Vec<Value>,
+    pub access_api_key_id: String,
+    /// `base64(id:secret)`; send as `Authorization: ApiKey <this>`. Shown once.
+    pub access_api_key: String,
+    pub status: String,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EnrollResponse {
+    pub action: String,
+    pub item: EnrolledAgent,
+}
+
+/// `POST /api/fleet/agents/{id}/checkin` (Fleet Server long poll).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CheckinRequest {
+    pub status: String,
+    #[serde(default)]
+    pub message: String,
+    pub ack_token: Option<String>,
+    pub local_metadata: Option<Value>,
+    pub components: Option<Value>,
+    /// How long the server may hold the request, e.g. `"5m"` or `"0s"`.
+    pub poll_timeout: Option<String>,
+    pub upgrade_details: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AgentAction {
+    pub agent_id: String,
+    pub created_at: String,
+    pub data: Value,
+    pub id: String,
+    #[serde(rename = "type")]
+    pub action_type: String,
+    pub input_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CheckinResponse {
+    pub action: String,
+    pub ack_token: Option<String>,
+    pub actions: Vec<AgentAction>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AckEvent {
+    pub action_id: String,
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    #[serde(default, rename = "type")]
+    pub event_type: Option<String>,
+    #[serde(default)]
+    pub subtype: Option<String>,
+    #[serde(default)]
+    pub timestamp: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AckRequest {
+    pub events: Vec<AckEvent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AckItem {
+    pub status: u16,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AckResponse {
+    pub action: String,
+    pub errors: bool,
+    pub items: Vec<AckItem>,
+}
+
+/// `POST /api/fleet/agents/{id}/audit/unenroll`. The reason is text so an
+/// unknown one gets Fleet Server's exact 400 message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditUnenrollRequest {
+    pub reason: String,
+    pub timestamp: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UnenrollRequest {
+    #[serde(default)]
+    pub force: bool,
+    #[serde(default)]
+    pub revoke: bool,
+}
+
+/// One line of an agent's activity log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AgentEvent {
+    pub id: String,
+    pub agent_id: String,
+    pub kind: AgentEventKind,
+    pub message: String,
+    pub actor: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AgentEventKind {
+    Enrolled,
+    CheckedInAfterSilence,
+    WentOffline,
+    WentInactive,
+    Uninstalled,
+    Orphaned,
+    Migrated,
+    KeyRevoked,
+    UnenrollRequested,
+    Unenrolled,
+    ForceUnenrolled,
+    RejectedCall,
+}
+
+impl AgentEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentEventKind::Enrolled => "enrolled",
+            AgentEventKind::CheckedInAfterSilence => "checked_in_after_silence",
+            AgentEventKind::WentOffline => "went_offline",
+            AgentEventKind::WentInactive => "went_inactive",
+            AgentEventKind::Uninstalled => "uninstalled",
+            AgentEventKind::Orphaned => "orphaned",
+            AgentEventKind::Migrated => "migrated",
+            AgentEventKind::KeyRevoked => "key_revoked",
+            AgentEventKind::UnenrollRequested => "unenroll_requested",
+            AgentEventKind::Unenrolled => "unenrolled",
+            AgentEventKind::ForceUnenrolled => "force_unenrolled",
+            AgentEventKind::RejectedCall => "rejected_call",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<AgentEventKind> {
+        use AgentEventKind::*;
+        [Enrolled, CheckedInAfterSilence, WentOffline, WentInactive, Uninstalled, Orphaned, Migrated, KeyRevoked, UnenrollRequested, Unenrolled, ForceUnenrolled, RejectedCall]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+    }
+
+    pub fn for_audit_reason(reason: AuditReason) -> AgentEventKind {
+        match reason {
+            AuditReason::Uninstall => AgentEventKind::Uninstalled,
+            AuditReason::Orphaned => AgentEventKind::Orphaned,
+            AuditReason::Migrated => AgentEventKind::Migrated,
+            AuditReason::KeyRevoked => AgentEventKind::KeyRevoked,
+        }
+    }
+}
+
+/// An unenroll action is never offered for an agent that is already
+/// unenrolled; uninstalled and orphaned agents can still be unenrolled
+/// (Kibana once could not).
+pub fn can_unenroll(agent: &Agent) -> bool {
+    agent.active
+}

@@ -1,0 +1,281 @@
+//! Fleet's moving parts on the server: the long-poll hub that wakes waiting
+//! agents, batched heartbeats, the status sweep that notices agents going
+//! dark, and the activity log with its event stream other code subscribes to.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde_json::Value;
+use tokio::sync::{Notify, broadcast, watch};
+use warden_core::fleet::{AgentFacts, AgentStatus, AuditReason, StatusThresholds, derive_status};
+use warden_core::fleet_api::{Agent, AgentEvent, AgentEventKind, AgentInfo, ForceUnenrollAnnotation, RejectedCalls};
+
+use crate::AppState;
+use crate::db::now_ms;
+use crate::store::fleet::{self as store, AgentRow, EventRow};
+
+pub fn rfc3339(ms: i64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)).to_string()
+}
+
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    humantime::parse_rfc3339_weak(text)
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as i64)
+}
+
+/// Waiting check-ins, buffered heartbeats and the event stream of this node.
+pub struct Hub {
+    waiters: Mutex<HashMap<String, Arc<Notify>>>,
+    heartbeats: Mutex<HashMap<String, i64>>,
+    pub events: broadcast::Sender<AgentEvent>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub {
+            waiters: Mutex::default(),
+            heartbeats: Mutex::default(),
+            events: broadcast::channel(1024).0,
+            shutdown: watch::channel(false).0,
+        }
+    }
+}
+
+/// Removes the waiter when the check-in ends, however it ends.
+pub struct Parked<'a> {
+    hub: &'a Hub,
+    agent_id: String,
+    pub notify: Arc<Notify>,
+}
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut waiters) = self.hub.waiters.lock() {
+            if waiters.get(&self.agent_id).is_some_and(|n| Arc::ptr_eq(n, &self.notify)) {
+                waiters.remove(&self.agent_id);
+            }
+        }
+    }
+}
+
+impl Hub {
+    pub fn park(&self, agent_id: &str) -> Parked<'_> {
+        let notify = Arc::new(Notify::new());
+        if let Ok(mut waiters) = self.waiters.lock() {
+            waiters.insert(agent_id.to_owned(), notify.clone());
+        }
+        Parked { hub: self, agent_id: agent_id.to_owned(), notify }
+    }
+
+    /// Wakes the agent's check-in if it is waiting on this node.
+    pub fn wake(&self, agent_id: &str) {
+        if let Some(notify) = self.waiters.lock().ok().and_then(|w| w.get(agent_id).cloned()) {
+            notify.notify_one();
+        }
+    }
+
+    pub fn waiting(&self) -> usize {
+        self.waiters.lock().map(|w| w.len()).unwrap_or(0)
+    }
+
+    pub fn heartbeat(&self, agent_id: &str, at: i64) {
+        if let Ok(mut beats) = self.heartbeats.lock() {
+            beats.insert(agent_id.to_owned(), at);
+        }
+    }
+
+    /// Buffered heartbeats, plus every agent parked here right now (an agent
+    /// held in a long poll is alive).
+    fn take_heartbeats(&self, now: i64) -> Vec<(String, i64)> {
+        let mut beats: HashMap<String, i64> = self.heartbeats.lock().map(|mut b| std::mem::take(&mut *b)).unwrap_or_default();
+        if let Ok(waiters) = self.waiters.lock() {
+            for id in waiters.keys() {
+                beats.insert(id.clone(), now);
+            }
+        }
+        beats.into_iter().collect()
+    }
+
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Releases every held check-in so the server can stop.
+    pub fn shut_down(&self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+pub fn thresholds(state: &AppState, row: &AgentRow) -> StatusThresholds {
+    StatusThresholds {
+        offline_after_ms: state.config.agent_offline_after.as_millis() as i64,
+        inactive_after_ms: row.inactivity_timeout.saturating_mul(1000),
+    }
+}
+
+pub fn status(state: &AppState, row: &AgentRow, now: i64) -> AgentStatus {
+    let facts = AgentFacts {
+        active: row.active != 0,
+        enrolled_at: row.enrolled_at,
+        last_checkin: row.last_checkin,
+        last_checkin_status: row.last_checkin_status.clone(),
+        unenrollment_started_at: row.unenrollment_started_at,
+        audit_unenrolled_reason: row.audit_unenrolled_reason.as_deref().and_then(AuditReason::parse),
+        policy_revision: row.policy_revision,
+        upgrade_started_at: None,
+        upgraded_at: None,
+    };
+    derive_status(&facts, now, thresholds(state, row))
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+pub fn to_agent(row: AgentRow, status: AgentStatus) -> Agent {
+    Agent {
+        agent: AgentInfo { id: row.id.clone(), version: row.version.clone() },
+        status,
+        agent_type: row.agent_type,
+        active: row.active != 0,
+        enrolled_at: rfc3339(row.enrolled_at),
+        unenrolled_at: row.unenrolled_at.map(rfc3339),
+        unenrollment_started_at: row.unenrollment_started_at.map(rfc3339),
+        audit_unenrolled_reason: row.audit_unenrolled_reason.as_deref().and_then(AuditReason::parse),
+        audit_unenrolled_time: row.audit_unenrolled_time.map(rfc3339),
+        policy_id: row.policy_id,
+        policy_revision: row.policy_revision,
+        last_checkin: row.last_checkin.map(rfc3339),
+        last_checkin_status: row.last_checkin_status,
+        last_checkin_message: row.last_checkin_message,
+        local_metadata: json(&row.local_metadata),
+        user_provided_metadata: json(&row.user_provided_metadata),
+        tags: serde_json::from_str(&row.tags).unwrap_or_default(),
+        components: json(&row.components),
+        access_api_key_id: row.access_api_key_id,
+        force_unenroll: match (row.force_unenrolled_by, row.force_unenrolled_at) {
+            (Some(by), Some(at)) => Some(ForceUnenrollAnnotation { by, at: rfc3339(at) }),
+            _ => None,
+        },
+        rejected_calls: row.last_rejected_at.filter(|_| row.rejected_count > 0).map(|at| RejectedCalls { count: row.rejected_count, last_at: rfc3339(at) }),
+        id: row.id,
+    }
+}
+
+pub fn to_event(row: EventRow) -> AgentEvent {
+    AgentEvent {
+        kind: AgentEventKind::parse(&row.kind).unwrap_or(AgentEventKind::RejectedCall),
+        id: row.id,
+        agent_id: row.agent_id,
+        message: row.message,
+        actor: row.actor,
+        created_at: rfc3339(row.created_at),
+    }
+}
+
+/// A new activity-log line; write it with `store::insert_event` (inside the
+/// caller's transaction) and `publish` it after the commit.
+pub fn event(agent_id: &str, kind: AgentEventKind, message: impl Into<String>, actor: Option<&str>, at: i64) -> EventRow {
+    EventRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        agent_id: agent_id.to_owned(),
+        kind: kind.as_str().to_owned(),
+        message: message.into(),
+        actor: actor.map(str::to_owned),
+        created_at: at,
+    }
+}
+
+pub fn publish(state: &AppState, event: EventRow) {
+    tracing::info!(agent_id = %event.agent_id, kind = %event.kind, "{}", event.message);
+    let _ = state.hub.events.send(to_event(event));
+}
+
+/// Background work of this node: heartbeat batches and the status sweep on
+/// one interval, cross-node action wake-ups every second.
+pub async fn run_background(state: AppState) {
+    let mut flush = tokio::time::interval(state.config.agent_checkin_flush_interval);
+    let mut actions = tokio::time::interval(Duration::from_secs(1));
+    let mut shutdown = state.hub.shutdown_signal();
+    let mut watermark = now_ms();
+    loop {
+        tokio::select! {
+            _ = flush.tick() => {
+                if let Err(err) = flush_heartbeats(&state).await {
+                    tracing::warn!(error = %err, "could not write agent heartbeats");
+                }
+                if let Err(err) = sweep_statuses(&state).await {
+                    tracing::warn!(error = %err, "could not sweep agent statuses");
+                }
+            }
+            _ = actions.tick() => {
+                // Actions queued by another node: wake the agents waiting here.
+                let now = now_ms();
+                match store::agents_with_new_actions(&state.db, watermark - 5_000).await {
+                    Ok(ids) => {
+                        for id in ids {
+                            state.hub.wake(&id);
+                        }
+                        watermark = now;
+                    }
+                    Err(err) => tracing::warn!(error = %err, "could not look for new agent actions"),
+                }
+            }
+            _ = shutdown.changed() => {
+                let _ = flush_heartbeats(&state).await;
+                return;
+            }
+        }
+    }
+}
+
+pub async fn flush_heartbeats(state: &AppState) -> sqlx::Result<usize> {
+    let beats = state.hub.take_heartbeats(now_ms());
+    if beats.is_empty() {
+        return Ok(0);
+    }
+    let mut tx = state.db.begin().await?;
+    for (id, at) in &beats {
+        store::touch_checkin(&mut *tx, id, *at).await?;
+    }
+    tx.commit().await?;
+    Ok(beats.len())
+}
+
+/// Notices agents that went offline or inactive since the last sweep, and
+/// logs it once per transition.
+pub async fn sweep_statuses(state: &AppState) -> sqlx::Result<()> {
+    let now = now_ms();
+    for row in store::all_agents(&state.db).await? {
+        let current = status(state, &row, now);
+        if row.last_known_status.as_deref() == Some(current.as_str()) {
+            continue;
+        }
+        let kind = match current {
+            AgentStatus::Offline => Some(AgentEventKind::WentOffline),
+            AgentStatus::Inactive => Some(AgentEventKind::WentInactive),
+            _ => None,
+        };
+        let mut tx = state.db.begin().await?;
+        store::set_last_known_status(&mut *tx, &row.id, current.as_str()).await?;
+        let line = kind.map(|kind| {
+            let message = match kind {
+                AgentEventKind::WentOffline => "Stopped checking in: offline".to_owned(),
+                _ => "Silent for longer than the policy's inactivity timeout: inactive".to_owned(),
+            };
+            event(&row.id, kind, message, None, now)
+        });
+        if let Some(line) = &line {
+            store::insert_event(&mut *tx, line).await?;
+        }
+        tx.commit().await?;
+        if let Some(line) = line {
+            publish(state, line);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,377 @@
+//! Kibana's Fleet API for analysts and administrators: agents, their status
+//! counts and activity log, unenroll, agent policies and enrollment keys.
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use warden_core::authz::Privilege;
+use warden_core::fleet::AgentStatus;
+use warden_core::fleet_api::{
+    Agent, AgentEvent, AgentEventKind, AgentPolicy, AgentPolicyRequest, AgentStatusResponse, DeleteAgentPolicyRequest,
+    EnrollmentApiKey, EnrollmentApiKeyRequest, ItemResponse, ListResponse, UnenrollRequest,
+};
+use warden_core::kuery;
+
+use super::{JsonBody, QueryParams};
+use crate::AppState;
+use crate::auth::{AuthUser, sha256_hex};
+use crate::db::now_ms;
+use crate::error::{ApiError, Result};
+use crate::fleet::{self, rfc3339};
+use crate::store::fleet::{self as store, EnrollmentKeyRow, PolicyRow};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/fleet/agents", get(list_agents))
+        .route("/api/fleet/agents/{id}", get(get_agent))
+        .route("/api/fleet/agents/{id}/events", get(agent_events))
+        .route("/api/fleet/agents/{id}/unenroll", post(unenroll))
+        .route("/api/fleet/agent_status", get(agent_status))
+        .route("/api/fleet/agent_policies", get(list_policies).post(create_policy))
+        .route("/api/fleet/agent_policies/delete", post(delete_policy))
+        .route("/api/fleet/agent_policies/{id}", get(get_policy).put(update_policy))
+        .route("/api/fleet/enrollment_api_keys", get(list_enrollment_keys).post(create_enrollment_key))
+        .route("/api/fleet/enrollment_api_keys/{id}", get(get_enrollment_key).delete(revoke_enrollment_key))
+}
+
+const SO_SEARCH_LIMIT: usize = 10_000;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListAgentsQuery {
+    page: Option<usize>,
+    per_page: Option<usize>,
+    kuery: Option<String>,
+    #[serde(default)]
+    show_inactive: bool,
+    #[serde(default)]
+    get_status_summary: bool,
+    sort_field: Option<String>,
+    sort_order: Option<String>,
+    // Accepted for Kibana compatibility; Warden has no agentless agents or metrics.
+    #[serde(default)]
+    #[allow(dead_code)]
+    show_agentless: Option<bool>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    with_metrics: Option<bool>,
+}
+
+fn agents_with_status(state: &AppState, rows: Vec<store::AgentRow>) -> Vec<Agent> {
+    let now = now_ms();
+    rows.into_iter()
+        .map(|row| {
+            let status = fleet::status(state, &row, now);
+            fleet::to_agent(row, status)
+        })
+        .collect()
+}
+
+fn kuery_subject(agent: &Agent) -> kuery::Subject<'_> {
+    kuery::Subject {
+        status: agent.status.as_str(),
+        policy_id: &agent.policy_id,
+        hostname: agent.local_metadata.pointer("/host/hostname").and_then(|v| v.as_str()).unwrap_or_default(),
+        version: &agent.agent.version,
+        tags: &agent.tags,
+    }
+}
+
+fn summary(agents: &[Agent]) -> BTreeMap<String, usize> {
+    let mut counts: BTreeMap<String, usize> = AgentStatus::ALL.iter().map(|s| (s.as_str().to_owned(), 0)).collect();
+    for agent in agents {
+        *counts.entry(agent.status.as_str().to_owned()).or_default() += 1;
+    }
+    counts
+}
+
+/// Agents, filtered, sorted and paged on the server. Status is derived from
+/// the stored facts and the current time, so filtering happens after the
+/// derivation (10,000 agents take a few milliseconds; see docs/perf.md).
+#[utoipa::path(get, path = "/api/fleet/agents", tag = "fleet", params(ListAgentsQuery),
+    responses((status = 200, body = ListResponse<Agent>), (status = 400, body = warden_core::error::ErrorBody)))]
+async fn list_agents(State(state): State<AppState>, user: AuthUser, QueryParams(query): QueryParams<ListAgentsQuery>) -> Result<axum::Json<ListResponse<Agent>>> {
+    user.require(Privilege::FleetRead)?;
+    let page = query.page.unwrap_or(1).max(1);
+    let per_page = query.per_page.unwrap_or(20);
+    if per_page == 0 || page * per_page > SO_SEARCH_LIMIT {
+        return Err(ApiError::BadRequest(format!("[request query]: page * perPage must be between 1 and {SO_SEARCH_LIMIT}")));
+    }
+    let filter = kuery::parse(query.kuery.as_deref().unwrap_or_default()).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let descending = match query.sort_order.as_deref() {
+        None | Some("desc") => true,
+        Some("asc") => false,
+        Some(other) => return Err(ApiError::BadRequest(format!("[request query.sortOrder]: expected asc or desc, got `{other}`"))),
+    };
+    let agents = agents_with_status(&state, store::all_agents(&state.db).await?);
+    let matching: Vec<Agent> = agents.into_iter().filter(|a| filter.as_ref().is_none_or(|q| q.matches(&kuery_subject(a)))).collect();
+    let status_summary = query.get_status_summary.then(|| summary(&matching));
+    let mut shown: Vec<Agent> = matching
+        .into_iter()
+        .filter(|a| query.show_inactive || !matches!(a.status, AgentStatus::Inactive | AgentStatus::Unenrolled))
+        .collect();
+    let sort_field = query.sort_field.as_deref().unwrap_or("enrolled_at");
+    let key = |a: &Agent| -> String {
+        match sort_field {
+            "local_metadata.host.hostname" | "hostname" => kuery_subject(a).hostname.to_lowercase(),
+            "status" => a.status.as_str().to_owned(),
+            "policy_id" => a.policy_id.clone(),
+            "last_checkin" => a.last_checkin.clone().unwrap_or_default(),
+            "local_metadata.elastic.agent.version" | "agent.version" => a.agent.version.clone(),
+            _ => a.enrolled_at.clone(),
+        }
+    };
+    if !["enrolled_at", "local_metadata.host.hostname", "hostname", "status", "policy_id", "last_checkin", "local_metadata.elastic.agent.version", "agent.version"].contains(&sort_field) {
+        return Err(ApiError::BadRequest(format!("[request query.sortField]: cannot sort by `{sort_field}`")));
+    }
+    shown.sort_by(|a, b| key(a).cmp(&key(b)).then_with(|| a.id.cmp(&b.id)));
+    if descending {
+        shown.reverse();
+    }
+    let total = shown.len();
+    let items = shown.into_iter().skip((page - 1) * per_page).take(per_page).collect();
+    Ok(axum::Json(ListResponse { items, total, page, per_page, status_summary }))
+}
+
+async fn find_agent(state: &AppState, id: &str) -> Result<store::AgentRow> {
+    store::agent(&state.db, id).await?.ok_or_else(|| ApiError::NotFound(format!("Agent {id} not found")))
+}
+
+#[utoipa::path(get, path = "/api/fleet/agents/{id}", tag = "fleet", params(("id" = String, Path)),
+    responses((status = 200, body = ItemResponse<Agent>), (status = 404, body = warden_core::error::ErrorBody)))]
+async fn get_agent(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<axum::Json<ItemResponse<Agent>>> {
+    user.require(Privilege::FleetRead)?;
+    let row = find_agent(&state, &id).await?;
+    let status = fleet::status(&state, &row, now_ms());
+    Ok(axum::Json(ItemResponse { item: fleet::to_agent(row, status) }))
+}
+
+/// The agent's activity log, newest first (Warden's addition).
+#[utoipa::path(get, path = "/api/fleet/agents/{id}/events", tag = "fleet", params(("id" = String, Path)),
+    responses((status = 200, body = ListResponse<AgentEvent>)))]
+async fn agent_events(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<axum::Json<ListResponse<AgentEvent>>> {
+    user.require(Privilege::FleetRead)?;
+    find_agent(&state, &id).await?;
+    let items: Vec<AgentEvent> = store::events(&state.db, &id, 200).await?.into_iter().map(fleet::to_event).collect();
+    Ok(axum::Json(ListResponse { total: items.len(), page: 1, per_page: 200, items, status_summary: None }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AgentStatusQuery {
+    policy_id: Option<String>,
+    kuery: Option<String>,
+}
+
+/// Counts per status, in Fleet's shape plus every Warden status.
+#[utoipa::path(get, path = "/api/fleet/agent_status", tag = "fleet", params(AgentStatusQuery),
+    responses((status = 200, body = AgentStatusResponse)))]
+async fn agent_status(State(state): State<AppState>, user: AuthUser, QueryParams(query): QueryParams<AgentStatusQuery>) -> Result<axum::Json<AgentStatusResponse>> {
+    user.require(Privilege::FleetRead)?;
+    let filter = kuery::parse(query.kuery.as_deref().unwrap_or_default()).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let agents: Vec<Agent> = agents_with_status(&state, store::all_agents(&state.db).await?)
+        .into_iter()
+        .filter(|a| query.policy_id.as_ref().is_none_or(|p| *p == a.policy_id))
+        .filter(|a| filter.as_ref().is_none_or(|q| q.matches(&kuery_subject(a))))
+        .collect();
+    let mut results = summary(&agents);
+    let count = |s: &str| results.get(s).copied().unwrap_or(0);
+    let inactive_or_gone = count("inactive") + count("unenrolled");
+    let other = count("enrolling") + count("unenrolling") + count("degraded");
+    results.insert("all".into(), agents.len());
+    results.insert("active".into(), agents.len() - inactive_or_gone);
+    results.insert("other".into(), other);
+    results.insert("events".into(), 0);
+    Ok(axum::Json(AgentStatusResponse { results }))
+}
+
+/// Unenrolls an agent. `force` or `revoke` act at once (the key stops working
+/// and a FORCE_UNENROLL annotation records who did it); otherwise the agent
+/// is asked to unenroll and is unenrolled when it confirms. An agent that
+/// reported itself gone (uninstalled, orphaned, migrated) cannot confirm, so
+/// its unenroll completes at once.
+#[utoipa::path(post, path = "/api/fleet/agents/{id}/unenroll", tag = "fleet", params(("id" = String, Path)), request_body = UnenrollRequest,
+    responses((status = 200, description = "{}"), (status = 400, body = warden_core::error::ErrorBody), (status = 404, body = warden_core::error::ErrorBody)))]
+async fn unenroll(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>, body: axum::body::Bytes) -> Result<axum::Json<serde_json::Value>> {
+    user.require(Privilege::FleetAll)?;
+    // The body is optional (nullable in Fleet's schema).
+    let request: UnenrollRequest = if body.iter().all(u8::is_ascii_whitespace) || &body[..] == b"null" { UnenrollRequest::default() } else { super::json::parse(&body)? };
+    let row = find_agent(&state, &id).await?;
+    if row.active == 0 {
+        return Err(ApiError::BadRequest(format!("Agent {id} is already unenrolled")));
+    }
+    let now = now_ms();
+    let gone = row.audit_unenrolled_reason.is_some();
+    let mut tx = state.db.begin().await?;
+    let line = if request.force || request.revoke || gone {
+        let forced_by = request.force.then_some(user.username.as_str());
+        store::finish_unenroll(&mut *tx, &id, now, forced_by).await?;
+        if request.force {
+            fleet::event(&id, AgentEventKind::ForceUnenrolled, "Force-unenrolled: the API key was revoked at once", Some(&user.username), now)
+        } else {
+            fleet::event(&id, AgentEventKind::Unenrolled, "Unenrolled and the API key revoked", Some(&user.username), now)
+        }
+    } else {
+        store::start_unenroll(&mut *tx, &id, now).await?;
+        store::insert_action(&mut *tx, &uuid::Uuid::new_v4().to_string(), &id, "UNENROLL", "{}", now, Some(&user.username)).await?;
+        fleet::event(&id, AgentEventKind::UnenrollRequested, "Asked the agent to unenroll", Some(&user.username), now)
+    };
+    store::insert_event(&mut *tx, &line).await?;
+    tx.commit().await?;
+    fleet::publish(&state, line);
+    state.hub.wake(&id);
+    Ok(axum::Json(serde_json::json!({})))
+}
+
+fn to_policy(row: PolicyRow) -> AgentPolicy {
+    AgentPolicy {
+        id: row.id,
+        name: row.name,
+        namespace: row.namespace,
+        description: row.description,
+        is_managed: row.is_managed != 0,
+        inactivity_timeout: row.inactivity_timeout,
+        revision: row.revision,
+        updated_at: rfc3339(row.updated_at),
+        agents: row.agents,
+    }
+}
+
+const DEFAULT_INACTIVITY_TIMEOUT_SECS: i64 = 1_209_600;
+
+fn validate_policy(body: &AgentPolicyRequest) -> Result<i64> {
+    if body.name.trim().is_empty() {
+        return Err(ApiError::BadRequest("[request body.name]: must not be empty".into()));
+    }
+    if body.namespace.is_empty() || !body.namespace.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        return Err(ApiError::BadRequest("[request body.namespace]: lowercase letters, digits and _ only".into()));
+    }
+    let timeout = body.inactivity_timeout.unwrap_or(DEFAULT_INACTIVITY_TIMEOUT_SECS);
+    if timeout <= 0 {
+        return Err(ApiError::BadRequest("[request body.inactivity_timeout]: must be a positive number of seconds".into()));
+    }
+    Ok(timeout)
+}
+
+#[utoipa::path(get, path = "/api/fleet/agent_policies", tag = "fleet", responses((status = 200, body = ListResponse<AgentPolicy>)))]
+async fn list_policies(State(state): State<AppState>, user: AuthUser) -> Result<axum::Json<ListResponse<AgentPolicy>>> {
+    user.require(Privilege::FleetRead)?;
+    let items: Vec<AgentPolicy> = store::policies(&state.db).await?.into_iter().map(to_policy).collect();
+    Ok(axum::Json(ListResponse { total: items.len(), page: 1, per_page: items.len().max(20), items, status_summary: None }))
+}
+
+#[utoipa::path(get, path = "/api/fleet/agent_policies/{id}", tag = "fleet", params(("id" = String, Path)), responses((status = 200, body = ItemResponse<AgentPolicy>)))]
+async fn get_policy(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<axum::Json<ItemResponse<AgentPolicy>>> {
+    user.require(Privilege::FleetRead)?;
+    let row = store::policy(&state.db, &id).await?.ok_or_else(|| ApiError::NotFound(format!("Agent policy {id} not found")))?;
+    Ok(axum::Json(ItemResponse { item: to_policy(row) }))
+}
+
+#[utoipa::path(post, path = "/api/fleet/agent_policies", tag = "fleet", request_body = AgentPolicyRequest,
+    responses((status = 200, body = ItemResponse<AgentPolicy>), (status = 409, body = warden_core::error::ErrorBody)))]
+async fn create_policy(State(state): State<AppState>, user: AuthUser, JsonBody(body): JsonBody<AgentPolicyRequest>) -> Result<axum::Json<ItemResponse<AgentPolicy>>> {
+    user.require(Privilege::FleetAll)?;
+    let timeout = validate_policy(&body)?;
+    let id = uuid::Uuid::new_v4().to_string();
+    store::insert_policy(&state.db, &id, body.name.trim(), &body.namespace, body.description.as_deref(), body.is_managed, timeout, now_ms())
+        .await
+        .map_err(ApiError::on_unique_violation(format!("An agent policy named {} already exists", body.name.trim())))?;
+    get_policy(State(state), user, Path(id)).await
+}
+
+#[utoipa::path(put, path = "/api/fleet/agent_policies/{id}", tag = "fleet", params(("id" = String, Path)), request_body = AgentPolicyRequest,
+    responses((status = 200, body = ItemResponse<AgentPolicy>)))]
+async fn update_policy(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>, JsonBody(body): JsonBody<AgentPolicyRequest>) -> Result<axum::Json<ItemResponse<AgentPolicy>>> {
+    user.require(Privilege::FleetAll)?;
+    let timeout = validate_policy(&body)?;
+    let updated = store::update_policy(&state.db, &id, body.name.trim(), &body.namespace, body.description.as_deref(), body.is_managed, timeout, now_ms())
+        .await
+        .map_err(ApiError::on_unique_violation(format!("An agent policy named {} already exists", body.name.trim())))?;
+    if !updated {
+        return Err(ApiError::NotFound(format!("Agent policy {id} not found")));
+    }
+    get_policy(State(state), user, Path(id)).await
+}
+
+/// Deletes a policy that no agent was ever enrolled into (400 otherwise, as Fleet).
+#[utoipa::path(post, path = "/api/fleet/agent_policies/delete", tag = "fleet", request_body = DeleteAgentPolicyRequest,
+    responses((status = 200, description = "{id, name}"), (status = 400, body = warden_core::error::ErrorBody)))]
+async fn delete_policy(State(state): State<AppState>, user: AuthUser, JsonBody(body): JsonBody<DeleteAgentPolicyRequest>) -> Result<axum::Json<serde_json::Value>> {
+    user.require(Privilege::FleetAll)?;
+    let id = body.agent_policy_id;
+    let mut tx = state.db.begin().await?;
+    let policy = store::policy(&mut *tx, &id).await?.ok_or_else(|| ApiError::NotFound(format!("Agent policy {id} not found")))?;
+    if store::agents_ever_enrolled(&mut *tx, &id).await? > 0 {
+        return Err(ApiError::BadRequest(format!("Cannot delete agent policy {id}: agents are enrolled in it")));
+    }
+    store::delete_policy(&mut *tx, &id).await?;
+    store::delete_policy_row(&mut *tx, &id).await?;
+    tx.commit().await?;
+    Ok(axum::Json(serde_json::json!({"id": policy.id, "name": policy.name})))
+}
+
+fn to_enrollment_key(row: EnrollmentKeyRow) -> EnrollmentApiKey {
+    EnrollmentApiKey {
+        id: row.id,
+        api_key_id: row.api_key_id,
+        api_key: row.api_key,
+        name: row.name,
+        active: row.active != 0,
+        policy_id: row.policy_id,
+        created_at: rfc3339(row.created_at),
+    }
+}
+
+#[utoipa::path(get, path = "/api/fleet/enrollment_api_keys", tag = "fleet", responses((status = 200, body = ListResponse<EnrollmentApiKey>)))]
+async fn list_enrollment_keys(State(state): State<AppState>, user: AuthUser) -> Result<axum::Json<ListResponse<EnrollmentApiKey>>> {
+    user.require(Privilege::FleetAll)?;
+    let items: Vec<EnrollmentApiKey> = store::enrollment_keys(&state.db).await?.into_iter().map(to_enrollment_key).collect();
+    Ok(axum::Json(ListResponse { total: items.len(), page: 1, per_page: items.len().max(20), items, status_summary: None }))
+}
+
+#[utoipa::path(get, path = "/api/fleet/enrollment_api_keys/{id}", tag = "fleet", params(("id" = String, Path)), responses((status = 200, body = ItemResponse<EnrollmentApiKey>)))]
+async fn get_enrollment_key(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<axum::Json<ItemResponse<EnrollmentApiKey>>> {
+    user.require(Privilege::FleetAll)?;
+    let row = store::enrollment_key(&state.db, &id).await?.ok_or_else(|| ApiError::NotFound(format!("Enrollment API key {id} not found")))?;
+    Ok(axum::Json(ItemResponse { item: to_enrollment_key(row) }))
+}
+
+#[utoipa::path(post, path = "/api/fleet/enrollment_api_keys", tag = "fleet", request_body = EnrollmentApiKeyRequest,
+    responses((status = 200, body = ItemResponse<EnrollmentApiKey>), (status = 400, body = warden_core::error::ErrorBody)))]
+async fn create_enrollment_key(State(state): State<AppState>, user: AuthUser, JsonBody(body): JsonBody<EnrollmentApiKeyRequest>) -> Result<axum::Json<ItemResponse<EnrollmentApiKey>>> {
+    user.require(Privilege::FleetAll)?;
+    let now = now_ms();
+    let expires_at = match body.expiration.as_deref() {
+        None => None,
+        Some(text) => Some(now + humantime::parse_duration(text).map_err(|e| ApiError::BadRequest(format!("[request body.expiration]: {e}")))?.as_millis() as i64),
+    };
+    store::policy(&state.db, &body.policy_id)
+        .await?
+        .ok_or_else(|| ApiError::BadRequest(format!("[request body.policy_id]: agent policy {} not found", body.policy_id)))?;
+    let (api_key_id, secret, encoded) = super::fleet_server::new_api_key();
+    let row = EnrollmentKeyRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: body.name,
+        api_key_id,
+        api_key: encoded,
+        secret_hash: sha256_hex(secret.as_bytes()),
+        policy_id: body.policy_id,
+        active: 1,
+        created_at: now,
+        expires_at,
+    };
+    store::insert_enrollment_key(&state.db, &row).await?;
+    Ok(axum::Json(ItemResponse { item: to_enrollment_key(row) }))
+}
+
+#[utoipa::path(delete, path = "/api/fleet/enrollment_api_keys/{id}", tag = "fleet", params(("id" = String, Path)), responses((status = 200, description = "{action: deleted}")))]
+async fn revoke_enrollment_key(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<axum::Json<serde_json::Value>> {
+    user.require(Privilege::FleetAll)?;
+    if !store::revoke_enrollment_key(&state.db, &id).await? {
+        return Err(ApiError::NotFound(format!("Enrollment API key {id} not found")));
+    }
+    Ok(axum::Json(serde_json::json!({"action": "deleted"})))
+}

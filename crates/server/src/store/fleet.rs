@@ -1,0 +1,490 @@
+//! Fleet's SQL: policies, enrollment keys, agents, agent actions and events.
+
+use sqlx::{Any, Executor, FromRow};
+
+macro_rules! agent_columns {
+    () => {
+        "a.id, a.policy_id, a.agent_type, a.active, a.enrolled_at, a.unenrolled_at, a.unenrollment_started_at,
+         a.audit_unenrolled_reason, a.audit_unenrolled_time, a.policy_revision, a.last_checkin, a.last_checkin_status,
+         a.last_checkin_message, a.local_metadata, a.user_provided_metadata, a.tags, a.components, a.hostname, a.version,
+         a.access_api_key_id, a.access_key_hash, a.key_revoked, a.last_known_status, a.rejected_count, a.last_rejected_at,
+         a.force_unenrolled_by, a.force_unenrolled_at, p.inactivity_timeout"
+    };
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct AgentRow {
+    pub id: String,
+    pub policy_id: String,
+    pub agent_type: String,
+    pub active: i64,
+    pub enrolled_at: i64,
+    pub unenrolled_at: Option<i64>,
+    pub unenrollment_started_at: Option<i64>,
+    pub audit_unenrolled_reason: Option<String>,
+    pub audit_unenrolled_time: Option<i64>,
+    pub policy_revision: Option<i64>,
+    pub last_checkin: Option<i64>,
+    pub last_checkin_status: Option<String>,
+    pub last_checkin_message: Option<String>,
+    pub local_metadata: String,
+    pub user_provided_metadata: String,
+    pub tags: String,
+    pub components: String,
+    pub hostname: String,
+    pub version: String,
+    pub access_api_key_id: String,
+    pub access_key_hash: String,
+    pub key_revoked: i64,
+    pub last_known_status: Option<String>,
+    pub rejected_count: i64,
+    pub last_rejected_at: Option<i64>,
+    pub force_unenrolled_by: Option<String>,
+    pub force_unenrolled_at: Option<i64>,
+    pub inactivity_timeout: i64,
+}
+
+pub async fn all_agents<'e>(db: impl Executor<'e, Database = Any>) -> sqlx::Result<Vec<AgentRow>> {
+    sqlx::query_as(concat!("select ", agent_columns!(), " from agents a join agent_policies p on p.id = a.policy_id"))
+        .fetch_all(db)
+        .await
+}
+
+pub async fn agent<'e>(db: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<Option<AgentRow>> {
+    sqlx::query_as(concat!("select ", agent_columns!(), " from agents a join agent_policies p on p.id = a.policy_id where a.id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn agent_by_key_id<'e>(db: impl Executor<'e, Database = Any>, key_id: &str) -> sqlx::Result<Option<AgentRow>> {
+    sqlx::query_as(concat!(
+        "select ",
+        agent_columns!(),
+        " from agents a join agent_policies p on p.id = a.policy_id where a.access_api_key_id = $1"
+    ))
+    .bind(key_id)
+    .fetch_optional(db)
+    .await
+}
+
+pub struct NewAgent<'a> {
+    pub id: &'a str,
+    pub policy_id: &'a str,
+    pub policy_revision: i64,
+    pub agent_type: &'a str,
+    pub enrolled_at: i64,
+    pub local_metadata: &'a str,
+    pub user_provided_metadata: &'a str,
+    pub tags: &'a str,
+    pub hostname: &'a str,
+    pub version: &'a str,
+    pub access_api_key_id: &'a str,
+    pub access_key_hash: &'a str,
+}
+
+pub async fn insert_agent<'e>(db: impl Executor<'e, Database = Any>, agent: NewAgent<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into agents (id, policy_id, policy_revision, agent_type, active, enrolled_at, local_metadata,
+            user_provided_metadata, tags, components, hostname, version, access_api_key_id, access_key_hash, last_known_status)
+         values ($1, $2, $3, $4, 1, $5, $6, $7, $8, '[]', $9, $10, $11, $12, 'enrolling')",
+    )
+    .bind(agent.id)
+    .bind(agent.policy_id)
+    .bind(agent.policy_revision)
+    .bind(agent.agent_type)
+    .bind(agent.enrolled_at)
+    .bind(agent.local_metadata)
+    .bind(agent.user_provided_metadata)
+    .bind(agent.tags)
+    .bind(agent.hostname)
+    .bind(agent.version)
+    .bind(agent.access_api_key_id)
+    .bind(agent.access_key_hash)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A check-in that changes what is known about the agent: written at once,
+/// and it clears the audit fields (the agent is back).
+pub struct CheckinWrite<'a> {
+    pub id: &'a str,
+    pub now: i64,
+    pub status: &'a str,
+    pub message: &'a str,
+    pub local_metadata: Option<&'a str>,
+    pub hostname: Option<&'a str>,
+    pub version: Option<&'a str>,
+    pub components: Option<&'a str>,
+    pub last_known_status: &'a str,
+}
+
+pub async fn write_checkin<'e>(db: impl Executor<'e, Database = Any>, c: CheckinWrite<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "update agents set last_checkin = $2, last_checkin_status = $3, last_checkin_message = $4,
+            local_metadata = coalesce($5, local_metadata), hostname = coalesce($6, hostname), version = coalesce($7, version),
+            components = coalesce($8, components), last_known_status = $9,
+            audit_unenrolled_reason = null, audit_unenrolled_time = null, unenrolled_at = null
+         where id = $1",
+    )
+    .bind(c.id)
+    .bind(c.now)
+    .bind(c.status)
+    .bind(c.message)
+    .bind(c.local_metadata)
+    .bind(c.hostname)
+    .bind(c.version)
+    .bind(c.components)
+    .bind(c.last_known_status)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Heartbeats: only the time moves (batched by the flusher).
+pub async fn touch_checkin<'e>(db: impl Executor<'e, Database = Any>, id: &str, at: i64) -> sqlx::Result<()> {
+    sqlx::query("update agents set last_checkin = $2 where id = $1 and (last_checkin is null or last_checkin < $2)")
+        .bind(id)
+        .bind(at)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Records the audit reason unless one is already there; false means it was
+/// (the caller answers 409 and nothing changes).
+pub async fn set_audit_reason<'e>(db: impl Executor<'e, Database = Any>, id: &str, reason: &str, at: i64) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "update agents set audit_unenrolled_reason = $2, audit_unenrolled_time = $3, last_known_status = $2
+         where id = $1 and audit_unenrolled_reason is null",
+    )
+    .bind(id)
+    .bind(reason)
+    .bind(at)
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub async fn record_rejected_call<'e>(db: impl Executor<'e, Database = Any>, id: &str, at: i64) -> sqlx::Result<()> {
+    sqlx::query("update agents set rejected_count = rejected_count + 1, last_rejected_at = $2 where id = $1")
+        .bind(id)
+        .bind(at)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn start_unenroll<'e>(db: impl Executor<'e, Database = Any>, id: &str, at: i64) -> sqlx::Result<()> {
+    sqlx::query("update agents set unenrollment_started_at = coalesce(unenrollment_started_at, $2) where id = $1")
+        .bind(id)
+        .bind(at)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Unenrolls at once and revokes the key; `forced_by` annotates a force-unenroll.
+pub async fn finish_unenroll<'e>(db: impl Executor<'e, Database = Any>, id: &str, at: i64, forced_by: Option<&str>) -> sqlx::Result<()> {
+    sqlx::query(
+        "update agents set active = 0, key_revoked = 1, unenrolled_at = $2, last_known_status = 'unenrolled',
+            force_unenrolled_by = coalesce($3, force_unenrolled_by),
+            force_unenrolled_at = case when $3 is null then force_unenrolled_at else $2 end
+         where id = $1",
+    )
+    .bind(id)
+    .bind(at)
+    .bind(forced_by)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_last_known_status<'e>(db: impl Executor<'e, Database = Any>, id: &str, status: &str) -> sqlx::Result<()> {
+    sqlx::query("update agents set last_known_status = $2 where id = $1").bind(id).bind(status).execute(db).await?;
+    Ok(())
+}
+
+// --- actions for agents ---
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ActionRow {
+    pub id: String,
+    pub agent_id: String,
+    pub action_type: String,
+    pub data: String,
+    pub created_at: i64,
+}
+
+pub async fn insert_action<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: &str,
+    agent_id: &str,
+    action_type: &str,
+    data: &str,
+    now: i64,
+    created_by: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query("insert into agent_actions (id, agent_id, action_type, data, created_at, created_by) values ($1, $2, $3, $4, $5, $6)")
+        .bind(id)
+        .bind(agent_id)
+        .bind(action_type)
+        .bind(data)
+        .bind(now)
+        .bind(created_by)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Actions the agent has not acknowledged and that were not handed out in
+/// the last `redeliver_after_ms` (a lost answer is sent again).
+pub async fn deliverable_actions<'e>(db: impl Executor<'e, Database = Any>, agent_id: &str, redeliver_before: i64) -> sqlx::Result<Vec<ActionRow>> {
+    sqlx::query_as(
+        "select id, agent_id, action_type, data, created_at from agent_actions
+         where agent_id = $1 and acked_at is null and (delivered_at is null or delivered_at < $2)
+         order by created_at",
+    )
+    .bind(agent_id)
+    .bind(redeliver_before)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn mark_delivered<'e>(db: impl Executor<'e, Database = Any>, action_id: &str, at: i64) -> sqlx::Result<()> {
+    sqlx::query("update agent_actions set delivered_at = $2 where id = $1").bind(action_id).bind(at).execute(db).await?;
+    Ok(())
+}
+
+/// Acknowledges an action of this agent; `None` if there is no such action.
+pub async fn ack_action<'e>(
+    db: impl Executor<'e, Database = Any>,
+    agent_id: &str,
+    action_id: &str,
+    at: i64,
+    error: Option<&str>,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar(
+        "update agent_actions set acked_at = coalesce(acked_at, $3), ack_error = $4 where id = $2 and agent_id = $1 returning action_type",
+    )
+    .bind(agent_id)
+    .bind(action_id)
+    .bind(at)
+    .bind(error)
+    .fetch_optional(db)
+    .await
+}
+
+/// Agents with an unacknowledged action created at or after `since`.
+pub async fn agents_with_new_actions<'e>(db: impl Executor<'e, Database = Any>, since: i64) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("select distinct agent_id from agent_actions where created_at >= $1 and acked_at is null")
+        .bind(since)
+        .fetch_all(db)
+        .await
+}
+
+// --- the activity log ---
+
+#[derive(Debug, Clone, FromRow)]
+pub struct EventRow {
+    pub id: String,
+    pub agent_id: String,
+    pub kind: String,
+    pub message: String,
+    pub actor: Option<String>,
+    pub created_at: i64,
+}
+
+pub async fn insert_event<'e>(db: impl Executor<'e, Database = Any>, event: &EventRow) -> sqlx::Result<()> {
+    sqlx::query("insert into agent_events (id, agent_id, kind, message, actor, created_at) values ($1, $2, $3, $4, $5, $6)")
+        .bind(&event.id)
+        .bind(&event.agent_id)
+        .bind(&event.kind)
+        .bind(&event.message)
+        .bind(&event.actor)
+        .bind(event.created_at)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn events<'e>(db: impl Executor<'e, Database = Any>, agent_id: &str, limit: i64) -> sqlx::Result<Vec<EventRow>> {
+    sqlx::query_as(
+        "select id, agent_id, kind, message, actor, created_at from agent_events where agent_id = $1
+         order by created_at desc, id desc limit $2",
+    )
+    .bind(agent_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+// --- policies and enrollment keys ---
+
+#[derive(Debug, Clone, FromRow)]
+pub struct PolicyRow {
+    pub id: String,
+    pub name: String,
+    pub namespace: String,
+    pub description: Option<String>,
+    pub is_managed: i64,
+    pub inactivity_timeout: i64,
+    pub revision: i64,
+    pub updated_at: i64,
+    pub agents: i64,
+}
+
+pub async fn policies<'e>(db: impl Executor<'e, Database = Any>) -> sqlx::Result<Vec<PolicyRow>> {
+    sqlx::query_as(
+        "select p.id, p.name, p.namespace, p.description, p.is_managed, p.inactivity_timeout, p.revision, p.updated_at,
+            (select count(*) from agents a where a.policy_id = p.id and a.active = 1) as agents
+         from agent_policies p order by p.name",
+    )
+    .fetch_all(db)
+    .await
+}
+
+pub async fn policy<'e>(db: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<Option<PolicyRow>> {
+    sqlx::query_as(
+        "select p.id, p.name, p.namespace, p.description, p.is_managed, p.inactivity_timeout, p.revision, p.updated_at,
+            (select count(*) from agents a where a.policy_id = p.id and a.active = 1) as agents
+         from agent_policies p where p.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_policy<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: &str,
+    name: &str,
+    namespace: &str,
+    description: Option<&str>,
+    is_managed: bool,
+    inactivity_timeout: i64,
+    now: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into agent_policies (id, name, namespace, description, is_managed, inactivity_timeout, revision, created_at, updated_at)
+         values ($1, $2, $3, $4, $5, $6, 1, $7, $7)",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(namespace)
+    .bind(description)
+    .bind(i64::from(is_managed))
+    .bind(inactivity_timeout)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn update_policy<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: &str,
+    name: &str,
+    namespace: &str,
+    description: Option<&str>,
+    is_managed: bool,
+    inactivity_timeout: i64,
+    now: i64,
+) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "update agent_policies set name = $2, namespace = $3, description = $4, is_managed = $5, inactivity_timeout = $6,
+            revision = revision + 1, updated_at = $7 where id = $1",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(namespace)
+    .bind(description)
+    .bind(i64::from(is_managed))
+    .bind(inactivity_timeout)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub async fn delete_policy<'e>(db: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<()> {
+    sqlx::query("delete from enrollment_api_keys where policy_id = $1").bind(id).execute(db).await?;
+    Ok(())
+}
+
+pub async fn delete_policy_row<'e>(db: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<()> {
+    sqlx::query("delete from agent_policies where id = $1").bind(id).execute(db).await?;
+    Ok(())
+}
+
+pub async fn agents_ever_enrolled<'e>(db: impl Executor<'e, Database = Any>, policy_id: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar("select count(*) from agents where policy_id = $1").bind(policy_id).fetch_one(db).await
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct EnrollmentKeyRow {
+    pub id: String,
+    pub name: Option<String>,
+    pub api_key_id: String,
+    pub api_key: String,
+    pub secret_hash: String,
+    pub policy_id: String,
+    pub active: i64,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+}
+
+pub async fn insert_enrollment_key<'e>(db: impl Executor<'e, Database = Any>, key: &EnrollmentKeyRow) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into enrollment_api_keys (id, name, api_key_id, api_key, secret_hash, policy_id, active, created_at, expires_at)
+         values ($1, $2, $3, $4, $5, $6, 1, $7, $8)",
+    )
+    .bind(&key.id)
+    .bind(&key.name)
+    .bind(&key.api_key_id)
+    .bind(&key.api_key)
+    .bind(&key.secret_hash)
+    .bind(&key.policy_id)
+    .bind(key.created_at)
+    .bind(key.expires_at)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn enrollment_keys<'e>(db: impl Executor<'e, Database = Any>) -> sqlx::Result<Vec<EnrollmentKeyRow>> {
+    sqlx::query_as(
+        "select id, name, api_key_id, api_key, secret_hash, policy_id, active, created_at, expires_at
+         from enrollment_api_keys order by created_at desc",
+    )
+    .fetch_all(db)
+    .await
+}
+
+pub async fn enrollment_key<'e>(db: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<Option<EnrollmentKeyRow>> {
+    sqlx::query_as(
+        "select id, name, api_key_id, api_key, secret_hash, policy_id, active, created_at, expires_at
+         from enrollment_api_keys where id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn enrollment_key_by_key_id<'e>(db: impl Executor<'e, Database = Any>, api_key_id: &str) -> sqlx::Result<Option<EnrollmentKeyRow>> {
+    sqlx::query_as(
+        "select id, name, api_key_id, api_key, secret_hash, policy_id, active, created_at, expires_at
+         from enrollment_api_keys where api_key_id = $1",
+    )
+    .bind(api_key_id)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn revoke_enrollment_key<'e>(db: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<bool> {
+    let result = sqlx::query("update enrollment_api_keys set active = 0 where id = $1").bind(id).execute(db).await?;
+    Ok(result.rows_affected() == 1)
+}
