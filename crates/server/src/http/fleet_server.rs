@@ -343,8 +343,10 @@ async fn audit_unenroll(State(state): State<AppState>, Path(id): Path<String>, a
     let reason = AuditReason::parse(&body.reason).ok_or_else(|| ApiError::BadRequest("audit/unenroll request invalid reason".into()))?;
     let at = fleet::parse_rfc3339(&body.timestamp)
         .ok_or_else(|| ApiError::BadRequest(format!("[request body.timestamp]: expected an RFC 3339 time, got `{}`", body.timestamp)))?;
+    let now = now_ms();
+    let status_after = fleet::status(&state, &AgentRow { audit_unenrolled_reason: Some(reason.as_str().to_owned()), ..row.clone() }, now);
     let mut tx = state.db.begin().await?;
-    if !store::set_audit_reason(&mut *tx, &row.id, reason.as_str(), at).await? {
+    if !store::set_audit_reason(&mut *tx, &row.id, reason.as_str(), at, status_after.as_str()).await? {
         return Err(ApiError::Coded {
             status: StatusCode::CONFLICT,
             code: "ErrAuditReasonConflict",
@@ -357,7 +359,7 @@ async fn audit_unenroll(State(state): State<AppState>, Path(id): Path<String>, a
         AuditReason::KeyRevoked => "The agent reported its API key was revoked",
         AuditReason::Migrated => "The agent reported it was enrolled into another Fleet",
     };
-    let line = fleet::event(&row.id, AgentEventKind::for_audit_reason(reason), message, None, now_ms());
+    let line = fleet::event(&row.id, AgentEventKind::for_audit_reason(reason), message, None, now);
     store::insert_event(&mut *tx, &line).await?;
     tx.commit().await?;
     fleet::publish(&state, line);

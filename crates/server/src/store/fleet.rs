@@ -154,14 +154,15 @@ pub async fn touch_checkin<'e>(db: impl Executor<'e, Database = Any>, id: &str, 
 
 /// Records the audit reason unless one is already there; false means it was
 /// (the caller answers 409 and nothing changes).
-pub async fn set_audit_reason<'e>(db: impl Executor<'e, Database = Any>, id: &str, reason: &str, at: i64) -> sqlx::Result<bool> {
+pub async fn set_audit_reason<'e>(db: impl Executor<'e, Database = Any>, id: &str, reason: &str, at: i64, status: &str) -> sqlx::Result<bool> {
     let result = sqlx::query(
-        "update agents set audit_unenrolled_reason = $2, audit_unenrolled_time = $3, last_known_status = $2
+        "update agents set audit_unenrolled_reason = $2, audit_unenrolled_time = $3, last_known_status = $4
          where id = $1 and audit_unenrolled_reason is null",
     )
     .bind(id)
     .bind(reason)
     .bind(at)
+    .bind(status)
     .execute(db)
     .await?;
     Ok(result.rows_affected() == 1)

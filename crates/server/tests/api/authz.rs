@@ -10,15 +10,40 @@ enum Access {
     Public,
     SignedIn,
     Needs(Privilege),
+    /// Fleet Server routes: only an agent's API key, never a user.
+    AgentKey,
 }
 
-const ROUTES: &[(&str, &str, Access)] = &[
-    ("GET", "api/status", Access::Public),
-    ("GET", "api/openapi.json", Access::Public),
-    ("GET", "internal/security/me", Access::SignedIn),
-    ("GET", "internal/security/users", Access::Needs(Privilege::UsersAdmin)),
-    // Last: it ends the callers' sessions.
-    ("POST", "internal/security/logout", Access::Public),
+use Privilege::{FleetAll, FleetRead};
+
+/// Method, path, who may call it, and a body. In paths and bodies, `{n}` is a
+/// fresh number, `{agent}` an enrolled agent, `{fresh_agent}` a new agent for
+/// this call, `{fresh_policy}` a new empty policy for this call.
+const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
+    ("GET", "api/status", Access::Public, None),
+    ("GET", "api/openapi.json", Access::Public, None),
+    ("GET", "internal/security/me", Access::SignedIn, None),
+    ("GET", "internal/security/users", Access::Needs(Privilege::UsersAdmin), None),
+    ("GET", "api/fleet/agents", Access::Needs(FleetRead), None),
+    ("GET", "api/fleet/agents/{agent}", Access::Needs(FleetRead), None),
+    ("GET", "api/fleet/agents/{agent}/events", Access::Needs(FleetRead), None),
+    ("GET", "api/fleet/agent_status", Access::Needs(FleetRead), None),
+    ("POST", "api/fleet/agents/{fresh_agent}/unenroll", Access::Needs(FleetAll), Some(r#"{"force": true}"#)),
+    ("GET", "api/fleet/agent_policies", Access::Needs(FleetRead), None),
+    ("GET", "api/fleet/agent_policies/demo-endpoints", Access::Needs(FleetRead), None),
+    ("POST", "api/fleet/agent_policies", Access::Needs(FleetAll), Some(r#"{"name": "policy {n}"}"#)),
+    ("PUT", "api/fleet/agent_policies/demo-endpoints", Access::Needs(FleetAll), Some(r#"{"name": "Endpoints"}"#)),
+    ("POST", "api/fleet/agent_policies/delete", Access::Needs(FleetAll), Some(r#"{"agentPolicyId": "{fresh_policy}"}"#)),
+    ("GET", "api/fleet/enrollment_api_keys", Access::Needs(FleetAll), None),
+    ("GET", "api/fleet/enrollment_api_keys/demo-endpoints-key", Access::Needs(FleetAll), None),
+    ("POST", "api/fleet/enrollment_api_keys", Access::Needs(FleetAll), Some(r#"{"policy_id": "demo-endpoints"}"#)),
+    ("POST", "api/fleet/agents/enroll", Access::AgentKey, Some(r#"{"type": "PERMANENT"}"#)),
+    ("POST", "api/fleet/agents/{agent}/checkin", Access::AgentKey, Some(r#"{"status": "online"}"#)),
+    ("POST", "api/fleet/agents/{agent}/acks", Access::AgentKey, Some(r#"{"events": []}"#)),
+    ("POST", "api/fleet/agents/{agent}/audit/unenroll", Access::AgentKey, Some(r#"{"reason": "uninstall", "timestamp": "2026-01-01T00:00:00Z"}"#)),
+    // Last: revoking the demo token stops {fresh_agent}, and logout ends the callers' sessions.
+    ("DELETE", "api/fleet/enrollment_api_keys/demo-endpoints-key", Access::Needs(FleetAll), None),
+    ("POST", "internal/security/logout", Access::Public, None),
 ];
 
 /// The demo user that holds each role.
@@ -43,20 +68,47 @@ async fn every_route_for_every_role() {
     for role in Role::ALL {
         callers.push((Some(role), app.signed_in(demo_user(role)).await));
     }
+    let admin = app.signed_in("admin").await;
+    let agent = crate::fleet::enroll(&app, "authz-agent").await.id;
+    let mut n = 0;
     let mut failures = Vec::new();
-    for (method, path, access) in ROUTES {
+    for (method, path, access, body) in ROUTES {
         for (role, client) in &callers {
             let expected_ok = match (access, role) {
                 (Access::Public, _) => true,
-                (_, None) => false,
+                (Access::AgentKey, _) | (_, None) => false,
                 (Access::SignedIn, Some(_)) => true,
                 (Access::Needs(privilege), Some(role)) => has_privilege(&[*role], *privilege),
             };
+            n += 1;
+            let mut path = path.replace("{agent}", &agent);
+            let mut body = body.map(|b| b.replace("{n}", &n.to_string()));
+            if path.contains("{fresh_agent}") {
+                let fresh = crate::fleet::enroll(&app, &format!("fresh-{n}")).await.id;
+                path = path.replace("{fresh_agent}", &fresh);
+            }
+            if let Some(text) = body.as_mut().filter(|b| b.contains("{fresh_policy}")) {
+                let created: serde_json::Value = admin
+                    .post(app.url("api/fleet/agent_policies"))
+                    .header("kbn-xsrf", "t")
+                    .json(&serde_json::json!({"name": format!("to delete {n}")}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                *text = text.replace("{fresh_policy}", created["item"]["id"].as_str().unwrap());
+            }
             let method = Method::from_bytes(method.as_bytes()).unwrap();
-            let response = client.request(method.clone(), app.url(path)).header("kbn-xsrf", "t").send().await.unwrap();
-            let status = response.status();
+            let mut request = client.request(method.clone(), app.url(&path)).header("kbn-xsrf", "t");
+            if let Some(body) = body {
+                request = request.header("content-type", "application/json").body(body);
+            }
+            let status = request.send().await.unwrap().status();
             let ok = status.is_success();
-            let expected_denial = if role.is_none() { StatusCode::UNAUTHORIZED } else { StatusCode::FORBIDDEN };
+            let expected_denial =
+                if role.is_none() || matches!(access, Access::AgentKey) { StatusCode::UNAUTHORIZED } else { StatusCode::FORBIDDEN };
             if ok != expected_ok || (!ok && status != expected_denial) {
                 failures.push(format!("{method} {path} as {role:?}: got {status}, expected {}", if expected_ok { "2xx".into() } else { expected_denial.to_string() }));
             }

@@ -5,6 +5,7 @@
 mod authz;
 mod config;
 mod errors;
+mod fleet;
 mod helpers;
 mod proxy;
 mod security;

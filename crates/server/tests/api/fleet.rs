@@ -1,0 +1,314 @@
+//! Fleet Server (agent) and Fleet (analyst) API against a real warden.
+
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_error, spawn_app};
+
+/// The demo enrollment token `warden serve --demo` seeds.
+const DEMO_TOKEN: &str = "ZGVtby1lbnJvbGxtZW50OndhcmRlbi1kZW1vLWVucm9sbG1lbnQtc2VjcmV0";
+
+pub struct TestAgent {
+    pub id: String,
+    pub key: String,
+}
+
+pub async fn enroll(app: &TestApp, hostname: &str) -> TestAgent {
+    let response = app
+        .client()
+        .post(app.url("api/fleet/agents/enroll"))
+        .header("Authorization", format!("ApiKey {DEMO_TOKEN}"))
+        .json(&json!({
+            "type": "PERMANENT",
+            "metadata": {"local": {"host": {"hostname": hostname}, "elastic": {"agent": {"version": "8.15.2"}}}, "tags": ["test"]}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["action"], "created");
+    TestAgent { id: body["item"]["id"].as_str().unwrap().to_owned(), key: body["item"]["access_api_key"].as_str().unwrap().to_owned() }
+}
+
+async fn agent_post(app: &TestApp, agent: &TestAgent, path: &str, body: Value) -> reqwest::Response {
+    app.client()
+        .post(app.url(&format!("api/fleet/agents/{}/{path}", agent.id)))
+        .header("Authorization", format!("ApiKey {}", agent.key))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn checkin(app: &TestApp, agent: &TestAgent, poll_timeout: &str) -> reqwest::Response {
+    agent_post(app, agent, "checkin", json!({"status": "online", "message": "Running", "poll_timeout": poll_timeout})).await
+}
+
+async fn audit(app: &TestApp, agent: &TestAgent, reason: &str) -> reqwest::Response {
+    agent_post(app, agent, "audit/unenroll", json!({"reason": reason, "timestamp": "2026-11-23T10:00:00Z"})).await
+}
+
+async fn get_agent(app: &TestApp, client: &Client, id: &str) -> Value {
+    let body: Value = client.get(app.url(&format!("api/fleet/agents/{id}"))).send().await.unwrap().json().await.unwrap();
+    body["item"].clone()
+}
+
+async fn event_kinds(app: &TestApp, client: &Client, id: &str) -> Vec<String> {
+    let body: Value = client.get(app.url(&format!("api/fleet/agents/{id}/events"))).send().await.unwrap().json().await.unwrap();
+    body["items"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn uninstall_is_recorded_once_and_a_later_checkin_clears_it() {
+    let app = spawn_app().await;
+    let viewer = app.signed_in("viewer").await;
+    let agent = enroll(&app, "laptop-1").await;
+    assert_eq!(get_agent(&app, &viewer, &agent.id).await["status"], "enrolling");
+
+    let response = checkin(&app, &agent, "0s").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["action"], "checkin");
+    assert_eq!(body["actions"], json!([]));
+    assert_eq!(get_agent(&app, &viewer, &agent.id).await["status"], "online");
+
+    assert_eq!(audit(&app, &agent, "uninstall").await.status(), StatusCode::OK);
+    let item = get_agent(&app, &viewer, &agent.id).await;
+    assert_eq!(item["status"], "uninstalled");
+    assert_eq!(item["audit_unenrolled_reason"], "uninstall");
+    assert_eq!(item["audit_unenrolled_time"], "2026-11-23T10:00:00.000Z");
+
+    // A second final message, whatever its reason, is a conflict and changes nothing.
+    let conflict = audit(&app, &agent, "orphaned").await;
+    assert_eq!(conflict.status(), StatusCode::CONFLICT);
+    let body: Value = conflict.json().await.unwrap();
+    assert_eq!(body, json!({"statusCode": 409, "error": "ErrAuditReasonConflict", "message": "agent document contains audit_unenroll_reason"}));
+    assert_eq!(get_agent(&app, &viewer, &agent.id).await["audit_unenrolled_reason"], "uninstall");
+
+    // The agent is back: a successful check-in clears the audit fields.
+    assert_eq!(checkin(&app, &agent, "0s").await.status(), StatusCode::OK);
+    let item = get_agent(&app, &viewer, &agent.id).await;
+    assert_eq!(item["status"], "online");
+    assert_eq!(item["audit_unenrolled_reason"], Value::Null);
+    assert_eq!(item["audit_unenrolled_time"], Value::Null);
+    let kinds = event_kinds(&app, &viewer, &agent.id).await;
+    assert_eq!(kinds, ["checked_in_after_silence", "uninstalled", "enrolled"]);
+}
+
+#[tokio::test]
+async fn audit_reasons_and_timestamps_are_validated() {
+    let app = spawn_app().await;
+    let agent = enroll(&app, "laptop-2").await;
+    let message = assert_error(audit(&app, &agent, "deleted").await, StatusCode::BAD_REQUEST).await;
+    assert_eq!(message, "audit/unenroll request invalid reason");
+    let response = agent_post(&app, &agent, "audit/unenroll", json!({"reason": "uninstall", "timestamp": "yesterday"})).await;
+    let message = assert_error(response, StatusCode::BAD_REQUEST).await;
+    assert!(message.contains("[request body.timestamp]"), "{message}");
+    let response = agent_post(&app, &agent, "checkin", json!({"status": "sleeping"})).await;
+    let message = assert_error(response, StatusCode::BAD_REQUEST).await;
+    assert!(message.contains("[request body.status]"), "{message}");
+    // Migrated is its own status, not offline.
+    assert_eq!(audit(&app, &agent, "migrated").await.status(), StatusCode::OK);
+    let viewer = app.signed_in("viewer").await;
+    assert_eq!(get_agent(&app, &viewer, &agent.id).await["status"], "migrated");
+}
+
+#[tokio::test]
+async fn keys_speak_only_for_their_own_agent() {
+    let app = spawn_app().await;
+    let one = enroll(&app, "one").await;
+    let two = enroll(&app, "two").await;
+    let impostor = TestAgent { id: two.id.clone(), key: one.key.clone() };
+    let response = audit(&app, &impostor, "uninstall").await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(checkin(&app, &impostor, "0s").await.status(), StatusCode::FORBIDDEN);
+
+    let forged = TestAgent { id: one.id.clone(), key: "bm90OmEta2V5".into() };
+    assert_eq!(checkin(&app, &forged, "0s").await.status(), StatusCode::UNAUTHORIZED);
+    let bare = app.client().post(app.url(&format!("api/fleet/agents/{}/checkin", one.id))).json(&json!({"status": "online"})).send().await.unwrap();
+    assert_eq!(bare.status(), StatusCode::UNAUTHORIZED);
+    let viewer = app.signed_in("viewer").await;
+    assert_eq!(get_agent(&app, &viewer, &two.id).await["audit_unenrolled_reason"], Value::Null);
+}
+
+#[tokio::test]
+async fn force_unenroll_revokes_at_once_and_later_calls_are_recorded() {
+    let app = spawn_app().await;
+    let agent = enroll(&app, "server-9").await;
+    assert_eq!(checkin(&app, &agent, "0s").await.status(), StatusCode::OK);
+    let platform = app.signed_in("platform").await;
+    let response = platform
+        .post(app.url(&format!("api/fleet/agents/{}/unenroll", agent.id)))
+        .header("kbn-xsrf", "t")
+        .json(&json!({"force": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    assert_eq!(checkin(&app, &agent, "0s").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(audit(&app, &agent, "uninstall").await.status(), StatusCode::UNAUTHORIZED);
+    let item = get_agent(&app, &platform, &agent.id).await;
+    assert_eq!(item["status"], "unenrolled");
+    assert_eq!(item["active"], false);
+    assert_eq!(item["force_unenroll"]["by"], "platform");
+    assert_eq!(item["rejected_calls"]["count"], 2);
+    let kinds = event_kinds(&app, &platform, &agent.id).await;
+    assert_eq!(kinds, ["rejected_call", "force_unenrolled", "enrolled"]);
+
+    // Never offered twice.
+    let again = platform
+        .post(app.url(&format!("api/fleet/agents/{}/unenroll", agent.id)))
+        .header("kbn-xsrf", "t")
+        .send()
+        .await
+        .unwrap();
+    let message = assert_error(again, StatusCode::BAD_REQUEST).await;
+    assert!(message.contains("already unenrolled"), "{message}");
+}
+
+#[tokio::test]
+async fn an_unenroll_reaches_a_waiting_agent_through_its_long_poll() {
+    let app = spawn_app().await;
+    let agent = enroll(&app, "laptop-3").await;
+    assert_eq!(checkin(&app, &agent, "0s").await.status(), StatusCode::OK);
+
+    // The agent parks a long poll; the analyst's unenroll must answer it.
+    let waiting = {
+        let client = app.client();
+        let url = app.url(&format!("api/fleet/agents/{}/checkin", agent.id));
+        let key = agent.key.clone();
+        tokio::spawn(async move {
+            client.post(url).header("Authorization", format!("ApiKey {key}")).json(&json!({"status": "online", "message": "Running", "poll_timeout": "60s"})).send().await.unwrap()
+        })
+    };
+    // Whether the unenroll lands before or while the check-in waits, the
+    // check-in must come back with it (and not after its 60 s timeout empty).
+    let platform = app.signed_in("platform").await;
+    let response = platform.post(app.url(&format!("api/fleet/agents/{}/unenroll", agent.id))).header("kbn-xsrf", "t").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(get_agent(&app, &platform, &agent.id).await["status"], "unenrolling");
+
+    let answered: Value = waiting.await.unwrap().json().await.unwrap();
+    let actions = answered["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 1, "{answered}");
+    assert_eq!(actions[0]["type"], "UNENROLL");
+    assert_eq!(actions[0]["agent_id"], agent.id.as_str());
+
+    let ack = agent_post(&app, &agent, "acks", json!({"events": [{"action_id": actions[0]["id"], "type": "ACTION_RESULT"}]})).await;
+    let ack: Value = ack.json().await.unwrap();
+    assert_eq!(ack["errors"], false);
+    let item = get_agent(&app, &platform, &agent.id).await;
+    assert_eq!(item["status"], "unenrolled");
+    assert_eq!(item["force_unenroll"], Value::Null);
+    assert_eq!(checkin(&app, &agent, "0s").await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn uninstalled_and_orphaned_agents_can_still_be_unenrolled() {
+    let app = spawn_app().await;
+    let platform = app.signed_in("platform").await;
+    for (reason, force) in [("uninstall", false), ("orphaned", true)] {
+        let agent = enroll(&app, reason).await;
+        assert_eq!(audit(&app, &agent, reason).await.status(), StatusCode::OK);
+        let response = platform
+            .post(app.url(&format!("api/fleet/agents/{}/unenroll", agent.id)))
+            .header("kbn-xsrf", "t")
+            .json(&json!({"force": force}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        // The agent is gone and cannot confirm, so it is unenrolled at once.
+        assert_eq!(get_agent(&app, &platform, &agent.id).await["status"], "unenrolled", "{reason}");
+    }
+}
+
+#[tokio::test]
+async fn agents_list_filters_sorts_pages_and_counts() {
+    let app = spawn_app().await;
+    let mut agents = Vec::new();
+    for name in ["web-01", "web-02", "db-01", "db-02", "mail-01"] {
+        let agent = enroll(&app, name).await;
+        assert_eq!(checkin(&app, &agent, "0s").await.status(), StatusCode::OK);
+        agents.push(agent);
+    }
+    assert_eq!(audit(&app, &agents[2], "uninstall").await.status(), StatusCode::OK);
+    assert_eq!(audit(&app, &agents[3], "orphaned").await.status(), StatusCode::OK);
+    let viewer = app.signed_in("viewer").await;
+    let list = |query: &'static str| {
+        let viewer = viewer.clone();
+        let url = app.url(&format!("api/fleet/agents?{query}"));
+        async move { viewer.get(url).send().await.unwrap() }
+    };
+
+    let body: Value = list("kuery=local_metadata.host.hostname:web-*&sortField=local_metadata.host.hostname&sortOrder=asc").await.json().await.unwrap();
+    let hosts: Vec<&str> = body["items"].as_array().unwrap().iter().map(|a| a["local_metadata"]["host"]["hostname"].as_str().unwrap()).collect();
+    assert_eq!(hosts, ["web-01", "web-02"]);
+    assert_eq!(body["total"], 2);
+
+    let body: Value = list("perPage=2&page=2&sortField=local_metadata.host.hostname&sortOrder=asc&getStatusSummary=true").await.json().await.unwrap();
+    let hosts: Vec<&str> = body["items"].as_array().unwrap().iter().map(|a| a["local_metadata"]["host"]["hostname"].as_str().unwrap()).collect();
+    assert_eq!(hosts, ["mail-01", "web-01"]);
+    assert_eq!(body["total"], 5);
+    assert_eq!(body["perPage"], 2);
+    assert_eq!(body["statusSummary"]["online"], 3);
+    assert_eq!(body["statusSummary"]["uninstalled"], 1);
+    assert_eq!(body["statusSummary"]["orphaned"], 1);
+
+    let body: Value = list("kuery=status:uninstalled%20or%20status:orphaned").await.json().await.unwrap();
+    assert_eq!(body["total"], 2);
+
+    let message = assert_error(list("kuery=status:online%20and").await, StatusCode::BAD_REQUEST).await;
+    assert!(message.contains("expected a field name at the end"), "{message}");
+    let message = assert_error(list("perPage=abc").await, StatusCode::BAD_REQUEST).await;
+    assert!(message.contains("perPage"), "{message}");
+    assert_error(list("sortField=secret").await, StatusCode::BAD_REQUEST).await;
+
+    let counts: Value = viewer.get(app.url("api/fleet/agent_status")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(counts["results"]["all"], 5);
+    assert_eq!(counts["results"]["online"], 3);
+    assert_eq!(counts["results"]["uninstalled"], 1);
+}
+
+#[tokio::test]
+async fn policies_and_enrollment_keys() {
+    let app = spawn_app().await;
+    let admin = app.signed_in("platform").await;
+    let post = |path: &'static str, body: Value| {
+        let admin = admin.clone();
+        let url = app.url(path);
+        async move { admin.post(url).header("kbn-xsrf", "t").json(&body).send().await.unwrap() }
+    };
+    let created: Value = post("api/fleet/agent_policies", json!({"name": "Servers", "namespace": "prod", "inactivity_timeout": 3600})).await.json().await.unwrap();
+    let policy_id = created["item"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["item"]["inactivity_timeout"], 3600);
+    assert_error(post("api/fleet/agent_policies", json!({"name": "Servers"})).await, StatusCode::CONFLICT).await;
+    let message = assert_error(post("api/fleet/agent_policies", json!({"name": "X", "namespace": "Bad-NS"})).await, StatusCode::BAD_REQUEST).await;
+    assert!(message.contains("namespace"), "{message}");
+
+    let key: Value = post("api/fleet/enrollment_api_keys", json!({"policy_id": policy_id, "name": "servers"})).await.json().await.unwrap();
+    let token = key["item"]["api_key"].as_str().unwrap().to_owned();
+    let key_id = key["item"]["id"].as_str().unwrap().to_owned();
+    let enroll_with = |token: String| {
+        let client = app.client();
+        let url = app.url("api/fleet/agents/enroll");
+        async move {
+            client.post(url).header("Authorization", format!("ApiKey {token}")).json(&json!({"type": "PERMANENT", "metadata": {"local": {}}})).send().await.unwrap()
+        }
+    };
+    assert_eq!(enroll_with(token.clone()).await.status(), StatusCode::OK);
+
+    // A policy with agents cannot be deleted.
+    let message = assert_error(post("api/fleet/agent_policies/delete", json!({"agentPolicyId": policy_id})).await, StatusCode::BAD_REQUEST).await;
+    assert!(message.contains("agents are enrolled"), "{message}");
+
+    let revoked = admin.delete(app.url(&format!("api/fleet/enrollment_api_keys/{key_id}"))).header("kbn-xsrf", "t").send().await.unwrap();
+    assert_eq!(revoked.json::<Value>().await.unwrap(), json!({"action": "deleted"}));
+    assert_eq!(enroll_with(token).await.status(), StatusCode::UNAUTHORIZED);
+
+    let empty: Value = post("api/fleet/agent_policies", json!({"name": "Empty"})).await.json().await.unwrap();
+    let deleted: Value = post("api/fleet/agent_policies/delete", json!({"agentPolicyId": empty["item"]["id"]})).await.json().await.unwrap();
+    assert_eq!(deleted["name"], "Empty");
+}
