@@ -11,7 +11,7 @@ WARDEN := target/debug/warden
 
 ## Build everything and serve Warden with demo data on http://127.0.0.1:8080
 run: build
-	$(WARDEN) serve --demo
+	@scripts/run-demo.sh
 
 ## Every test: unit, API (SQLite and PostgreSQL), wasm build of the core, e2e in Chromium (direct and behind nginx)
 test: setup-test build test-unit test-api test-postgres test-wasm test-e2e
@@ -26,13 +26,13 @@ setup-test:
 build: setup build-server build-spa
 
 build-server:
-	cargo build -p warden-server
+	cargo build -p warden-server -p warden-agent
 
 build-spa:
 	trunk build --release
 
 test-unit:
-	cargo test -p warden-core -p warden-server --lib --bins
+	cargo test -p warden-core -p warden-server -p warden-agent --lib --bins
 
 test-api:
 	cargo test -p warden-server --test api

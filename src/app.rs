@@ -10,6 +10,7 @@ use leptos_router::path;
 
 use crate::components::shell::Shell;
 use crate::pages::{
+    agent::AgentPage,
     connectors::ConnectorsPage, console::ConsolePage, fleet::FleetPage, login::LoginPage, not_found::NotFoundPage,
     overview::OverviewPage, response_actions::ResponseActionsPage, rules::RulesPage, tasks::TasksPage,
 };
@@ -27,6 +28,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("console") view=ConsolePage />
                     <Route path=path!("response-actions") view=ResponseActionsPage />
                     <Route path=path!("fleet") view=FleetPage />
+                    <Route path=path!("fleet/agents/:id") view=AgentPage />
                     <Route path=path!("rules") view=RulesPage />
                     <Route path=path!("connectors") view=ConnectorsPage />
                     <Route path=path!("tasks") view=TasksPage />

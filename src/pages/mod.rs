@@ -1,3 +1,4 @@
+pub mod agent;
 pub mod connectors;
 pub mod console;
 pub mod fleet;

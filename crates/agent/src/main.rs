@@ -97,6 +97,9 @@ enum Command {
         /// Concurrent enrollments
         #[arg(long, default_value_t = 64)]
         enroll_concurrency: usize,
+        /// Keep the swarm's identities here and reuse them next time, instead of enrolling new agents
+        #[arg(long)]
+        state: Option<PathBuf>,
     },
 }
 
@@ -341,14 +344,20 @@ async fn main() -> anyhow::Result<()> {
             let delivered = audit(&http, &id, "orphaned", retries).await;
             println!("reported the endpoint as orphaned: {}", if delivered { "recorded" } else { "not recorded" });
         }
-        Command::Swarm { url, enrollment_token, count, uninstalled, orphaned, silent, degraded, poll_timeout, interval, duration, enroll_concurrency } => {
+        Command::Swarm { url, enrollment_token, count, uninstalled, orphaned, silent, degraded, poll_timeout, interval, duration, enroll_concurrency, state } => {
             if uninstalled + orphaned + silent + degraded > count {
                 bail!("--uninstalled, --orphaned, --silent and --degraded add up to more than --count");
             }
+            let saved: Vec<Identity> = state
+                .as_ref()
+                .and_then(|path| std::fs::read_to_string(path).ok())
+                .and_then(|text| serde_json::from_str(&text).ok())
+                .filter(|ids: &Vec<Identity>| ids.len() == count && ids.iter().all(|id| id.url == url))
+                .unwrap_or_default();
             let started = Instant::now();
             let semaphore = Arc::new(tokio::sync::Semaphore::new(enroll_concurrency.max(1)));
             let mut enrolling = tokio::task::JoinSet::new();
-            for i in 0..count {
+            for i in (0..count).filter(|_| saved.is_empty()) {
                 let (http, url, token, semaphore) = (http.clone(), url.clone(), enrollment_token.clone(), semaphore.clone());
                 enrolling.spawn(async move {
                     let _permit = semaphore.acquire().await;
@@ -356,12 +365,20 @@ async fn main() -> anyhow::Result<()> {
                     enroll(&http, &url, &token, &format!("host-{i:05}"), tags).await.map(|id| (i, id))
                 });
             }
-            let mut agents = Vec::with_capacity(count);
-            while let Some(result) = enrolling.join_next().await {
-                agents.push(result??);
+            let mut agents: Vec<(usize, Identity)> = saved.into_iter().enumerate().collect();
+            if agents.is_empty() {
+                while let Some(result) = enrolling.join_next().await {
+                    agents.push(result??);
+                }
+                agents.sort_by_key(|(i, _)| *i);
+                println!("enrolled {count} agents in {:.1} s", started.elapsed().as_secs_f64());
+                if let Some(path) = &state {
+                    let ids: Vec<&Identity> = agents.iter().map(|(_, id)| id).collect();
+                    std::fs::write(path, serde_json::to_string(&ids)?)?;
+                }
+            } else {
+                println!("reusing {count} agents from {}", state.as_ref().map(|p| p.display().to_string()).unwrap_or_default());
             }
-            agents.sort_by_key(|(i, _)| *i);
-            println!("enrolled {count} agents in {:.1} s", started.elapsed().as_secs_f64());
 
             let stats = Arc::new(Stats::default());
             let until = duration.map(|d| Instant::now() + d);

@@ -309,6 +309,26 @@ impl Query {
     }
 }
 
+/// The kuery the Fleet view sends for a status chip and a search box: text
+/// with a `:` is taken as kuery; plain text searches host names.
+pub fn for_view(status: Option<&str>, search: &str) -> String {
+    let search = search.trim();
+    let search_part = if search.is_empty() {
+        None
+    } else if search.contains(':') {
+        Some(format!("({search})"))
+    } else {
+        let escaped = search.replace('\\', "\\\\").replace('"', "\\\"");
+        Some(format!("local_metadata.host.hostname:\"*{escaped}*\""))
+    };
+    let status_part = status.filter(|s| !s.is_empty()).map(|s| format!("status:{s}"));
+    match (status_part, search_part) {
+        (Some(a), Some(b)) => format!("{a} and {b}"),
+        (Some(a), None) | (None, Some(a)) => a,
+        (None, None) => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,6 +392,18 @@ mod tests {
             let err = parse(query).err().map(|e| e.0).unwrap_or_default();
             assert!(err.contains(fragment), "{query}: {err}");
         }
+    }
+
+    #[test]
+    fn view_filters_become_kuery() {
+        assert_eq!(for_view(None, ""), "");
+        assert_eq!(for_view(Some("orphaned"), ""), "status:orphaned");
+        assert_eq!(for_view(None, " web "), "local_metadata.host.hostname:\"*web*\"");
+        assert_eq!(for_view(Some("online"), "tags:prod or tags:eu"), "status:online and (tags:prod or tags:eu)");
+        let tags = vec![];
+        let subject = Subject { status: "online", policy_id: "p", hostname: "Web-07", version: "8", tags: &tags };
+        let query = parse(&for_view(Some("online"), "web")).ok().flatten();
+        assert!(query.is_some_and(|q| q.matches(&subject)));
     }
 
     #[test]

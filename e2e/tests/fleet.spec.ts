@@ -1,0 +1,93 @@
+import { expect, test, type APIRequestContext } from "@playwright/test";
+import { screenshot, signedIn } from "./helpers";
+
+// The demo enrollment token that `warden serve --demo` seeds.
+const TOKEN = Buffer.from("demo-enrollment:warden-demo-enrollment-secret").toString("base64");
+
+/** Enrolls an agent through the Fleet Server API, as warden-agent does. */
+async function enroll(request: APIRequestContext, hostname: string) {
+  const response = await request.post("api/fleet/agents/enroll", {
+    headers: { Authorization: `ApiKey ${TOKEN}` },
+    data: { type: "PERMANENT", metadata: { local: { host: { hostname }, elastic: { agent: { version: "8.15.2" } } }, tags: ["e2e"] } },
+  });
+  expect(response.ok()).toBeTruthy();
+  const body = await response.json();
+  const agent = { id: body.item.id as string, key: body.item.access_api_key as string };
+  const auth = { Authorization: `ApiKey ${agent.key}` };
+  const checkin = await request.post(`api/fleet/agents/${agent.id}/checkin`, { headers: auth, data: { status: "online", message: "Running", poll_timeout: "0s" } });
+  expect(checkin.ok()).toBeTruthy();
+  return { ...agent, auth };
+}
+
+async function finalMessage(request: APIRequestContext, agent: { id: string; auth: Record<string, string> }, reason: string) {
+  const response = await request.post(`api/fleet/agents/${agent.id}/audit/unenroll`, {
+    headers: agent.auth,
+    data: { reason, timestamp: new Date().toISOString() },
+  });
+  expect(response.status()).toBe(200);
+}
+
+test("the fleet view tells uninstalled and detached endpoints apart from offline, and the chips filter", async ({ page, request }, testInfo) => {
+  const suffix = testInfo.project.name;
+  const gone = await enroll(request, `gone-${suffix}`);
+  const detached = await enroll(request, `detached-${suffix}`);
+  await enroll(request, `healthy-${suffix}`);
+  await finalMessage(request, gone, "uninstall");
+  await finalMessage(request, detached, "orphaned");
+
+  await signedIn(page, "viewer");
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Fleet" }).click();
+  const table = page.getByTestId("agents");
+  await expect(table.getByRole("row", { name: new RegExp(`gone-${suffix}`) }).getByText("Uninstalled")).toBeVisible();
+  const detachedBadge = table.getByRole("row", { name: new RegExp(`detached-${suffix}`) }).getByText("Detached Endpoint");
+  await expect(detachedBadge).toBeVisible();
+  await expect(detachedBadge).toHaveAttribute("title", /agent is gone/);
+  await screenshot(page, testInfo, "fleet");
+
+  await page.getByTestId("chip-orphaned").click();
+  await expect(page).toHaveURL(/status=orphaned/);
+  await expect(table.getByRole("row", { name: new RegExp(`detached-${suffix}`) })).toBeVisible();
+  await expect(table.getByRole("row", { name: new RegExp(`healthy-${suffix}`) })).toHaveCount(0);
+  // The filter survives reload: it lives in the URL.
+  await page.reload();
+  await expect(page.getByTestId("chip-orphaned")).toHaveAttribute("aria-pressed", "true");
+  await expect(table.getByRole("row", { name: new RegExp(`gone-${suffix}`) })).toHaveCount(0);
+
+  // Search narrows by host name.
+  await page.getByTestId("chip-orphaned").click();
+  await page.getByRole("button", { name: /^All/ }).click();
+  await page.getByRole("searchbox", { name: "Search agents" }).fill(`healthy-${suffix}`);
+  await page.getByRole("button", { name: "Search" }).click();
+  await expect(table.getByRole("row")).toHaveCount(2);
+});
+
+test("force unenroll is offered to fleet:all only, confirmed, and annotated", async ({ page, request }, testInfo) => {
+  const agent = await enroll(request, `target-${testInfo.project.name}`);
+
+  await signedIn(page, "viewer");
+  await page.goto(`fleet/agents/${agent.id}`);
+  await expect(page.getByTestId("audit")).toBeVisible();
+  await expect(page.getByRole("button", { name: "Force unenroll" })).toHaveCount(0);
+
+  await page.getByTestId("user-menu").click();
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await signedIn(page, "platform");
+  await page.goto(`fleet/agents/${agent.id}`);
+  await page.getByRole("button", { name: "Force unenroll" }).click();
+  const dialog = page.getByRole("dialog");
+  await expect(dialog).toContainText("revoked at once");
+  await screenshot(page, testInfo, "force-unenroll-dialog");
+  await dialog.getByRole("button", { name: "Force unenroll" }).click();
+  await expect(dialog).toHaveCount(0);
+  await expect(page.getByTestId("force-annotation")).toContainText("by platform");
+  await expect(page.getByRole("heading", { level: 1 })).toContainText("Unenrolled");
+  await expect(page.getByRole("button", { name: "Force unenroll" })).toHaveCount(0);
+
+  // The removed agent keeps calling: refused, and the page says so.
+  const refused = await request.post(`api/fleet/agents/${agent.id}/checkin`, { headers: agent.auth, data: { status: "online", poll_timeout: "0s" } });
+  expect(refused.status()).toBe(401);
+  // The page refreshes itself every 5 s; no reload needed.
+  await expect(page.getByTestId("rejected-calls")).toContainText("keeps trying to connect", { timeout: 20_000 });
+  await expect(page.getByTestId("activity")).toContainText("Force-unenrolled");
+  await screenshot(page, testInfo, "agent");
+});

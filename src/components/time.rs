@@ -1,0 +1,44 @@
+//! Times as people read them: "12 s ago", kept live by one ticking signal.
+
+use std::time::Duration;
+
+use leptos::prelude::*;
+
+/// A signal holding "now" in milliseconds, updated every second while the
+/// calling component lives.
+pub fn use_now() -> ReadSignal<f64> {
+    let (now, set_now) = signal(web_sys::js_sys::Date::now());
+    if let Ok(handle) = set_interval_with_handle(move || set_now.set(web_sys::js_sys::Date::now()), Duration::from_secs(1)) {
+        on_cleanup(move || handle.clear());
+    }
+    now
+}
+
+/// A counter that goes up every `every`, to key live data on.
+pub fn use_tick(every: Duration) -> ReadSignal<u64> {
+    let (tick, set_tick) = signal(0u64);
+    if let Ok(handle) = set_interval_with_handle(move || set_tick.update(|t| *t += 1), every) {
+        on_cleanup(move || handle.clear());
+    }
+    tick
+}
+
+pub fn parse_time(rfc3339: &str) -> Option<f64> {
+    let ms = web_sys::js_sys::Date::parse(rfc3339);
+    (!ms.is_nan()).then_some(ms)
+}
+
+pub fn ago(then_ms: f64, now_ms: f64) -> String {
+    let secs = ((now_ms - then_ms) / 1000.0).max(0.0) as u64;
+    match secs {
+        0..60 => format!("{secs} s ago"),
+        60..3600 => format!("{} min ago", secs / 60),
+        3600..86400 => format!("{} h ago", secs / 3600),
+        _ => format!("{} d ago", secs / 86400),
+    }
+}
+
+/// "12 s ago" for an RFC 3339 time, or `never`.
+pub fn ago_text(time: Option<&str>, now_ms: f64) -> String {
+    time.and_then(parse_time).map(|t| ago(t, now_ms)).unwrap_or_else(|| "never".to_owned())
+}
