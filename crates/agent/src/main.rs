@@ -258,6 +258,10 @@ async fn run_agent(client: reqwest::Client, id: Identity, status: String, poll_t
                     }
                 }
                 if unenroll {
+                    if let Some(stats) = &stats {
+                        stats.unenrolled.fetch_add(1, Ordering::Relaxed);
+                        stats.last_unenroll_ms.fetch_max(epoch_ms(), Ordering::Relaxed);
+                    }
                     tracing::info!(agent_id = %id.agent_id, "unenrolled by Fleet; stopping");
                     return;
                 }
@@ -281,6 +285,12 @@ async fn run_agent(client: reqwest::Client, id: Identity, status: String, poll_t
 struct Stats {
     latencies_us: std::sync::Mutex<Vec<u64>>,
     errors: AtomicU64,
+    unenrolled: AtomicU64,
+    last_unenroll_ms: AtomicU64,
+}
+
+fn epoch_ms() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 impl Stats {
@@ -404,6 +414,10 @@ async fn main() -> anyhow::Result<()> {
             while running.join_next().await.is_some() {}
             if duration.is_some() {
                 println!("{}", stats.report(run_started.elapsed()));
+            }
+            let unenrolled = stats.unenrolled.load(Ordering::Relaxed);
+            if unenrolled > 0 {
+                println!("unenrolled by Fleet: {unenrolled} agents; the last received its UNENROLL at {} (epoch ms)", stats.last_unenroll_ms.load(Ordering::Relaxed));
             }
         }
     }

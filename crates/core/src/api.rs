@@ -49,6 +49,8 @@ pub struct StatusResponse {
     pub version: VersionInfo,
     pub status: OverallStatus,
     pub uptime_ms: u64,
+    /// Agent check-ins this node is holding open right now.
+    pub waiting_checkins: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -292,6 +292,36 @@ pub struct UnenrollRequest {
     pub revoke: bool,
 }
 
+/// `POST /api/fleet/agents/bulk_unenroll`: `agents` is a list of ids or a kuery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BulkUnenrollRequest {
+    pub agents: BulkTarget,
+    #[serde(default)]
+    pub force: bool,
+    #[serde(default)]
+    pub revoke: bool,
+    pub batch_size: Option<usize>,
+    #[serde(default)]
+    pub include_inactive: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+pub enum BulkTarget {
+    Ids(Vec<String>),
+    Kuery(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct BulkActionResponse {
+    pub action_id: String,
+}
+
 /// One line of an agent's activity log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

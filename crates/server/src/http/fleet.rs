@@ -10,7 +10,7 @@ use serde::Deserialize;
 use warden_core::authz::Privilege;
 use warden_core::fleet::AgentStatus;
 use warden_core::fleet_api::{
-    Agent, AgentEvent, AgentEventKind, AgentPolicy, AgentPolicyRequest, AgentStatusResponse, DeleteAgentPolicyRequest,
+    Agent, AgentEvent, AgentEventKind, BulkActionResponse, BulkTarget, BulkUnenrollRequest, AgentPolicy, AgentPolicyRequest, AgentStatusResponse, DeleteAgentPolicyRequest,
     EnrollmentApiKey, EnrollmentApiKeyRequest, ItemResponse, ListResponse, UnenrollRequest,
 };
 use warden_core::kuery;
@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/fleet/agents/{id}", get(get_agent))
         .route("/api/fleet/agents/{id}/events", get(agent_events))
         .route("/api/fleet/agents/{id}/unenroll", post(unenroll))
+        .route("/api/fleet/agents/bulk_unenroll", post(bulk_unenroll))
         .route("/api/fleet/agent_status", get(agent_status))
         .route("/api/fleet/agent_policies", get(list_policies).post(create_policy))
         .route("/api/fleet/agent_policies/delete", post(delete_policy))
@@ -203,27 +204,81 @@ async fn unenroll(State(state): State<AppState>, user: AuthUser, Path(id): Path<
     if row.active == 0 {
         return Err(ApiError::BadRequest(format!("Agent {id} is already unenrolled")));
     }
-    let now = now_ms();
-    let gone = row.audit_unenrolled_reason.is_some();
     let mut tx = state.db.begin().await?;
-    let line = if request.force || request.revoke || gone {
-        let forced_by = request.force.then_some(user.username.as_str());
-        store::finish_unenroll(&mut *tx, &id, now, forced_by).await?;
-        if request.force {
-            fleet::event(&id, AgentEventKind::ForceUnenrolled, "Force-unenrolled: the API key was revoked at once", Some(&user.username), now)
-        } else {
-            fleet::event(&id, AgentEventKind::Unenrolled, "Unenrolled and the API key revoked", Some(&user.username), now)
-        }
-    } else {
-        store::start_unenroll(&mut *tx, &id, now).await?;
-        store::insert_action(&mut *tx, &uuid::Uuid::new_v4().to_string(), &id, "UNENROLL", "{}", now, Some(&user.username)).await?;
-        fleet::event(&id, AgentEventKind::UnenrollRequested, "Asked the agent to unenroll", Some(&user.username), now)
-    };
-    store::insert_event(&mut *tx, &line).await?;
+    let line = unenroll_one(&mut tx, &row, &request, &user.username, &uuid::Uuid::new_v4().to_string(), now_ms()).await?;
     tx.commit().await?;
     fleet::publish(&state, line);
     state.hub.wake(&id);
     Ok(axum::Json(serde_json::json!({})))
+}
+
+/// Unenrolls one active agent inside the caller's transaction; returns the
+/// activity-log line to publish after the commit.
+async fn unenroll_one(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    row: &store::AgentRow,
+    request: &UnenrollRequest,
+    username: &str,
+    action_id: &str,
+    now: i64,
+) -> Result<store::EventRow> {
+    let id = row.id.as_str();
+    let gone = row.audit_unenrolled_reason.is_some();
+    let line = if request.force || request.revoke || gone {
+        let forced_by = request.force.then_some(username);
+        store::finish_unenroll(&mut **tx, id, now, forced_by).await?;
+        if request.force {
+            fleet::event(id, AgentEventKind::ForceUnenrolled, "Force-unenrolled: the API key was revoked at once", Some(username), now)
+        } else {
+            fleet::event(id, AgentEventKind::Unenrolled, "Unenrolled and the API key revoked", Some(username), now)
+        }
+    } else {
+        store::start_unenroll(&mut **tx, id, now).await?;
+        let data = serde_json::json!({"action_id": action_id}).to_string();
+        store::insert_action(&mut **tx, &uuid::Uuid::new_v4().to_string(), id, "UNENROLL", &data, now, Some(username)).await?;
+        fleet::event(id, AgentEventKind::UnenrollRequested, "Asked the agent to unenroll", Some(username), now)
+    };
+    store::insert_event(&mut **tx, &line).await?;
+    Ok(line)
+}
+
+/// Unenrolls many agents, by id or by kuery, in batches of `batchSize`
+/// (default 1,000), each batch one transaction; waiting agents are woken as
+/// soon as their batch commits.
+#[utoipa::path(post, path = "/api/fleet/agents/bulk_unenroll", tag = "fleet", request_body = BulkUnenrollRequest,
+    responses((status = 200, body = BulkActionResponse), (status = 400, body = warden_core::error::ErrorBody)))]
+async fn bulk_unenroll(State(state): State<AppState>, user: AuthUser, JsonBody(body): JsonBody<BulkUnenrollRequest>) -> Result<axum::Json<BulkActionResponse>> {
+    user.require(Privilege::FleetAll)?;
+    let now = now_ms();
+    let rows = store::all_agents(&state.db).await?;
+    let targets: Vec<store::AgentRow> = match &body.agents {
+        BulkTarget::Ids(ids) => rows.into_iter().filter(|r| ids.contains(&r.id)).collect(),
+        BulkTarget::Kuery(text) => {
+            let filter = kuery::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            rows.into_iter()
+                .filter(|row| {
+                    let status = fleet::status(&state, row, now);
+                    let agent = fleet::to_agent(row.clone(), status);
+                    (body.include_inactive || status != AgentStatus::Inactive) && filter.as_ref().is_none_or(|q| q.matches(&kuery_subject(&agent)))
+                })
+                .collect()
+        }
+    };
+    let request = UnenrollRequest { force: body.force, revoke: body.revoke };
+    let action_id = uuid::Uuid::new_v4().to_string();
+    for batch in targets.iter().filter(|r| r.active != 0).collect::<Vec<_>>().chunks(body.batch_size.unwrap_or(1000).clamp(1, 10_000)) {
+        let mut tx = state.db.begin().await?;
+        let mut lines = Vec::with_capacity(batch.len());
+        for row in batch {
+            lines.push(unenroll_one(&mut tx, row, &request, &user.username, &action_id, now).await?);
+        }
+        tx.commit().await?;
+        for (row, line) in batch.iter().zip(lines) {
+            fleet::publish(&state, line);
+            state.hub.wake(&row.id);
+        }
+    }
+    Ok(axum::Json(BulkActionResponse { action_id }))
 }
 
 fn to_policy(row: PolicyRow) -> AgentPolicy {

@@ -17,6 +17,7 @@ use crate::AppState;
         super::fleet::get_agent,
         super::fleet::agent_events,
         super::fleet::unenroll,
+        super::fleet::bulk_unenroll,
         super::fleet::agent_status,
         super::fleet::list_policies,
         super::fleet::get_policy,

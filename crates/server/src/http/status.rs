@@ -31,6 +31,7 @@ async fn status(State(state): State<AppState>) -> (StatusCode, axum::Json<Status
             database: DatabaseStatus { level: level(database_ok).level, engine: state.engine.name().to_owned() },
         },
         uptime_ms: state.started.elapsed().as_millis() as u64,
+        waiting_checkins: state.hub.waiting(),
     };
     let code = if database_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, axum::Json(body))

@@ -29,6 +29,7 @@ const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
     ("GET", "api/fleet/agents/{agent}/events", Access::Needs(FleetRead), None),
     ("GET", "api/fleet/agent_status", Access::Needs(FleetRead), None),
     ("POST", "api/fleet/agents/{fresh_agent}/unenroll", Access::Needs(FleetAll), Some(r#"{"force": true}"#)),
+    ("POST", "api/fleet/agents/bulk_unenroll", Access::Needs(FleetAll), Some(r#"{"agents": "tags:nobody-has-this"}"#)),
     ("GET", "api/fleet/agent_policies", Access::Needs(FleetRead), None),
     ("GET", "api/fleet/agent_policies/demo-endpoints", Access::Needs(FleetRead), None),
     ("POST", "api/fleet/agent_policies", Access::Needs(FleetAll), Some(r#"{"name": "policy {n}"}"#)),

@@ -312,3 +312,32 @@ async fn policies_and_enrollment_keys() {
     let deleted: Value = post("api/fleet/agent_policies/delete", json!({"agentPolicyId": empty["item"]["id"]})).await.json().await.unwrap();
     assert_eq!(deleted["name"], "Empty");
 }
+
+#[tokio::test]
+async fn bulk_unenroll_by_kuery_reaches_every_matching_agent() {
+    let app = spawn_app().await;
+    let mut agents = Vec::new();
+    for name in ["bulk-1", "bulk-2", "keep-1"] {
+        let agent = enroll(&app, name).await;
+        assert_eq!(checkin(&app, &agent, "0s").await.status(), StatusCode::OK);
+        agents.push(agent);
+    }
+    let platform = app.signed_in("platform").await;
+    let response = platform
+        .post(app.url("api/fleet/agents/bulk_unenroll"))
+        .header("kbn-xsrf", "t")
+        .json(&json!({"agents": "local_metadata.host.hostname:bulk-*"}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert!(body["actionId"].is_string(), "{body}");
+    for (agent, expected) in agents.iter().zip(["unenrolling", "unenrolling", "online"]) {
+        assert_eq!(get_agent(&app, &platform, &agent.id).await["status"], expected);
+    }
+    let answered: Value = checkin(&app, &agents[0], "0s").await.json().await.unwrap();
+    assert_eq!(answered["actions"][0]["type"], "UNENROLL");
+    assert_eq!(answered["actions"][0]["data"]["action_id"], body["actionId"]);
+    let bad = platform.post(app.url("api/fleet/agents/bulk_unenroll")).header("kbn-xsrf", "t").json(&json!({"agents": "host:"})).send().await.unwrap();
+    assert_error(bad, StatusCode::BAD_REQUEST).await;
+}
