@@ -29,6 +29,9 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
 /// Waiting check-ins, buffered heartbeats and the event stream of this node.
 pub struct Hub {
     waiters: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Agents that may have an action to pick up; a check-in of any other
+    /// agent needs no look at the actions table.
+    pending: Mutex<std::collections::HashSet<String>>,
     heartbeats: Mutex<HashMap<String, i64>>,
     pub events: broadcast::Sender<AgentEvent>,
     shutdown: watch::Sender<bool>,
@@ -38,6 +41,7 @@ impl Default for Hub {
     fn default() -> Self {
         Hub {
             waiters: Mutex::default(),
+            pending: Mutex::default(),
             heartbeats: Mutex::default(),
             events: broadcast::channel(1024).0,
             shutdown: watch::channel(false).0,
@@ -71,8 +75,26 @@ impl Hub {
         Parked { hub: self, agent_id: agent_id.to_owned(), notify }
     }
 
+    /// An action was queued for the agent: remember it, and wake its check-in.
+    pub fn action_queued(&self, agent_id: &str) {
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.insert(agent_id.to_owned());
+        }
+        self.wake(agent_id);
+    }
+
+    pub fn may_have_actions(&self, agent_id: &str) -> bool {
+        self.pending.lock().map(|p| p.contains(agent_id)).unwrap_or(true)
+    }
+
+    pub fn no_actions_left(&self, agent_id: &str) {
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.remove(agent_id);
+        }
+    }
+
     /// Wakes the agent's check-in if it is waiting on this node.
-    pub fn wake(&self, agent_id: &str) {
+    fn wake(&self, agent_id: &str) {
         if let Some(notify) = self.waiters.lock().ok().and_then(|w| w.get(agent_id).cloned()) {
             notify.notify_one();
         }
@@ -201,7 +223,8 @@ pub async fn run_background(state: AppState) {
     let mut flush = tokio::time::interval(state.config.agent_checkin_flush_interval);
     let mut actions = tokio::time::interval(Duration::from_secs(1));
     let mut shutdown = state.hub.shutdown_signal();
-    let mut watermark = now_ms();
+    // Actions queued before this node started (or by a node that stopped).
+    let mut watermark = 0;
     loop {
         tokio::select! {
             _ = flush.tick() => {
@@ -215,10 +238,10 @@ pub async fn run_background(state: AppState) {
             _ = actions.tick() => {
                 // Actions queued by another node: wake the agents waiting here.
                 let now = now_ms();
-                match store::agents_with_new_actions(&state.db, watermark - 5_000).await {
+                match store::agents_with_new_actions(&state.db, (watermark - 5_000).max(0)).await {
                     Ok(ids) => {
                         for id in ids {
-                            state.hub.wake(&id);
+                            state.hub.action_queued(&id);
                         }
                         watermark = now;
                     }

@@ -61,30 +61,35 @@ pub struct ListAgentsQuery {
     with_metrics: Option<bool>,
 }
 
-fn agents_with_status(state: &AppState, rows: Vec<store::AgentRow>) -> Vec<Agent> {
-    let now = now_ms();
-    rows.into_iter()
-        .map(|row| {
-            let status = fleet::status(state, &row, now);
-            fleet::to_agent(row, status)
-        })
-        .collect()
+/// An agent row with its derived status and parsed tags: enough to filter,
+/// count and sort 10,000 agents without building their full JSON.
+struct Ranked {
+    row: store::AgentRow,
+    status: AgentStatus,
+    tags: Vec<String>,
 }
 
-fn kuery_subject(agent: &Agent) -> kuery::Subject<'_> {
-    kuery::Subject {
-        status: agent.status.as_str(),
-        policy_id: &agent.policy_id,
-        hostname: agent.local_metadata.pointer("/host/hostname").and_then(|v| v.as_str()).unwrap_or_default(),
-        version: &agent.agent.version,
-        tags: &agent.tags,
+impl Ranked {
+    fn subject(&self) -> kuery::Subject<'_> {
+        kuery::Subject { status: self.status.as_str(), policy_id: &self.row.policy_id, hostname: &self.row.hostname, version: &self.row.version, tags: &self.tags }
+    }
+
+    fn into_agent(self) -> Agent {
+        fleet::to_agent(self.row, self.status)
     }
 }
 
-fn summary(agents: &[Agent]) -> BTreeMap<String, usize> {
+fn ranked(state: &AppState, rows: Vec<store::AgentRow>) -> Vec<Ranked> {
+    let now = now_ms();
+    rows.into_iter()
+        .map(|row| Ranked { status: fleet::status(state, &row, now), tags: serde_json::from_str(&row.tags).unwrap_or_default(), row })
+        .collect()
+}
+
+fn summary(statuses: impl Iterator<Item = AgentStatus>) -> BTreeMap<String, usize> {
     let mut counts: BTreeMap<String, usize> = AgentStatus::ALL.iter().map(|s| (s.as_str().to_owned(), 0)).collect();
-    for agent in agents {
-        *counts.entry(agent.status.as_str().to_owned()).or_default() += 1;
+    for status in statuses {
+        *counts.entry(status.as_str().to_owned()).or_default() += 1;
     }
     counts
 }
@@ -107,33 +112,38 @@ async fn list_agents(State(state): State<AppState>, user: AuthUser, QueryParams(
         Some("asc") => false,
         Some(other) => return Err(ApiError::BadRequest(format!("[request query.sortOrder]: expected asc or desc, got `{other}`"))),
     };
-    let agents = agents_with_status(&state, store::all_agents(&state.db).await?);
-    let matching: Vec<Agent> = agents.into_iter().filter(|a| filter.as_ref().is_none_or(|q| q.matches(&kuery_subject(a)))).collect();
-    let status_summary = query.get_status_summary.then(|| summary(&matching));
-    let mut shown: Vec<Agent> = matching
-        .into_iter()
-        .filter(|a| query.show_inactive || !matches!(a.status, AgentStatus::Inactive | AgentStatus::Unenrolled))
-        .collect();
     let sort_field = query.sort_field.as_deref().unwrap_or("enrolled_at");
-    let key = |a: &Agent| -> String {
-        match sort_field {
-            "local_metadata.host.hostname" | "hostname" => kuery_subject(a).hostname.to_lowercase(),
-            "status" => a.status.as_str().to_owned(),
-            "policy_id" => a.policy_id.clone(),
-            "last_checkin" => a.last_checkin.clone().unwrap_or_default(),
-            "local_metadata.elastic.agent.version" | "agent.version" => a.agent.version.clone(),
-            _ => a.enrolled_at.clone(),
-        }
-    };
     if !["enrolled_at", "local_metadata.host.hostname", "hostname", "status", "policy_id", "last_checkin", "local_metadata.elastic.agent.version", "agent.version"].contains(&sort_field) {
         return Err(ApiError::BadRequest(format!("[request query.sortField]: cannot sort by `{sort_field}`")));
     }
-    shown.sort_by(|a, b| key(a).cmp(&key(b)).then_with(|| a.id.cmp(&b.id)));
+    let matching: Vec<Ranked> =
+        ranked(&state, store::all_agents(&state.db).await?).into_iter().filter(|a| filter.as_ref().is_none_or(|q| q.matches(&a.subject()))).collect();
+    let status_summary = query.get_status_summary.then(|| summary(matching.iter().map(|a| a.status)));
+    let mut shown: Vec<Ranked> = matching
+        .into_iter()
+        .filter(|a| query.show_inactive || !matches!(a.status, AgentStatus::Inactive | AgentStatus::Unenrolled))
+        .collect();
+    let text_key = |a: &Ranked| -> String {
+        match sort_field {
+            "local_metadata.host.hostname" | "hostname" => a.row.hostname.to_lowercase(),
+            "status" => a.status.as_str().to_owned(),
+            "policy_id" => a.row.policy_id.clone(),
+            "local_metadata.elastic.agent.version" | "agent.version" => a.row.version.clone(),
+            _ => String::new(),
+        }
+    };
+    let time_key = |a: &Ranked| -> i64 {
+        match sort_field {
+            "last_checkin" => a.row.last_checkin.unwrap_or(0),
+            _ => a.row.enrolled_at,
+        }
+    };
+    shown.sort_by(|a, b| text_key(a).cmp(&text_key(b)).then_with(|| time_key(a).cmp(&time_key(b))).then_with(|| a.row.id.cmp(&b.row.id)));
     if descending {
         shown.reverse();
     }
     let total = shown.len();
-    let items = shown.into_iter().skip((page - 1) * per_page).take(per_page).collect();
+    let items = shown.into_iter().skip((page - 1) * per_page).take(per_page).map(Ranked::into_agent).collect();
     Ok(axum::Json(ListResponse { items, total, page, per_page, status_summary }))
 }
 
@@ -173,12 +183,12 @@ pub struct AgentStatusQuery {
 async fn agent_status(State(state): State<AppState>, user: AuthUser, QueryParams(query): QueryParams<AgentStatusQuery>) -> Result<axum::Json<AgentStatusResponse>> {
     user.require(Privilege::FleetRead)?;
     let filter = kuery::parse(query.kuery.as_deref().unwrap_or_default()).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let agents: Vec<Agent> = agents_with_status(&state, store::all_agents(&state.db).await?)
+    let agents: Vec<Ranked> = ranked(&state, store::all_agents(&state.db).await?)
         .into_iter()
-        .filter(|a| query.policy_id.as_ref().is_none_or(|p| *p == a.policy_id))
-        .filter(|a| filter.as_ref().is_none_or(|q| q.matches(&kuery_subject(a))))
+        .filter(|a| query.policy_id.as_ref().is_none_or(|p| *p == a.row.policy_id))
+        .filter(|a| filter.as_ref().is_none_or(|q| q.matches(&a.subject())))
         .collect();
-    let mut results = summary(&agents);
+    let mut results = summary(agents.iter().map(|a| a.status));
     let count = |s: &str| results.get(s).copied().unwrap_or(0);
     let inactive_or_gone = count("inactive") + count("unenrolled");
     let other = count("enrolling") + count("unenrolling") + count("degraded");
@@ -208,7 +218,7 @@ async fn unenroll(State(state): State<AppState>, user: AuthUser, Path(id): Path<
     let line = unenroll_one(&mut tx, &row, &request, &user.username, &uuid::Uuid::new_v4().to_string(), now_ms()).await?;
     tx.commit().await?;
     fleet::publish(&state, line);
-    state.hub.wake(&id);
+    state.hub.action_queued(&id);
     Ok(axum::Json(serde_json::json!({})))
 }
 
@@ -250,17 +260,14 @@ async fn unenroll_one(
 async fn bulk_unenroll(State(state): State<AppState>, user: AuthUser, JsonBody(body): JsonBody<BulkUnenrollRequest>) -> Result<axum::Json<BulkActionResponse>> {
     user.require(Privilege::FleetAll)?;
     let now = now_ms();
-    let rows = store::all_agents(&state.db).await?;
+    let rows = ranked(&state, store::all_agents(&state.db).await?);
     let targets: Vec<store::AgentRow> = match &body.agents {
-        BulkTarget::Ids(ids) => rows.into_iter().filter(|r| ids.contains(&r.id)).collect(),
+        BulkTarget::Ids(ids) => rows.into_iter().filter(|a| ids.contains(&a.row.id)).map(|a| a.row).collect(),
         BulkTarget::Kuery(text) => {
             let filter = kuery::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))?;
             rows.into_iter()
-                .filter(|row| {
-                    let status = fleet::status(&state, row, now);
-                    let agent = fleet::to_agent(row.clone(), status);
-                    (body.include_inactive || status != AgentStatus::Inactive) && filter.as_ref().is_none_or(|q| q.matches(&kuery_subject(&agent)))
-                })
+                .filter(|a| (body.include_inactive || a.status != AgentStatus::Inactive) && filter.as_ref().is_none_or(|q| q.matches(&a.subject())))
+                .map(|a| a.row)
                 .collect()
         }
     };
@@ -275,7 +282,7 @@ async fn bulk_unenroll(State(state): State<AppState>, user: AuthUser, JsonBody(b
         tx.commit().await?;
         for (row, line) in batch.iter().zip(lines) {
             fleet::publish(&state, line);
-            state.hub.wake(&row.id);
+            state.hub.action_queued(&row.id);
         }
     }
     Ok(axum::Json(BulkActionResponse { action_id }))

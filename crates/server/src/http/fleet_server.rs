@@ -284,8 +284,14 @@ async fn checkin(
 
 /// Pending actions for the agent, marked as handed out.
 async fn deliver(state: &AppState, agent_id: &str) -> Result<Vec<AgentAction>> {
+    if !state.hub.may_have_actions(agent_id) {
+        return Ok(Vec::new());
+    }
     let now = now_ms();
     let rows = store::deliverable_actions(&state.db, agent_id, now - 300_000).await?;
+    if rows.is_empty() {
+        state.hub.no_actions_left(agent_id);
+    }
     let mut actions = Vec::with_capacity(rows.len());
     for row in rows {
         store::mark_delivered(&state.db, &row.id, now).await?;
