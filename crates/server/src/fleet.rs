@@ -132,26 +132,35 @@ impl Hub {
     }
 }
 
-pub fn thresholds(state: &AppState, row: &AgentRow) -> StatusThresholds {
-    StatusThresholds {
-        offline_after_ms: state.config.agent_offline_after.as_millis() as i64,
-        inactive_after_ms: row.inactivity_timeout.saturating_mul(1000),
-    }
+/// The status of an agent row (full or facts-only) at `now`.
+macro_rules! status_of {
+    ($state:expr, $row:expr, $now:expr) => {{
+        let row = $row;
+        let facts = AgentFacts {
+            active: row.active != 0,
+            enrolled_at: row.enrolled_at,
+            last_checkin: row.last_checkin,
+            last_checkin_status: row.last_checkin_status.clone(),
+            unenrollment_started_at: row.unenrollment_started_at,
+            audit_unenrolled_reason: row.audit_unenrolled_reason.as_deref().and_then(AuditReason::parse),
+            policy_revision: row.policy_revision,
+            upgrade_started_at: None,
+            upgraded_at: None,
+        };
+        let thresholds = StatusThresholds {
+            offline_after_ms: $state.config.agent_offline_after.as_millis() as i64,
+            inactive_after_ms: row.inactivity_timeout.saturating_mul(1000),
+        };
+        derive_status(&facts, $now, thresholds)
+    }};
 }
 
 pub fn status(state: &AppState, row: &AgentRow, now: i64) -> AgentStatus {
-    let facts = AgentFacts {
-        active: row.active != 0,
-        enrolled_at: row.enrolled_at,
-        last_checkin: row.last_checkin,
-        last_checkin_status: row.last_checkin_status.clone(),
-        unenrollment_started_at: row.unenrollment_started_at,
-        audit_unenrolled_reason: row.audit_unenrolled_reason.as_deref().and_then(AuditReason::parse),
-        policy_revision: row.policy_revision,
-        upgrade_started_at: None,
-        upgraded_at: None,
-    };
-    derive_status(&facts, now, thresholds(state, row))
+    status_of!(state, row, now)
+}
+
+pub fn facts_status(state: &AppState, row: &store::AgentFactsRow, now: i64) -> AgentStatus {
+    status_of!(state, row, now)
 }
 
 fn json(text: &str) -> Value {
@@ -273,8 +282,8 @@ pub async fn flush_heartbeats(state: &AppState) -> sqlx::Result<usize> {
 /// logs it once per transition.
 pub async fn sweep_statuses(state: &AppState) -> sqlx::Result<()> {
     let now = now_ms();
-    for row in store::all_agents(&state.db).await? {
-        let current = status(state, &row, now);
+    for row in store::all_agent_facts(&state.db).await? {
+        let current = facts_status(state, &row, now);
         if row.last_known_status.as_deref() == Some(current.as_str()) {
             continue;
         }

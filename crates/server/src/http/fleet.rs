@@ -64,7 +64,7 @@ pub struct ListAgentsQuery {
 /// An agent row with its derived status and parsed tags: enough to filter,
 /// count and sort 10,000 agents without building their full JSON.
 struct Ranked {
-    row: store::AgentRow,
+    row: store::AgentFactsRow,
     status: AgentStatus,
     tags: Vec<String>,
 }
@@ -74,15 +74,12 @@ impl Ranked {
         kuery::Subject { status: self.status.as_str(), policy_id: &self.row.policy_id, hostname: &self.row.hostname, version: &self.row.version, tags: &self.tags }
     }
 
-    fn into_agent(self) -> Agent {
-        fleet::to_agent(self.row, self.status)
-    }
 }
 
-fn ranked(state: &AppState, rows: Vec<store::AgentRow>) -> Vec<Ranked> {
+fn ranked(state: &AppState, rows: Vec<store::AgentFactsRow>) -> Vec<Ranked> {
     let now = now_ms();
     rows.into_iter()
-        .map(|row| Ranked { status: fleet::status(state, &row, now), tags: serde_json::from_str(&row.tags).unwrap_or_default(), row })
+        .map(|row| Ranked { status: fleet::facts_status(state, &row, now), tags: serde_json::from_str(&row.tags).unwrap_or_default(), row })
         .collect()
 }
 
@@ -117,7 +114,7 @@ async fn list_agents(State(state): State<AppState>, user: AuthUser, QueryParams(
         return Err(ApiError::BadRequest(format!("[request query.sortField]: cannot sort by `{sort_field}`")));
     }
     let matching: Vec<Ranked> =
-        ranked(&state, store::all_agents(&state.db).await?).into_iter().filter(|a| filter.as_ref().is_none_or(|q| q.matches(&a.subject()))).collect();
+        ranked(&state, store::all_agent_facts(&state.db).await?).into_iter().filter(|a| filter.as_ref().is_none_or(|q| q.matches(&a.subject()))).collect();
     let status_summary = query.get_status_summary.then(|| summary(matching.iter().map(|a| a.status)));
     let mut shown: Vec<Ranked> = matching
         .into_iter()
@@ -143,7 +140,13 @@ async fn list_agents(State(state): State<AppState>, user: AuthUser, QueryParams(
         shown.reverse();
     }
     let total = shown.len();
-    let items = shown.into_iter().skip((page - 1) * per_page).take(per_page).map(Ranked::into_agent).collect();
+    let mut items = Vec::with_capacity(per_page);
+    for ranked in shown.into_iter().skip((page - 1) * per_page).take(per_page) {
+        // The page's full records; an agent deleted meanwhile is skipped.
+        if let Some(row) = store::agent(&state.db, &ranked.row.id).await? {
+            items.push(fleet::to_agent(row, ranked.status));
+        }
+    }
     Ok(axum::Json(ListResponse { items, total, page, per_page, status_summary }))
 }
 
@@ -183,7 +186,7 @@ pub struct AgentStatusQuery {
 async fn agent_status(State(state): State<AppState>, user: AuthUser, QueryParams(query): QueryParams<AgentStatusQuery>) -> Result<axum::Json<AgentStatusResponse>> {
     user.require(Privilege::FleetRead)?;
     let filter = kuery::parse(query.kuery.as_deref().unwrap_or_default()).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let agents: Vec<Ranked> = ranked(&state, store::all_agents(&state.db).await?)
+    let agents: Vec<Ranked> = ranked(&state, store::all_agent_facts(&state.db).await?)
         .into_iter()
         .filter(|a| query.policy_id.as_ref().is_none_or(|p| *p == a.row.policy_id))
         .filter(|a| filter.as_ref().is_none_or(|q| q.matches(&a.subject())))
@@ -215,7 +218,7 @@ async fn unenroll(State(state): State<AppState>, user: AuthUser, Path(id): Path<
         return Err(ApiError::BadRequest(format!("Agent {id} is already unenrolled")));
     }
     let mut tx = state.db.begin().await?;
-    let line = unenroll_one(&mut tx, &row, &request, &user.username, &uuid::Uuid::new_v4().to_string(), now_ms()).await?;
+    let line = unenroll_one(&mut tx, &row.id, row.audit_unenrolled_reason.is_some(), &request, &user.username, &uuid::Uuid::new_v4().to_string(), now_ms()).await?;
     tx.commit().await?;
     fleet::publish(&state, line);
     state.hub.action_queued(&id);
@@ -224,16 +227,16 @@ async fn unenroll(State(state): State<AppState>, user: AuthUser, Path(id): Path<
 
 /// Unenrolls one active agent inside the caller's transaction; returns the
 /// activity-log line to publish after the commit.
+/// `gone`: the agent reported itself gone, so it cannot confirm.
 async fn unenroll_one(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    row: &store::AgentRow,
+    id: &str,
+    gone: bool,
     request: &UnenrollRequest,
     username: &str,
     action_id: &str,
     now: i64,
 ) -> Result<store::EventRow> {
-    let id = row.id.as_str();
-    let gone = row.audit_unenrolled_reason.is_some();
     let line = if request.force || request.revoke || gone {
         let forced_by = request.force.then_some(username);
         store::finish_unenroll(&mut **tx, id, now, forced_by).await?;
@@ -260,8 +263,8 @@ async fn unenroll_one(
 async fn bulk_unenroll(State(state): State<AppState>, user: AuthUser, JsonBody(body): JsonBody<BulkUnenrollRequest>) -> Result<axum::Json<BulkActionResponse>> {
     user.require(Privilege::FleetAll)?;
     let now = now_ms();
-    let rows = ranked(&state, store::all_agents(&state.db).await?);
-    let targets: Vec<store::AgentRow> = match &body.agents {
+    let rows = ranked(&state, store::all_agent_facts(&state.db).await?);
+    let targets: Vec<store::AgentFactsRow> = match &body.agents {
         BulkTarget::Ids(ids) => rows.into_iter().filter(|a| ids.contains(&a.row.id)).map(|a| a.row).collect(),
         BulkTarget::Kuery(text) => {
             let filter = kuery::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))?;
@@ -277,7 +280,7 @@ async fn bulk_unenroll(State(state): State<AppState>, user: AuthUser, JsonBody(b
         let mut tx = state.db.begin().await?;
         let mut lines = Vec::with_capacity(batch.len());
         for row in batch {
-            lines.push(unenroll_one(&mut tx, row, &request, &user.username, &action_id, now).await?);
+            lines.push(unenroll_one(&mut tx, &row.id, row.audit_unenrolled_reason.is_some(), &request, &user.username, &action_id, now).await?);
         }
         tx.commit().await?;
         for (row, line) in batch.iter().zip(lines) {

@@ -44,6 +44,36 @@ pub struct AgentRow {
     pub inactivity_timeout: i64,
 }
 
+/// What listing, counting and filtering need: no JSON documents, so 10,000
+/// rows read quickly.
+#[derive(Debug, Clone, FromRow)]
+pub struct AgentFactsRow {
+    pub id: String,
+    pub policy_id: String,
+    pub active: i64,
+    pub enrolled_at: i64,
+    pub unenrollment_started_at: Option<i64>,
+    pub audit_unenrolled_reason: Option<String>,
+    pub policy_revision: Option<i64>,
+    pub last_checkin: Option<i64>,
+    pub last_checkin_status: Option<String>,
+    pub hostname: String,
+    pub version: String,
+    pub tags: String,
+    pub last_known_status: Option<String>,
+    pub inactivity_timeout: i64,
+}
+
+pub async fn all_agent_facts<'e>(db: impl Executor<'e, Database = Any>) -> sqlx::Result<Vec<AgentFactsRow>> {
+    sqlx::query_as(
+        "select a.id, a.policy_id, a.active, a.enrolled_at, a.unenrollment_started_at, a.audit_unenrolled_reason,
+            a.policy_revision, a.last_checkin, a.last_checkin_status, a.hostname, a.version, a.tags, a.last_known_status, p.inactivity_timeout
+         from agents a join agent_policies p on p.id = a.policy_id",
+    )
+    .fetch_all(db)
+    .await
+}
+
 pub async fn all_agents<'e>(db: impl Executor<'e, Database = Any>) -> sqlx::Result<Vec<AgentRow>> {
     sqlx::query_as(concat!("select ", agent_columns!(), " from agents a join agent_policies p on p.id = a.policy_id"))
         .fetch_all(db)
