@@ -33,6 +33,8 @@ pub struct Hub {
     /// agent needs no look at the actions table.
     pending: Mutex<std::collections::HashSet<String>>,
     heartbeats: Mutex<HashMap<String, i64>>,
+    /// Actions handed out and not yet written as delivered (action id → when).
+    delivered: Mutex<HashMap<String, i64>>,
     pub events: broadcast::Sender<AgentEvent>,
     shutdown: watch::Sender<bool>,
 }
@@ -43,6 +45,7 @@ impl Default for Hub {
             waiters: Mutex::default(),
             pending: Mutex::default(),
             heartbeats: Mutex::default(),
+            delivered: Mutex::default(),
             events: broadcast::channel(1024).0,
             shutdown: watch::channel(false).0,
         }
@@ -120,6 +123,22 @@ impl Hub {
             }
         }
         beats.into_iter().collect()
+    }
+
+    /// Notes that an action was handed out; written with the next batch.
+    pub fn delivered(&self, action_id: &str, at: i64) {
+        if let Ok(mut delivered) = self.delivered.lock() {
+            delivered.insert(action_id.to_owned(), at);
+        }
+    }
+
+    /// When this node handed the action out, if it has not been written yet.
+    pub fn delivered_at(&self, action_id: &str) -> Option<i64> {
+        self.delivered.lock().ok().and_then(|d| d.get(action_id).copied())
+    }
+
+    fn take_delivered(&self) -> Vec<(String, i64)> {
+        self.delivered.lock().map(|mut d| std::mem::take(&mut *d)).unwrap_or_default().into_iter().collect()
     }
 
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
@@ -265,14 +284,19 @@ pub async fn run_background(state: AppState) {
     }
 }
 
+/// Writes buffered heartbeats and delivery marks in one transaction.
 pub async fn flush_heartbeats(state: &AppState) -> sqlx::Result<usize> {
     let beats = state.hub.take_heartbeats(now_ms());
-    if beats.is_empty() {
+    let delivered = state.hub.take_delivered();
+    if beats.is_empty() && delivered.is_empty() {
         return Ok(0);
     }
     let mut tx = state.db.begin().await?;
     for (id, at) in &beats {
         store::touch_checkin(&mut *tx, id, *at).await?;
+    }
+    for (action_id, at) in &delivered {
+        store::mark_delivered(&mut *tx, action_id, *at).await?;
     }
     tx.commit().await?;
     Ok(beats.len())

@@ -288,13 +288,16 @@ async fn deliver(state: &AppState, agent_id: &str) -> Result<Vec<AgentAction>> {
         return Ok(Vec::new());
     }
     let now = now_ms();
-    let rows = store::deliverable_actions(&state.db, agent_id, now - 300_000).await?;
+    let redeliver_before = now - 300_000;
+    let rows = store::deliverable_actions(&state.db, agent_id, redeliver_before).await?;
     if rows.is_empty() {
         state.hub.no_actions_left(agent_id);
     }
     let mut actions = Vec::with_capacity(rows.len());
-    for row in rows {
-        store::mark_delivered(&state.db, &row.id, now).await?;
+    // Handed out recently by this node but not yet written: not again.
+    for row in rows.into_iter().filter(|r| state.hub.delivered_at(&r.id).is_none_or(|at| at < redeliver_before)) {
+        // Written with the next heartbeat batch: one write per batch, not per agent.
+        state.hub.delivered(&row.id, now);
         actions.push(AgentAction {
             agent_id: row.agent_id,
             created_at: rfc3339(row.created_at),
