@@ -66,6 +66,12 @@ pub enum Privilege {
     CasesAll,
     #[serde(rename = "users:admin")]
     UsersAdmin,
+    /// Create, list and invalidate one's own API keys.
+    #[serde(rename = "api_keys:manage_own")]
+    ApiKeysManageOwn,
+    /// Run a background task now.
+    #[serde(rename = "tasks:admin")]
+    TasksAdmin,
 }
 
 impl Role {
@@ -104,30 +110,32 @@ impl Role {
         use Privilege::*;
         match self {
             Role::Viewer => &[FleetRead, ResponseActionsLogRead, ActionsRead, RulesRead, CasesRead],
-            Role::T1Analyst => &[FleetRead, ResponseActionsLogRead, ActionsRead, RulesRead, CasesAll, CasesRead],
+            Role::T1Analyst => &[FleetRead, ResponseActionsLogRead, ActionsRead, RulesRead, CasesAll, CasesRead, ApiKeysManageOwn],
             Role::T2Analyst => &[
                 FleetRead, ResponseActionsLogRead, ActionsRead, RulesRead, CasesAll, CasesRead,
-                Isolate, Release, Processes,
+                Isolate, Release, Processes, ApiKeysManageOwn,
             ],
             Role::T3Analyst => &[
                 FleetRead, ResponseActionsLogRead, ActionsRead, RulesRead, CasesAll, CasesRead,
                 Isolate, Release, Processes, KillProcess, SuspendProcess, GetFile, Upload, Execute,
-                Runscript, Scan, MemoryDump,
+                Runscript, Scan, MemoryDump, ApiKeysManageOwn,
             ],
-            Role::RuleAuthor => &[FleetRead, ResponseActionsLogRead, ActionsRead, RulesAll, RulesRead, CasesAll, CasesRead],
+            Role::RuleAuthor => &[
+                FleetRead, ResponseActionsLogRead, ActionsRead, RulesAll, RulesRead, CasesAll, CasesRead, ApiKeysManageOwn,
+            ],
             Role::SocManager => &[
                 FleetRead, ResponseActionsLogRead, ActionsAll, ActionsRead, RulesAll, RulesRead, CasesAll,
                 CasesRead, Isolate, Release, Processes, KillProcess, SuspendProcess, GetFile, Upload,
-                Execute, Runscript, Scan, MemoryDump,
+                Execute, Runscript, Scan, MemoryDump, ApiKeysManageOwn,
             ],
             Role::PlatformEngineer => &[
                 FleetAll, FleetRead, ResponseActionsLogRead, ActionsAll, ActionsRead, RulesAll, RulesRead,
-                CasesRead,
+                CasesRead, ApiKeysManageOwn, TasksAdmin,
             ],
             Role::EndpointOperationsAnalyst => &[
                 FleetAll, FleetRead, ResponseActionsLogRead, ActionsRead, RulesRead, CasesAll, CasesRead,
                 Isolate, Release, Processes, KillProcess, SuspendProcess, GetFile, Upload, Execute,
-                Runscript, Scan, MemoryDump,
+                Runscript, Scan, MemoryDump, ApiKeysManageOwn,
             ],
             Role::Superuser => Privilege::ALL,
         }
@@ -174,6 +182,8 @@ impl Privilege {
         Privilege::CasesRead,
         Privilege::CasesAll,
         Privilege::UsersAdmin,
+        Privilege::ApiKeysManageOwn,
+        Privilege::TasksAdmin,
     ];
 }
 
@@ -262,6 +272,12 @@ mod tests {
             (Role::EndpointOperationsAnalyst, MemoryDump, true),
             (Role::EndpointOperationsAnalyst, RulesAll, false),
             (Role::Superuser, UsersAdmin, true),
+            (Role::Viewer, ApiKeysManageOwn, false),
+            (Role::T1Analyst, ApiKeysManageOwn, true),
+            (Role::EndpointOperationsAnalyst, ApiKeysManageOwn, true),
+            (Role::PlatformEngineer, TasksAdmin, true),
+            (Role::SocManager, TasksAdmin, false),
+            (Role::Superuser, TasksAdmin, true),
         ];
         for &(role, privilege, expected) in cases {
             assert_eq!(has_privilege(&[role], privilege), expected, "{role} / {privilege:?}");

@@ -6,9 +6,11 @@
 //! and nothing here may panic (it runs in the browser).
 
 pub mod api;
+pub mod api_keys;
 pub mod authz;
 pub mod error;
 pub mod fleet;
 pub mod fleet_api;
 pub mod kuery;
 pub mod paths;
+pub mod tasks;

@@ -8,6 +8,13 @@ pub const LOGIN: &str = "internal/security/login";
 pub const LOGOUT: &str = "internal/security/logout";
 pub const ME: &str = "internal/security/me";
 pub const USERS: &str = "internal/security/users";
+pub const API_KEYS: &str = "internal/security/api_key";
+pub const TASK_HEALTH: &str = "api/task_manager/_health";
+
+/// `POST` here runs a recurring task now.
+pub fn task_run_soon(task_id: &str) -> String {
+    format!("internal/task_manager/tasks/{task_id}/_run_soon")
+}
 
 /// The header every state-changing request must carry (any value), as in Kibana.
 pub const XSRF_HEADER: &str = "kbn-xsrf";

@@ -108,6 +108,7 @@ pub fn retry_after(window: Option<store::login_failures::Window>, limit: i64, no
 pub enum AuthKind {
     Session,
     Basic,
+    ApiKey,
 }
 
 impl AuthKind {
@@ -115,6 +116,7 @@ impl AuthKind {
         match self {
             AuthKind::Session => "session",
             AuthKind::Basic => "basic",
+            AuthKind::ApiKey => "api_key",
         }
     }
 }
@@ -150,6 +152,9 @@ impl FromRequestParts<AppState> for AuthUser {
         if let Some((username, password)) = basic_credentials(parts) {
             return basic_user(state, username, password).await?.ok_or_else(unauthorized);
         }
+        if let Some(credentials) = api_key_credentials(parts) {
+            return crate::api_keys::authenticate(&state.db, &credentials).await?.ok_or_else(unauthorized);
+        }
         Err(unauthorized())
     }
 }
@@ -172,6 +177,13 @@ fn basic_credentials(parts: &Parts) -> Option<(String, String)> {
     let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
     let (user, password) = decoded.split_once(':')?;
     Some((user.to_owned(), password.to_owned()))
+}
+
+/// `Authorization: ApiKey base64(id:secret)`, as Kibana and Elasticsearch take it.
+fn api_key_credentials(parts: &Parts) -> Option<crate::api_keys::Credentials> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value.strip_prefix("ApiKey ").or_else(|| value.strip_prefix("apikey "))?;
+    crate::api_keys::Credentials::decode(encoded)
 }
 
 fn to_auth_user(row: store::users::UserRow, kind: AuthKind) -> AuthUser {

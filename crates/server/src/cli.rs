@@ -65,6 +65,30 @@ pub struct SettingsArgs {
     /// Silence after which an agent is offline (default 6m) [env: WARDEN_AGENT_OFFLINE_AFTER]
     #[arg(long, global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub agent_offline_after: Option<std::time::Duration>,
+    /// How often this node looks for due background tasks (default 3s) [env: WARDEN_TASK_POLL_INTERVAL]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub task_poll_interval: Option<std::time::Duration>,
+    /// How long a claimed task is held without renewal; a dead node's tasks are retaken after it (default 30s) [env: WARDEN_TASK_LEASE]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub task_lease: Option<std::time::Duration>,
+    /// How long a stopping node lets running tasks finish (default 30s) [env: WARDEN_TASK_SHUTDOWN_TIMEOUT]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub task_shutdown_timeout: Option<std::time::Duration>,
+    /// How often queued API keys are invalidated (default 5m) [env: WARDEN_API_KEY_INVALIDATION_INTERVAL]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub api_key_invalidation_interval: Option<std::time::Duration>,
+    /// How long a replaced rule API key stays valid before invalidation (default 1h) [env: WARDEN_API_KEY_REMOVAL_DELAY]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub api_key_removal_delay: Option<std::time::Duration>,
+    /// Background tasks this node runs at once (default 10) [env: WARDEN_TASK_MAX_WORKERS]
+    #[arg(long, global = true, value_name = "N")]
+    pub task_max_workers: Option<usize>,
+    /// API keys invalidated per transaction (default 500) [env: WARDEN_API_KEY_INVALIDATION_BATCH_SIZE]
+    #[arg(long, global = true, value_name = "N")]
+    pub api_key_invalidation_batch_size: Option<usize>,
+    /// Secret (32+ characters) that encrypts keys kept for background work; required unless --demo. Prefer the env variable [env: WARDEN_ENCRYPTION_KEY]
+    #[arg(long, global = true, value_name = "SECRET", hide_env_values = true)]
+    pub encryption_key: Option<String>,
 }
 
 fn parse_log_format(text: &str) -> Result<LogFormat, String> {
@@ -90,6 +114,14 @@ impl SettingsArgs {
             agent_poll_timeout: self.agent_poll_timeout,
             agent_checkin_flush_interval: self.agent_checkin_flush_interval,
             agent_offline_after: self.agent_offline_after,
+            task_poll_interval: self.task_poll_interval,
+            task_lease: self.task_lease,
+            task_shutdown_timeout: self.task_shutdown_timeout,
+            api_key_invalidation_interval: self.api_key_invalidation_interval,
+            api_key_removal_delay: self.api_key_removal_delay,
+            task_max_workers: self.task_max_workers,
+            api_key_invalidation_batch_size: self.api_key_invalidation_batch_size,
+            encryption_key: self.encryption_key.clone().map(crate::config::Secret),
         };
         Config::load(self.config.as_deref(), flags)
     }

@@ -31,6 +31,34 @@ pub struct Config {
     pub agent_checkin_flush_interval: Duration,
     /// Silence after which an agent is `offline`.
     pub agent_offline_after: Duration,
+    /// How often each node looks for due tasks.
+    pub task_poll_interval: Duration,
+    /// How long a claim holds a task without being renewed; a node that dies loses its tasks this long after.
+    pub task_lease: Duration,
+    /// How long a stopping node lets running tasks finish.
+    pub task_shutdown_timeout: Duration,
+    /// How often queued API keys are looked at.
+    pub api_key_invalidation_interval: Duration,
+    /// How long a replaced key stays valid (longer than any rule run).
+    pub api_key_removal_delay: Duration,
+    /// Tasks one node runs at once.
+    pub task_max_workers: usize,
+    /// Keys invalidated per transaction.
+    pub api_key_invalidation_batch_size: usize,
+    /// Encrypts secrets kept for background work (rule API keys in action
+    /// parameters). Required outside demo mode; never printed.
+    pub encryption_key: Option<Secret>,
+}
+
+/// A setting that must never reach a log: `Debug` prints `***`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -55,6 +83,14 @@ impl Default for Config {
             agent_poll_timeout: Duration::from_secs(300),
             agent_checkin_flush_interval: Duration::from_secs(30),
             agent_offline_after: Duration::from_secs(360),
+            task_poll_interval: Duration::from_secs(3),
+            task_lease: Duration::from_secs(30),
+            task_shutdown_timeout: Duration::from_secs(30),
+            api_key_invalidation_interval: Duration::from_secs(300),
+            api_key_removal_delay: Duration::from_secs(3600),
+            task_max_workers: 10,
+            api_key_invalidation_batch_size: 500,
+            encryption_key: None,
         }
     }
 }
@@ -82,6 +118,19 @@ pub struct Layer {
     pub agent_checkin_flush_interval: Option<Duration>,
     #[serde(default, deserialize_with = "duration_text")]
     pub agent_offline_after: Option<Duration>,
+    #[serde(default, deserialize_with = "duration_text")]
+    pub task_poll_interval: Option<Duration>,
+    #[serde(default, deserialize_with = "duration_text")]
+    pub task_lease: Option<Duration>,
+    #[serde(default, deserialize_with = "duration_text")]
+    pub task_shutdown_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "duration_text")]
+    pub api_key_invalidation_interval: Option<Duration>,
+    #[serde(default, deserialize_with = "duration_text")]
+    pub api_key_removal_delay: Option<Duration>,
+    pub task_max_workers: Option<usize>,
+    pub api_key_invalidation_batch_size: Option<usize>,
+    pub encryption_key: Option<Secret>,
 }
 
 fn duration_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -115,6 +164,14 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("WARDEN_AGENT_POLL_TIMEOUT", "agent_poll_timeout"),
     ("WARDEN_AGENT_CHECKIN_FLUSH_INTERVAL", "agent_checkin_flush_interval"),
     ("WARDEN_AGENT_OFFLINE_AFTER", "agent_offline_after"),
+    ("WARDEN_TASK_POLL_INTERVAL", "task_poll_interval"),
+    ("WARDEN_TASK_LEASE", "task_lease"),
+    ("WARDEN_TASK_SHUTDOWN_TIMEOUT", "task_shutdown_timeout"),
+    ("WARDEN_API_KEY_INVALIDATION_INTERVAL", "api_key_invalidation_interval"),
+    ("WARDEN_API_KEY_REMOVAL_DELAY", "api_key_removal_delay"),
+    ("WARDEN_TASK_MAX_WORKERS", "task_max_workers"),
+    ("WARDEN_API_KEY_INVALIDATION_BATCH_SIZE", "api_key_invalidation_batch_size"),
+    ("WARDEN_ENCRYPTION_KEY", "encryption_key"),
 ];
 
 /// Variables that are not settings but are Warden's all the same.
@@ -141,8 +198,8 @@ impl Layer {
                 "trusted_proxies" => toml::Value::Array(
                     value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| toml::Value::String(s.into())).collect(),
                 ),
-                "max_body_bytes" => toml::Value::Integer(
-                    value.parse().with_context(|| format!("{name}: expected a number of bytes, got `{value}`"))?,
+                "max_body_bytes" | "task_max_workers" | "api_key_invalidation_batch_size" => toml::Value::Integer(
+                    value.parse().with_context(|| format!("{name}: expected a number, got `{value}`"))?,
                 ),
                 _ => toml::Value::String(value),
             };
@@ -166,6 +223,14 @@ impl Layer {
             agent_poll_timeout: self.agent_poll_timeout.or(weaker.agent_poll_timeout),
             agent_checkin_flush_interval: self.agent_checkin_flush_interval.or(weaker.agent_checkin_flush_interval),
             agent_offline_after: self.agent_offline_after.or(weaker.agent_offline_after),
+            task_poll_interval: self.task_poll_interval.or(weaker.task_poll_interval),
+            task_lease: self.task_lease.or(weaker.task_lease),
+            task_shutdown_timeout: self.task_shutdown_timeout.or(weaker.task_shutdown_timeout),
+            api_key_invalidation_interval: self.api_key_invalidation_interval.or(weaker.api_key_invalidation_interval),
+            api_key_removal_delay: self.api_key_removal_delay.or(weaker.api_key_removal_delay),
+            task_max_workers: self.task_max_workers.or(weaker.task_max_workers),
+            api_key_invalidation_batch_size: self.api_key_invalidation_batch_size.or(weaker.api_key_invalidation_batch_size),
+            encryption_key: self.encryption_key.or(weaker.encryption_key),
         }
     }
 }
@@ -188,9 +253,26 @@ impl Config {
             agent_poll_timeout: layer.agent_poll_timeout.unwrap_or(default.agent_poll_timeout),
             agent_checkin_flush_interval: layer.agent_checkin_flush_interval.unwrap_or(default.agent_checkin_flush_interval),
             agent_offline_after: layer.agent_offline_after.unwrap_or(default.agent_offline_after),
+            task_poll_interval: layer.task_poll_interval.unwrap_or(default.task_poll_interval),
+            task_lease: layer.task_lease.unwrap_or(default.task_lease),
+            task_shutdown_timeout: layer.task_shutdown_timeout.unwrap_or(default.task_shutdown_timeout),
+            api_key_invalidation_interval: layer.api_key_invalidation_interval.unwrap_or(default.api_key_invalidation_interval),
+            api_key_removal_delay: layer.api_key_removal_delay.unwrap_or(default.api_key_removal_delay),
+            task_max_workers: layer.task_max_workers.unwrap_or(default.task_max_workers),
+            api_key_invalidation_batch_size: layer.api_key_invalidation_batch_size.unwrap_or(default.api_key_invalidation_batch_size),
+            encryption_key: layer.encryption_key.filter(|k| !k.0.is_empty()),
         };
         if config.agent_checkin_flush_interval.is_zero() || config.agent_offline_after.is_zero() {
             bail!("agent_checkin_flush_interval and agent_offline_after must be longer than zero");
+        }
+        if config.task_poll_interval.is_zero() || config.task_lease < Duration::from_secs(1) || config.api_key_invalidation_interval.is_zero() {
+            bail!("task_poll_interval and api_key_invalidation_interval must be longer than zero, task_lease at least 1s");
+        }
+        if config.task_max_workers == 0 || config.api_key_invalidation_batch_size == 0 {
+            bail!("task_max_workers and api_key_invalidation_batch_size must be at least 1");
+        }
+        if config.encryption_key.as_ref().is_some_and(|k| k.0.chars().count() < 32) {
+            bail!("encryption_key must be at least 32 characters (e.g. the output of `openssl rand -base64 32`)");
         }
         if config.session_idle_timeout.is_zero() || config.session_lifetime.is_zero() {
             bail!("session_idle_timeout and session_lifetime must be longer than zero");
@@ -339,5 +421,7 @@ mod tests {
         let config = Config { database_url: "postgres://warden:s3cret@db:5432/warden".into(), ..Config::default() };
         assert_eq!(config.database_url_redacted(), "postgres://warden:***@db:5432/warden");
         assert!(!format!("{:?}", config.summary()).contains("s3cret"));
+        let config = Config { encryption_key: Some(Secret("an encryption key that is long enough".into())), ..Config::default() };
+        assert!(!format!("{config:?}").contains("long enough"));
     }
 }

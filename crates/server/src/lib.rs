@@ -1,15 +1,18 @@
 //! Warden's server: `Application::build` binds the listener (port 0 in tests)
 //! and `run_until_stopped` serves the API and the SPA until a signal arrives.
 
+pub mod api_keys;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod db;
 pub mod demo;
 pub mod error;
 pub mod fleet;
 pub mod http;
 pub mod store;
+pub mod tasks;
 pub mod telemetry;
 
 use std::net::SocketAddr;
@@ -30,6 +33,8 @@ pub struct AppState {
     pub started: Instant,
     pub basic_cache: auth::SharedBasicCache,
     pub hub: Arc<fleet::Hub>,
+    pub tasks: Arc<tasks::TaskManager>,
+    pub cipher: crypto::Cipher,
 }
 
 pub struct Application {
@@ -44,14 +49,32 @@ impl Application {
     }
 
     pub async fn with_db(config: Config, db: Db) -> anyhow::Result<Application> {
+        let Some(encryption_key) = config.encryption_key.as_ref() else {
+            anyhow::bail!(
+                "encryption_key is not set: Warden encrypts the API keys it keeps for background work with it. \
+                 Set WARDEN_ENCRYPTION_KEY (or --encryption-key, or encryption_key in the config file) to a secret of \
+                 32 characters or more, e.g. the output of `openssl rand -base64 32` (`warden serve --demo` uses a demo key)"
+            );
+        };
+        let cipher = crypto::Cipher::new(&encryption_key.0);
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
+        let engine = Engine::of_url(&config.database_url);
+        let tasks = Arc::new(tasks::TaskManager::new(db.clone(), engine, tasks::TaskSettings::from_config(&config)));
+        tasks::sessions_cleanup::register(&tasks, db.clone(), config.session_idle_timeout);
+        tasks::api_key_invalidation::register(&tasks, db.clone(), config.api_key_removal_delay, config.api_key_invalidation_batch_size);
+        tasks.ensure_recurring(tasks::sessions_cleanup::TASK_ID, tasks::sessions_cleanup::TASK_TYPE, tasks::sessions_cleanup::INTERVAL).await?;
+        tasks
+            .ensure_recurring(tasks::api_key_invalidation::TASK_ID, tasks::api_key_invalidation::TASK_TYPE, config.api_key_invalidation_interval)
+            .await?;
         let state = AppState {
-            engine: Engine::of_url(&config.database_url),
+            engine,
             config: Arc::new(config),
             db,
             started: Instant::now(),
             basic_cache: Arc::default(),
             hub: Arc::default(),
+            tasks,
+            cipher,
         };
         Ok(Application { listener, state })
     }
@@ -67,8 +90,8 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let addr = self.local_addr();
         let router = http::router(self.state.clone());
-        tokio::spawn(sweep_sessions(self.state.clone()));
         let background = tokio::spawn(fleet::run_background(self.state.clone()));
+        let task_poller = tokio::spawn(self.state.tasks.clone().run());
         let hub = self.state.hub.clone();
         tracing::info!(
             url = %format!("http://{addr}{}/", self.state.config.public_base_path),
@@ -84,25 +107,12 @@ impl Application {
             .await
             .context("serving HTTP")?;
         let _ = background.await;
+        // Stop claiming, let running tasks finish (bounded), hand back the rest.
+        self.state.tasks.shutdown().await;
+        let _ = task_poller.await;
         self.state.db.close().await;
         tracing::info!("warden stopped");
         Ok(())
-    }
-}
-
-/// Drops sessions that can no longer be used, so the table does not grow
-/// forever. (Moves to the task manager when it lands.)
-async fn sweep_sessions(state: AppState) {
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
-    loop {
-        every.tick().await;
-        let now = db::now_ms();
-        let idle_cutoff = now - state.config.session_idle_timeout.as_millis() as i64;
-        match store::sessions::delete_expired(&state.db, now, idle_cutoff).await {
-            Ok(0) => {}
-            Ok(removed) => tracing::info!(removed, "expired sessions removed"),
-            Err(err) => tracing::warn!(error = %err, "could not remove expired sessions"),
-        }
     }
 }
 

@@ -16,10 +16,14 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = cli.settings.load()?;
+    let mut config = cli.settings.load()?;
     telemetry::init(config.log_format);
     match cli.command {
         Command::Serve { demo } => {
+            if demo && config.encryption_key.is_none() {
+                tracing::warn!("no encryption_key set: using the demo key, which is public; never use it for real data");
+                config.encryption_key = Some(warden_server::config::Secret(warden_server::crypto::DEMO_ENCRYPTION_KEY.into()));
+            }
             let app = Application::build(config).await?;
             if demo {
                 demo::seed(&app.state().db).await?;

@@ -13,14 +13,32 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self> {
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+        let RawBody(bytes) = RawBody::from_request(request, state).await?;
+        parse(&bytes).map(JsonBody)
+    }
+}
+
+/// The body unparsed, for handlers that check the caller's privileges before
+/// they look at it (a forbidden caller gets 403 whatever they sent).
+pub struct RawBody(pub Bytes);
+
+impl RawBody {
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        parse(&self.0)
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self> {
+        Bytes::from_request(request, state).await.map(RawBody).map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge("Request body is too large".into())
             } else {
                 ApiError::BadRequest(rejection.body_text())
             }
-        })?;
-        parse(&bytes).map(JsonBody)
+        })
     }
 }
 

@@ -2,6 +2,7 @@
 //! every request passes (request id, tracing, panics → 500 JSON, body limit,
 //! the kbn-xsrf rule) and JSON 404/405 for unknown API routes.
 
+mod api_keys;
 pub(crate) mod fleet;
 pub(crate) mod fleet_server;
 mod json;
@@ -9,6 +10,7 @@ pub mod openapi;
 mod security;
 mod spa;
 mod status;
+mod tasks;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -22,7 +24,7 @@ use tower_http::trace::TraceLayer;
 use warden_core::error::XSRF_MISSING_MESSAGE;
 use warden_core::paths::XSRF_HEADER;
 
-pub use json::{JsonBody, QueryParams};
+pub use json::{JsonBody, QueryParams, RawBody};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -33,6 +35,8 @@ pub fn router(state: AppState) -> Router {
         .merge(status::router())
         .merge(security::router())
         .merge(fleet::router())
+        .merge(api_keys::router())
+        .merge(tasks::router())
         .merge(openapi::router())
         .route("/api/{*rest}", any(not_found))
         .route("/internal/{*rest}", any(not_found))

@@ -13,6 +13,11 @@ use crate::AppState;
         super::security::logout,
         super::security::me,
         super::security::list_users,
+        super::api_keys::create,
+        super::api_keys::list,
+        super::api_keys::invalidate,
+        super::tasks::health,
+        super::tasks::run_soon,
         super::fleet::list_agents,
         super::fleet::get_agent,
         super::fleet::agent_events,
@@ -36,7 +41,8 @@ use crate::AppState;
     components(schemas(warden_core::error::ErrorBody)),
     tags(
         (name = "status", description = "Health"),
-        (name = "security", description = "Sign-in, sessions and users"),
+        (name = "security", description = "Sign-in, sessions, users and API keys"),
+        (name = "task_manager", description = "Background tasks: health and run now"),
         (name = "fleet", description = "Kibana's Fleet API: agents, policies, enrollment keys"),
         (name = "fleet-server", description = "Fleet Server's agent API: enroll, check-in, acks, audit"),
     )

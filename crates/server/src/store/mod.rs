@@ -3,5 +3,7 @@
 
 pub mod fleet;
 pub mod login_failures;
+pub mod api_keys;
 pub mod sessions;
+pub mod tasks;
 pub mod users;

@@ -88,7 +88,7 @@ pub fn warden_command(database_url: &str) -> Command {
 
 /// A SQLite file in `dir`, or a new PostgreSQL database when
 /// `TEST_POSTGRES_URL` names a server.
-async fn fresh_database(dir: &Path) -> String {
+pub async fn fresh_database(dir: &Path) -> String {
     match std::env::var("TEST_POSTGRES_URL") {
         Ok(server) => {
             let server = server.trim_end_matches('/');
@@ -114,6 +114,17 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    /// SIGKILL: the process gets no chance to clean up, as in a crash.
+    pub fn kill(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+
+    /// A pool on this app's database, to arrange data and check it directly.
+    pub async fn db(&self) -> sqlx::AnyPool {
+        warden_server::db::connect(&self.database_url).await.expect("connect to the test database")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}/{}", self.address, self.base_path, path.trim_start_matches('/'))
     }
@@ -143,6 +154,19 @@ impl TestApp {
     /// Runs `warden ARGS…` against this app's database.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
         warden_command(&self.database_url).args(args).output().expect("run warden")
+    }
+}
+
+/// Waits (polling, bounded) until `check` holds; panics with `what` if it never does.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

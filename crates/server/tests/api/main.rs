@@ -2,6 +2,7 @@
 //! SQLite by default, PostgreSQL when `TEST_POSTGRES_URL` is set (`make test`
 //! runs both).
 
+mod api_keys;
 mod authz;
 mod config;
 mod errors;
@@ -10,3 +11,4 @@ mod helpers;
 mod proxy;
 mod security;
 mod status;
+mod tasks;

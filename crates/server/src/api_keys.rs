@@ -1,0 +1,256 @@
+//! API keys: personal keys users create for scripts, and the keys Warden
+//! makes for rules (a rule runs as the user who last saved it). Only a hash
+//! of a secret is stored. A rule's replaced key is never invalidated in
+//! place: it goes to the invalidation queue, which lets work in flight finish
+//! (reference 004; `tasks::api_key_invalidation`).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use rand::RngCore;
+use sqlx::{Any, Executor};
+use warden_core::api_keys::{ApiKeyInfo, InvalidationReason, effective_roles};
+use warden_core::authz::Role;
+
+use crate::auth::{AuthKind, AuthUser, sha256_hex};
+use crate::crypto::Cipher;
+use crate::db::{Db, now_ms};
+use crate::store;
+use crate::store::api_keys::{ActionParamsRow, ApiKeyRow, NewKey};
+
+pub const PERSONAL: &str = "personal";
+pub const RULE: &str = "rule";
+
+/// A key's id and secret, as the caller must present them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub id: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({}, ***)", self.id)
+    }
+}
+
+impl Credentials {
+    fn generate() -> Credentials {
+        let mut id = [0u8; 15];
+        let mut secret = [0u8; 24];
+        rand::rng().fill_bytes(&mut id);
+        rand::rng().fill_bytes(&mut secret);
+        Credentials { id: URL_SAFE_NO_PAD.encode(id), secret: URL_SAFE_NO_PAD.encode(secret) }
+    }
+
+    /// `base64(id:secret)`: what follows `Authorization: ApiKey `.
+    pub fn encoded(&self) -> String {
+        STANDARD.encode(format!("{}:{}", self.id, self.secret))
+    }
+
+    pub fn decode(encoded: &str) -> Option<Credentials> {
+        let text = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+        let (id, secret) = text.split_once(':')?;
+        Some(Credentials { id: id.to_owned(), secret: secret.to_owned() })
+    }
+}
+
+fn roles_json(roles: &[Role]) -> String {
+    serde_json::to_string(roles).unwrap_or_else(|_| "[]".into())
+}
+
+fn stored_roles(row: &ApiKeyRow) -> Vec<Role> {
+    serde_json::from_str(&row.roles).unwrap_or_default()
+}
+
+pub fn to_info(row: &ApiKeyRow) -> ApiKeyInfo {
+    ApiKeyInfo {
+        id: row.id.clone(),
+        name: row.name.clone(),
+        creation: row.created_at,
+        expiration: row.expires_at,
+        invalidated: row.invalidated_at.is_some(),
+        invalidation: row.invalidated_at,
+        username: row.username.clone(),
+        roles: stored_roles(row),
+        key_type: row.key_type.clone(),
+    }
+}
+
+pub struct NewPersonalKey<'a> {
+    pub user_id: &'a str,
+    pub name: &'a str,
+    pub roles: &'a [Role],
+    pub expires_at: Option<i64>,
+}
+
+pub async fn create_personal<'e>(db: impl Executor<'e, Database = Any>, key: NewPersonalKey<'_>) -> sqlx::Result<Credentials> {
+    let credentials = Credentials::generate();
+    let hash = sha256_hex(credentials.secret.as_bytes());
+    let roles = roles_json(key.roles);
+    let row = NewKey {
+        id: &credentials.id,
+        name: key.name,
+        user_id: key.user_id,
+        key_type: PERSONAL,
+        rule_id: None,
+        roles: &roles,
+        secret_hash: &hash,
+        created_at: now_ms(),
+        expires_at: key.expires_at,
+    };
+    store::api_keys::insert(db, &row).await?;
+    Ok(credentials)
+}
+
+/// The user a key acts for, if the key is known, its secret matches, it is
+/// neither invalidated nor expired, and its owner is enabled. Rule keys work
+/// here too: an action run on a rule's behalf authenticates this way.
+pub async fn authenticate(db: &Db, credentials: &Credentials) -> sqlx::Result<Option<AuthUser>> {
+    let Some(key) = store::api_keys::get(db, &credentials.id).await? else { return Ok(None) };
+    let now = now_ms();
+    let hash = sha256_hex(credentials.secret.as_bytes());
+    if !constant_time_eq(hash.as_bytes(), key.secret_hash.as_bytes())
+        || key.invalidated_at.is_some()
+        || key.expires_at.is_some_and(|at| at <= now)
+    {
+        return Ok(None);
+    }
+    let Some(owner) = store::users::by_id(db, &key.user_id).await?.filter(|u| u.enabled()) else { return Ok(None) };
+    Ok(Some(AuthUser {
+        roles: effective_roles(&stored_roles(&key), &owner.roles()),
+        id: owner.id,
+        username: owner.username,
+        full_name: owner.full_name,
+        kind: AuthKind::ApiKey,
+    }))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Invalidates keys at a user's request, at once: "An invalidated key is 401
+/// at once" (the user meant it). Returns (invalidated now, already invalid,
+/// not found or not the caller's).
+pub async fn invalidate_by_request(
+    db: &Db,
+    ids: &[String],
+    caller_id: &str,
+    admin: bool,
+) -> sqlx::Result<(Vec<String>, Vec<String>, Vec<String>)> {
+    let (mut invalidated, mut previously, mut missing) = (Vec::new(), Vec::new(), Vec::new());
+    let now = now_ms();
+    let mut tx = db.begin().await?;
+    for id in ids {
+        let key = store::api_keys::get(&mut *tx, id).await?;
+        match key {
+            Some(key) if key.key_type == PERSONAL && (admin || key.user_id == caller_id) => {
+                if store::api_keys::invalidate(&mut *tx, id, now).await? {
+                    invalidated.push(id.clone());
+                } else {
+                    previously.push(id.clone());
+                }
+                store::api_keys::dequeue(&mut *tx, id).await?;
+            }
+            _ => missing.push(id.clone()),
+        }
+    }
+    tx.commit().await?;
+    Ok((invalidated, previously, missing))
+}
+
+/// Creates the key a rule runs with, on behalf of `user_id` (who saved it).
+pub async fn create_for_rule<'e>(db: impl Executor<'e, Database = Any>, rule_id: &str, user_id: &str) -> sqlx::Result<Credentials> {
+    let credentials = Credentials::generate();
+    let hash = sha256_hex(credentials.secret.as_bytes());
+    let name = format!("Warden rule {rule_id}");
+    let row = NewKey {
+        id: &credentials.id,
+        name: &name,
+        user_id,
+        key_type: RULE,
+        rule_id: Some(rule_id),
+        roles: "[]",
+        secret_hash: &hash,
+        created_at: now_ms(),
+        expires_at: None,
+    };
+    store::api_keys::insert(db, &row).await?;
+    Ok(credentials)
+}
+
+/// A rule changed owner: it gets a key of the new owner's, and the old key
+/// is queued for invalidation, never invalidated in place (a run or an
+/// action may hold it). Run inside the transaction that saves the rule.
+pub async fn rotate_for_rule(tx: &mut sqlx::AnyConnection, rule_id: &str, new_owner_id: &str) -> sqlx::Result<Credentials> {
+    if let Some(old) = store::api_keys::current_for_rule(&mut *tx, rule_id).await? {
+        store::api_keys::enqueue(&mut *tx, &old.id, InvalidationReason::Rotated.as_str(), now_ms()).await?;
+    }
+    create_for_rule(&mut *tx, rule_id, new_owner_id).await
+}
+
+/// A rule is gone (or a user asked for its key to go): queue its key.
+pub async fn retire_for_rule(tx: &mut sqlx::AnyConnection, rule_id: &str, reason: InvalidationReason) -> sqlx::Result<Option<String>> {
+    let Some(old) = store::api_keys::current_for_rule(&mut *tx, rule_id).await? else { return Ok(None) };
+    store::api_keys::enqueue(&mut *tx, &old.id, reason.as_str(), now_ms()).await?;
+    Ok(Some(old.id))
+}
+
+/// Queues an action to run on a rule's behalf as a one-off task of
+/// `task_type`: the key's id in clear (the queue must see it), its secret
+/// encrypted and bound to the parameters' row. Returns the task's id.
+pub async fn schedule_action(
+    tx: &mut sqlx::AnyConnection,
+    tasks: &crate::tasks::TaskManager,
+    cipher: &Cipher,
+    task_type: &str,
+    key: &Credentials,
+    params: &serde_json::Value,
+) -> anyhow::Result<String> {
+    let params_id = uuid::Uuid::new_v4().to_string();
+    let task_id = tasks.schedule(&mut *tx, task_type, &serde_json::json!({ "action_task_params_id": params_id }), now_ms()).await?;
+    let row = ActionParamsRow {
+        api_key_secret: cipher.encrypt(&key.secret, &params_id)?,
+        id: params_id,
+        task_id: task_id.clone(),
+        api_key_id: key.id.clone(),
+        params: params.to_string(),
+    };
+    store::api_keys::insert_action_params(&mut *tx, &row, now_ms()).await?;
+    Ok(task_id)
+}
+
+/// What an action runner reads back: the key to act with and its params.
+pub async fn load_action(db: &Db, cipher: &Cipher, task_params: &serde_json::Value) -> anyhow::Result<(Credentials, serde_json::Value)> {
+    let id = task_params
+        .get("action_task_params_id")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| anyhow::anyhow!("task has no action_task_params_id"))?;
+    let row = store::api_keys::action_params(db, id).await?.ok_or_else(|| anyhow::anyhow!("action parameters {id} are gone"))?;
+    let secret = cipher.decrypt(&row.api_key_secret, &row.id)?;
+    let params = serde_json::from_str(&row.params).unwrap_or_default();
+    Ok((Credentials { id: row.api_key_id, secret }, params))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_encode_as_elasticsearch_does() {
+        let credentials = Credentials::generate();
+        assert_eq!(credentials.id.len(), 20);
+        let decoded = Credentials::decode(&credentials.encoded()).unwrap();
+        assert_eq!(decoded, credentials);
+        assert!(!format!("{credentials:?}").contains(&credentials.secret));
+        assert_eq!(Credentials::decode("bm8tY29sb24="), None, "base64 of `no-colon`");
+        assert_eq!(Credentials::decode("***"), None);
+    }
+
+    #[test]
+    fn comparing_hashes() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}

@@ -1,0 +1,46 @@
+//! Task manager health (`/api/task_manager/_health`, as Kibana) and "run now".
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use warden_core::authz::Privilege;
+use warden_core::tasks::TaskManagerHealth;
+
+use crate::AppState;
+use crate::auth::AuthUser;
+use crate::error::Result;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/task_manager/_health", get(health))
+        .route("/internal/task_manager/tasks/{id}/_run_soon", post(run_soon))
+}
+
+/// Every recurring task (last run, next run, duration, failures, last error)
+/// and the one-off queue per type. Any signed-in user may read it.
+#[utoipa::path(get, path = "/api/task_manager/_health", tag = "task_manager",
+    responses(
+        (status = 200, body = TaskManagerHealth),
+        (status = 401, description = "Not signed in", body = warden_core::error::ErrorBody),
+    ))]
+async fn health(State(state): State<AppState>, _user: AuthUser) -> Result<axum::Json<TaskManagerHealth>> {
+    Ok(axum::Json(state.tasks.health().await?))
+}
+
+/// Makes a task due now (needs `tasks:admin`); a task that is running is a 409.
+#[utoipa::path(post, path = "/internal/task_manager/tasks/{id}/_run_soon", tag = "task_manager",
+    params(("id" = String, Path, description = "The task's id, e.g. api_key_invalidation")),
+    responses(
+        (status = 204, description = "The task will run within a moment"),
+        (status = 403, description = "Missing tasks:admin", body = warden_core::error::ErrorBody),
+        (status = 404, description = "No such task", body = warden_core::error::ErrorBody),
+        (status = 409, description = "The task is running now", body = warden_core::error::ErrorBody),
+    ))]
+#[tracing::instrument(skip_all, fields(user = %user.username, task = %id))]
+async fn run_soon(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<StatusCode> {
+    user.require(Privilege::TasksAdmin)?;
+    state.tasks.run_soon(&id).await?;
+    tracing::info!("task asked to run now");
+    Ok(StatusCode::NO_CONTENT)
+}
