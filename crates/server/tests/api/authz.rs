@@ -12,6 +12,10 @@ enum Access {
     Needs(Privilege),
     /// Fleet Server routes: only an agent's API key, never a user.
     AgentKey,
+    /// Creating API keys: the privilege, and not through an API key.
+    NeedsSignIn(Privilege),
+    /// The privilege, then the handler's own 404 (the target does not exist).
+    NeedsThen404(Privilege),
 }
 
 use Privilege::{FleetAll, FleetRead};
@@ -24,6 +28,11 @@ const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
     ("GET", "api/openapi.json", Access::Public, None),
     ("GET", "internal/security/me", Access::SignedIn, None),
     ("GET", "internal/security/users", Access::Needs(Privilege::UsersAdmin), None),
+    ("GET", "internal/security/api_key", Access::Needs(Privilege::ApiKeysManageOwn), None),
+    ("POST", "internal/security/api_key", Access::NeedsSignIn(Privilege::ApiKeysManageOwn), Some(r#"{"name": "key {n}"}"#)),
+    ("DELETE", "internal/security/api_key", Access::Needs(Privilege::ApiKeysManageOwn), Some(r#"{"ids": ["no-such-key-{n}"]}"#)),
+    ("GET", "api/task_manager/_health", Access::SignedIn, None),
+    ("POST", "internal/task_manager/tasks/no-such-task/_run_soon", Access::NeedsThen404(Privilege::TasksAdmin), None),
     ("GET", "api/fleet/agents", Access::Needs(FleetRead), None),
     ("GET", "api/fleet/agents/{agent}", Access::Needs(FleetRead), None),
     ("GET", "api/fleet/agents/{agent}/events", Access::Needs(FleetRead), None),
@@ -65,21 +74,28 @@ fn demo_user(role: Role) -> &'static str {
 #[tokio::test]
 async fn every_route_for_every_role() {
     let app = spawn_app().await;
-    let mut callers = vec![(None, app.client())];
+    // Every role signed in, and every role through a personal API key of
+    // its own (the key carries the role; a viewer may not create keys).
+    let mut callers = vec![(None, false, app.client())];
     for role in Role::ALL {
-        callers.push((Some(role), app.signed_in(demo_user(role)).await));
+        let client = app.signed_in(demo_user(role)).await;
+        if has_privilege(&[role], Privilege::ApiKeysManageOwn) {
+            callers.push((Some(role), true, api_key_client(&app, &client).await));
+        }
+        callers.push((Some(role), false, client));
     }
     let admin = app.signed_in("admin").await;
     let agent = crate::fleet::enroll(&app, "authz-agent").await.id;
     let mut n = 0;
     let mut failures = Vec::new();
     for (method, path, access, body) in ROUTES {
-        for (role, client) in &callers {
+        for (role, by_key, client) in &callers {
             let expected_ok = match (access, role) {
                 (Access::Public, _) => true,
                 (Access::AgentKey, _) | (_, None) => false,
                 (Access::SignedIn, Some(_)) => true,
-                (Access::Needs(privilege), Some(role)) => has_privilege(&[*role], *privilege),
+                (Access::Needs(privilege) | Access::NeedsThen404(privilege), Some(role)) => has_privilege(&[*role], *privilege),
+                (Access::NeedsSignIn(privilege), Some(role)) => !by_key && has_privilege(&[*role], *privilege),
             };
             n += 1;
             let mut path = path.replace("{agent}", &agent);
@@ -107,13 +123,32 @@ async fn every_route_for_every_role() {
                 request = request.header("content-type", "application/json").body(body);
             }
             let status = request.send().await.unwrap().status();
-            let ok = status.is_success();
+            let ok = if matches!(access, Access::NeedsThen404(_)) { status == StatusCode::NOT_FOUND } else { status.is_success() };
             let expected_denial =
                 if role.is_none() || matches!(access, Access::AgentKey) { StatusCode::UNAUTHORIZED } else { StatusCode::FORBIDDEN };
             if ok != expected_ok || (!ok && status != expected_denial) {
-                failures.push(format!("{method} {path} as {role:?}: got {status}, expected {}", if expected_ok { "2xx".into() } else { expected_denial.to_string() }));
+                let how = if *by_key { " (API key)" } else { "" };
+                failures.push(format!("{method} {path} as {role:?}{how}: got {status}, expected {}", if expected_ok { "2xx".into() } else { expected_denial.to_string() }));
             }
         }
     }
     assert!(failures.is_empty(), "authorization mismatches:\n{}", failures.join("\n"));
+}
+
+/// A client that authenticates with a new personal API key of `signed_in`'s user.
+async fn api_key_client(app: &crate::helpers::TestApp, signed_in: &reqwest::Client) -> reqwest::Client {
+    let created: serde_json::Value = signed_in
+        .post(app.url("internal/security/api_key"))
+        .header("kbn-xsrf", "t")
+        .json(&serde_json::json!({"name": "authz matrix"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = format!("ApiKey {}", created["encoded"].as_str().unwrap());
+    headers.insert("authorization", value.parse().unwrap());
+    reqwest::Client::builder().default_headers(headers).build().unwrap()
 }

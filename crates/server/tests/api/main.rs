@@ -8,6 +8,7 @@ mod config;
 mod errors;
 mod fleet;
 mod helpers;
+mod key_queue;
 mod proxy;
 mod security;
 mod status;
