@@ -74,3 +74,9 @@ pub async fn post<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> Ap
 pub async fn post_empty(path: &str) -> ApiResult<()> {
     send(Request::post(path), None).await.map(|_| ())
 }
+
+/// A DELETE with a JSON body (Elasticsearch's invalidate-keys shape).
+pub async fn delete<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> ApiResult<T> {
+    let json = serde_json::to_string(body).map_err(|e| ApiError { status: 0, message: e.to_string() })?;
+    decode(send(Request::delete(path), Some(json)).await?).await
+}

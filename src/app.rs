@@ -10,7 +10,7 @@ use leptos_router::path;
 
 use crate::components::shell::Shell;
 use crate::pages::{
-    agent::AgentPage,
+    agent::AgentPage, api_keys::ApiKeysPage,
     connectors::ConnectorsPage, console::ConsolePage, fleet::FleetPage, login::LoginPage, not_found::NotFoundPage,
     overview::OverviewPage, response_actions::ResponseActionsPage, rules::RulesPage, tasks::TasksPage,
 };
@@ -32,6 +32,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("rules") view=RulesPage />
                     <Route path=path!("connectors") view=ConnectorsPage />
                     <Route path=path!("tasks") view=TasksPage />
+                    <Route path=path!("api-keys") view=ApiKeysPage />
                 </ParentRoute>
             </Routes>
         </Router>

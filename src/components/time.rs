@@ -38,6 +38,21 @@ pub fn ago(then_ms: f64, now_ms: f64) -> String {
     }
 }
 
+/// "in 4 min" for a time to come, "due now" once it has come.
+pub fn until(then_ms: f64, now_ms: f64) -> String {
+    let secs = ((then_ms - now_ms) / 1000.0).ceil();
+    if secs <= 0.0 {
+        return "due now".to_owned();
+    }
+    let secs = secs as u64;
+    match secs {
+        0..60 => format!("in {secs} s"),
+        60..3600 => format!("in {} min", secs / 60),
+        3600..86400 => format!("in {} h", secs / 3600),
+        _ => format!("in {} d", secs / 86400),
+    }
+}
+
 /// "12 s ago" for an RFC 3339 time, or `never`.
 pub fn ago_text(time: Option<&str>, now_ms: f64) -> String {
     time.and_then(parse_time).map(|t| ago(t, now_ms)).unwrap_or_else(|| "never".to_owned())

@@ -1,8 +1,10 @@
 use leptos::prelude::*;
+use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
 use stylers_macro::style;
 use warden_core::api::CurrentUser;
 
+use crate::app::href;
 use crate::session::use_session;
 
 /// The signed-in user, with their roles and a sign-out item.
@@ -66,6 +68,7 @@ pub fn UserMenu(user: CurrentUser) -> impl IntoView {
                 <div class="panel">
                     <div class="name">{user.username.clone()}</div>
                     <div class="roles">{roles.clone()}</div>
+                    <p><A href=href("/api-keys") on:click=move |_| open.set(false)>"API keys"</A></p>
                     {move || error.get().map(|message| view! { <div class="error" role="alert">{message}</div> })}
                     <button
                         type="button"

@@ -1,4 +1,5 @@
 pub mod agent;
+pub mod api_keys;
 pub mod connectors;
 pub mod console;
 pub mod fleet;
