@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::sync::{Notify, Semaphore};
 use warden_core::api_keys::InvalidationReason;
 use warden_core::authz::Role;
@@ -345,4 +346,43 @@ async fn an_expired_lease_is_taken_over_and_a_live_one_is_not() {
     assert_eq!(runs.get(&alive), None);
     let owner: String = sqlx::query_scalar("select owner from tasks where id = $1").bind(&alive).fetch_one(&h.db).await.unwrap();
     assert_eq!(owner, "another-node");
+}
+
+/// Shutdown stops claiming and waits for running tasks up to its bound; a run
+/// still going then is stopped and its claim handed back at once. "Run now"
+/// on a running task is refused.
+#[tokio::test]
+async fn shutdown_hands_back_what_does_not_finish_in_time() {
+    let h = harness().await;
+    let settings = TaskSettings { poll_interval: Duration::from_secs(1), lease: Duration::from_secs(30), max_workers: 2, shutdown_timeout: Duration::from_millis(200) };
+    let tasks = Arc::new(TaskManager::new(h.db.clone(), h.engine, settings));
+    let probe = Arc::new(Probe::default());
+    {
+        let probe = probe.clone();
+        tasks.register(TaskDefinition::new("test:slow", "Slow", move |_ctx| {
+            let probe = probe.clone();
+            async move {
+                probe.started.notify_one();
+                probe.gate.acquire().await?.forget();
+                Ok(RunOutput::default())
+            }
+        }));
+    }
+    tasks.ensure_recurring("slow", "test:slow", Duration::from_secs(60)).await.unwrap();
+    let run = tokio::spawn({
+        let tasks = tasks.clone();
+        async move { tasks.tick().await }
+    });
+    probe.started.notified().await;
+    let refused = tasks.run_soon("slow").await.unwrap_err();
+    assert_eq!(refused.status(), reqwest::StatusCode::CONFLICT);
+
+    tasks.shutdown().await;
+    run.await.unwrap();
+    let (status, owner, runs): (String, Option<String>, i64) =
+        sqlx::query_as("select status, owner, runs from tasks where id = 'slow'").fetch_one(&h.db).await.unwrap();
+    assert_eq!((status.as_str(), owner, runs), ("idle", None, 0), "handed back, not recorded as a run");
+    tasks.tick().await;
+    assert_eq!(sqlx::query_scalar::<_, String>("select status from tasks where id = 'slow'").fetch_one(&h.db).await.unwrap(), "idle");
+    assert!(probe.started.notified().now_or_never().is_none(), "a stopping node claims nothing");
 }
