@@ -28,3 +28,17 @@ fn every_command_has_help() {
         assert!(String::from_utf8_lossy(&output.stdout).contains("Usage:"), "{args:?}");
     }
 }
+
+#[test]
+fn serving_without_an_encryption_key_is_a_clear_startup_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/w.db", dir.path().display());
+    let output = warden_command(&url).args(["serve", "--listen", "127.0.0.1:0"]).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("encryption_key is not set") && stderr.contains("WARDEN_ENCRYPTION_KEY"), "{stderr}");
+
+    let output = warden_command(&url).env("WARDEN_ENCRYPTION_KEY", "too short").args(["serve", "--listen", "127.0.0.1:0"]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("at least 32 characters"));
+}
