@@ -9,7 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde_json::Value;
 use tokio::sync::{Notify, broadcast, watch};
 use warden_core::fleet::{AgentFacts, AgentStatus, AuditReason, StatusThresholds, derive_status};
-use warden_core::fleet_api::{Agent, AgentEvent, AgentEventKind, AgentInfo, ForceUnenrollAnnotation, RejectedCalls};
+use warden_core::fleet_api::{Agent, AgentAction, AgentEvent, AgentEventKind, AgentInfo, ForceUnenrollAnnotation, RejectedCalls};
 
 use crate::AppState;
 use crate::db::now_ms;
@@ -35,6 +35,9 @@ pub struct Hub {
     heartbeats: Mutex<HashMap<String, i64>>,
     /// Actions handed out and not yet written as delivered (action id → when).
     delivered: Mutex<HashMap<String, i64>>,
+    /// Actions queued on this node, ready for their agent's check-in here
+    /// without a read of the actions table (agent id → when, actions).
+    outbox: Mutex<HashMap<String, (i64, Vec<AgentAction>)>>,
     pub events: broadcast::Sender<AgentEvent>,
     shutdown: watch::Sender<bool>,
 }
@@ -46,6 +49,7 @@ impl Default for Hub {
             pending: Mutex::default(),
             heartbeats: Mutex::default(),
             delivered: Mutex::default(),
+            outbox: Mutex::default(),
             events: broadcast::channel(1024).0,
             shutdown: watch::channel(false).0,
         }
@@ -78,12 +82,31 @@ impl Hub {
         Parked { hub: self, agent_id: agent_id.to_owned(), notify }
     }
 
-    /// An action was queued for the agent: remember it, and wake its check-in.
-    pub fn action_queued(&self, agent_id: &str) {
+    /// An action was queued (and committed) for the agent: remember it, keep
+    /// it at hand for the agent's check-in on this node, and wake that check-in.
+    pub fn action_queued(&self, agent_id: &str, action: Option<AgentAction>) {
         if let Ok(mut pending) = self.pending.lock() {
             pending.insert(agent_id.to_owned());
         }
+        if let Some(action) = action
+            && let Ok(mut outbox) = self.outbox.lock()
+        {
+            outbox.entry(agent_id.to_owned()).or_insert_with(|| (action_time(&action), Vec::new())).1.push(action);
+        }
         self.wake(agent_id);
+    }
+
+    /// The actions queued on this node for the agent, taken.
+    pub fn take_outbox(&self, agent_id: &str) -> Vec<AgentAction> {
+        self.outbox.lock().ok().and_then(|mut o| o.remove(agent_id)).map(|(_, actions)| actions).unwrap_or_default()
+    }
+
+    /// Forgets outbox entries older than `before` (their agent checks in
+    /// elsewhere, or not at all); the actions table still has them.
+    fn expire_outbox(&self, before: i64) {
+        if let Ok(mut outbox) = self.outbox.lock() {
+            outbox.retain(|_, (at, _)| *at >= before);
+        }
     }
 
     pub fn may_have_actions(&self, agent_id: &str) -> bool {
@@ -149,6 +172,10 @@ impl Hub {
     pub fn shut_down(&self) {
         let _ = self.shutdown.send(true);
     }
+}
+
+fn action_time(action: &AgentAction) -> i64 {
+    parse_rfc3339(&action.created_at).unwrap_or_else(now_ms)
 }
 
 /// The status of an agent row (full or facts-only) at `now`.
@@ -256,6 +283,7 @@ pub async fn run_background(state: AppState) {
     loop {
         tokio::select! {
             _ = flush.tick() => {
+                state.hub.expire_outbox(now_ms() - 300_000);
                 if let Err(err) = flush_heartbeats(&state).await {
                     tracing::warn!(error = %err, "could not write agent heartbeats");
                 }
@@ -269,7 +297,7 @@ pub async fn run_background(state: AppState) {
                 match store::agents_with_new_actions(&state.db, (watermark - 5_000).max(0)).await {
                     Ok(ids) => {
                         for id in ids {
-                            state.hub.action_queued(&id);
+                            state.hub.action_queued(&id, None);
                         }
                         watermark = now;
                     }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use warden_core::authz::Privilege;
 use warden_core::fleet::AgentStatus;
 use warden_core::fleet_api::{
+    AgentAction,
     Agent, AgentEvent, AgentEventKind, BulkActionResponse, BulkTarget, BulkUnenrollRequest, AgentPolicy, AgentPolicyRequest, AgentStatusResponse, DeleteAgentPolicyRequest,
     EnrollmentApiKey, EnrollmentApiKeyRequest, ItemResponse, ListResponse, UnenrollRequest,
 };
@@ -218,15 +219,16 @@ async fn unenroll(State(state): State<AppState>, user: AuthUser, Path(id): Path<
         return Err(ApiError::BadRequest(format!("Agent {id} is already unenrolled")));
     }
     let mut tx = state.db.begin().await?;
-    let line = unenroll_one(&mut tx, &row.id, row.audit_unenrolled_reason.is_some(), &request, &user.username, &uuid::Uuid::new_v4().to_string(), now_ms()).await?;
+    let (line, action) = unenroll_one(&mut tx, &row.id, row.audit_unenrolled_reason.is_some(), &request, &user.username, &uuid::Uuid::new_v4().to_string(), now_ms()).await?;
     tx.commit().await?;
     fleet::publish(&state, line);
-    state.hub.action_queued(&id);
+    state.hub.action_queued(&id, action);
     Ok(axum::Json(serde_json::json!({})))
 }
 
 /// Unenrolls one active agent inside the caller's transaction; returns the
-/// activity-log line to publish after the commit.
+/// activity-log line to publish after the commit, and the action queued for
+/// the agent, if any, to hand to its waiting check-in.
 /// `gone`: the agent reported itself gone, so it cannot confirm.
 async fn unenroll_one(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
@@ -236,7 +238,8 @@ async fn unenroll_one(
     username: &str,
     action_id: &str,
     now: i64,
-) -> Result<store::EventRow> {
+) -> Result<(store::EventRow, Option<AgentAction>)> {
+    let mut action = None;
     let line = if request.force || request.revoke || gone {
         let forced_by = request.force.then_some(username);
         store::finish_unenroll(&mut **tx, id, now, forced_by).await?;
@@ -247,12 +250,21 @@ async fn unenroll_one(
         }
     } else {
         store::start_unenroll(&mut **tx, id, now).await?;
-        let data = serde_json::json!({"action_id": action_id}).to_string();
-        store::insert_action(&mut **tx, &uuid::Uuid::new_v4().to_string(), id, "UNENROLL", &data, now, Some(username)).await?;
+        let data = serde_json::json!({"action_id": action_id});
+        let queued = AgentAction {
+            agent_id: id.to_owned(),
+            created_at: fleet::rfc3339(now),
+            data,
+            id: uuid::Uuid::new_v4().to_string(),
+            action_type: "UNENROLL".to_owned(),
+            input_type: String::new(),
+        };
+        store::insert_action(&mut **tx, &queued.id, id, &queued.action_type, &queued.data.to_string(), now, Some(username)).await?;
+        action = Some(queued);
         fleet::event(id, AgentEventKind::UnenrollRequested, "Asked the agent to unenroll", Some(username), now)
     };
     store::insert_event(&mut **tx, &line).await?;
-    Ok(line)
+    Ok((line, action))
 }
 
 /// Unenrolls many agents, by id or by kuery, in batches of `batchSize`
@@ -278,14 +290,14 @@ async fn bulk_unenroll(State(state): State<AppState>, user: AuthUser, JsonBody(b
     let action_id = uuid::Uuid::new_v4().to_string();
     for batch in targets.iter().filter(|r| r.active != 0).collect::<Vec<_>>().chunks(body.batch_size.unwrap_or(1000).clamp(1, 10_000)) {
         let mut tx = state.db.begin().await?;
-        let mut lines = Vec::with_capacity(batch.len());
+        let mut done = Vec::with_capacity(batch.len());
         for row in batch {
-            lines.push(unenroll_one(&mut tx, &row.id, row.audit_unenrolled_reason.is_some(), &request, &user.username, &action_id, now).await?);
+            done.push(unenroll_one(&mut tx, &row.id, row.audit_unenrolled_reason.is_some(), &request, &user.username, &action_id, now).await?);
         }
         tx.commit().await?;
-        for (row, line) in batch.iter().zip(lines) {
+        for (row, (line, action)) in batch.iter().zip(done) {
             fleet::publish(&state, line);
-            state.hub.action_queued(&row.id);
+            state.hub.action_queued(&row.id, action);
         }
     }
     Ok(axum::Json(BulkActionResponse { action_id }))

@@ -288,6 +288,16 @@ async fn deliver(state: &AppState, agent_id: &str) -> Result<Vec<AgentAction>> {
         return Ok(Vec::new());
     }
     let now = now_ms();
+    // Queued on this node: hand them out without a read. A later check-in
+    // still looks at the table for anything else.
+    let ready: Vec<AgentAction> =
+        state.hub.take_outbox(agent_id).into_iter().filter(|a| state.hub.delivered_at(&a.id).is_none()).collect();
+    if !ready.is_empty() {
+        for action in &ready {
+            state.hub.delivered(&action.id, now);
+        }
+        return Ok(ready);
+    }
     let redeliver_before = now - 300_000;
     let rows = store::deliverable_actions(&state.db, agent_id, redeliver_before).await?;
     if rows.is_empty() {
