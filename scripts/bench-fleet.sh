@@ -51,5 +51,6 @@ curl -fs -u platform:warden-demo -H 'kbn-xsrf: bench' -H 'content-type: applicat
 answered=$(date +%s%3N)
 wait $swarm_pid || true
 last=$(sed -n 's/.*received its UNENROLL at \([0-9]*\).*/\1/p' "$dir/swarm.out")
+acked=$(sed -n 's/.*last ack was answered at \([0-9]*\).*/\1/p' "$dir/swarm.out")
 grep 'unenrolled by Fleet' "$dir/swarm.out" || true
-echo "bulk_unenroll answered in $((answered - start)) ms; the last agent had its UNENROLL $((last - start)) ms after the request"
+echo "bulk_unenroll answered in $((answered - start)) ms; the last agent had its UNENROLL $((last - start)) ms after the request; every unenroll was confirmed (acks answered) $((acked - start)) ms after it"

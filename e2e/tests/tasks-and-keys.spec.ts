@@ -44,6 +44,8 @@ test("a personal API key: create it, call the API with it, invalidate it, and it
 
 test("a viewer may not create API keys", async ({ page }) => {
   await signedIn(page, "viewer");
+  await page.getByTestId("user-menu").click();
+  await expect(page.getByRole("link", { name: "API keys" })).toHaveCount(0);
   await page.goto("api-keys");
   await expect(page.getByText("Your roles do not allow API keys")).toBeVisible();
   await expect(page.getByRole("button", { name: "Create key" })).toHaveCount(0);

@@ -3,6 +3,7 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
 use stylers_macro::style;
 use warden_core::api::CurrentUser;
+use warden_core::authz::Privilege;
 
 use crate::app::href;
 use crate::session::use_session;
@@ -50,6 +51,7 @@ pub fn UserMenu(user: CurrentUser) -> impl IntoView {
         Some(Err(err)) => error.set(Some(err.message)),
         None => {}
     });
+    let may_keys = user.can(Privilege::ApiKeysManageOwn);
     let label = user.full_name.clone().unwrap_or_else(|| user.username.clone());
     let roles = user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
     view! { class = class,
@@ -68,7 +70,7 @@ pub fn UserMenu(user: CurrentUser) -> impl IntoView {
                 <div class="panel">
                     <div class="name">{user.username.clone()}</div>
                     <div class="roles">{roles.clone()}</div>
-                    <p><A href=href("/api-keys") on:click=move |_| open.set(false)>"API keys"</A></p>
+                    {may_keys.then(|| view! { <p><A href=href("/api-keys") on:click=move |_| open.set(false)>"API keys"</A></p> })}
                     {move || error.get().map(|message| view! { <div class="error" role="alert">{message}</div> })}
                     <button
                         type="button"

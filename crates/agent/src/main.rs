@@ -247,6 +247,8 @@ async fn run_agent(client: reqwest::Client, id: Identity, status: String, poll_t
         let started = Instant::now();
         match checkin(&client, &id, &status, &poll_timeout).await {
             Ok(response) => {
+                // Delivery is when the answer arrived, not when the ack finished.
+                let received_ms = epoch_ms();
                 if let Some(stats) = &stats {
                     stats.record(started.elapsed());
                 }
@@ -260,7 +262,8 @@ async fn run_agent(client: reqwest::Client, id: Identity, status: String, poll_t
                 if unenroll {
                     if let Some(stats) = &stats {
                         stats.unenrolled.fetch_add(1, Ordering::Relaxed);
-                        stats.last_unenroll_ms.fetch_max(epoch_ms(), Ordering::Relaxed);
+                        stats.last_unenroll_ms.fetch_max(received_ms, Ordering::Relaxed);
+                        stats.last_ack_ms.fetch_max(epoch_ms(), Ordering::Relaxed);
                     }
                     tracing::info!(agent_id = %id.agent_id, "unenrolled by Fleet; stopping");
                     return;
@@ -287,6 +290,8 @@ struct Stats {
     errors: AtomicU64,
     unenrolled: AtomicU64,
     last_unenroll_ms: AtomicU64,
+    /// When the last of those agents had its ack answered (Warden recorded the unenroll).
+    last_ack_ms: AtomicU64,
 }
 
 fn epoch_ms() -> u64 {
@@ -417,7 +422,11 @@ async fn main() -> anyhow::Result<()> {
             }
             let unenrolled = stats.unenrolled.load(Ordering::Relaxed);
             if unenrolled > 0 {
-                println!("unenrolled by Fleet: {unenrolled} agents; the last received its UNENROLL at {} (epoch ms)", stats.last_unenroll_ms.load(Ordering::Relaxed));
+                println!(
+                    "unenrolled by Fleet: {unenrolled} agents; the last received its UNENROLL at {} (epoch ms); the last ack was answered at {} (epoch ms)",
+                    stats.last_unenroll_ms.load(Ordering::Relaxed),
+                    stats.last_ack_ms.load(Ordering::Relaxed)
+                );
             }
         }
     }

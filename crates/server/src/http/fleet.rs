@@ -291,13 +291,37 @@ async fn bulk_unenroll(State(state): State<AppState>, user: AuthUser, JsonBody(b
     for batch in targets.iter().filter(|r| r.active != 0).collect::<Vec<_>>().chunks(body.batch_size.unwrap_or(1000).clamp(1, 10_000)) {
         let mut tx = state.db.begin().await?;
         let mut done = Vec::with_capacity(batch.len());
-        for row in batch {
+        // Agents that will confirm get an UNENROLL action, written in one go;
+        // the rest (forced, revoked, or gone) are finished one by one.
+        let (asked, finished): (Vec<&&store::AgentFactsRow>, Vec<&&store::AgentFactsRow>) =
+            batch.iter().partition(|row| !(request.force || request.revoke || row.audit_unenrolled_reason.is_some()));
+        let data = serde_json::json!({"action_id": action_id});
+        let actions: Vec<AgentAction> = asked
+            .iter()
+            .map(|row| AgentAction {
+                agent_id: row.id.clone(),
+                created_at: fleet::rfc3339(now),
+                data: data.clone(),
+                id: uuid::Uuid::new_v4().to_string(),
+                action_type: "UNENROLL".to_owned(),
+                input_type: String::new(),
+            })
+            .collect();
+        let lines: Vec<store::EventRow> = asked
+            .iter()
+            .map(|row| fleet::event(&row.id, AgentEventKind::UnenrollRequested, "Asked the agent to unenroll", Some(&user.username), now))
+            .collect();
+        let rows: Vec<(String, String, String)> = actions.iter().map(|a| (a.id.clone(), a.agent_id.clone(), a.data.to_string())).collect();
+        store::request_unenroll_many(&mut tx, state.engine, &rows, &lines, now, &user.username).await?;
+        done.extend(lines.into_iter().zip(actions).map(|(line, action)| (line, Some(action))));
+        for row in finished {
             done.push(unenroll_one(&mut tx, &row.id, row.audit_unenrolled_reason.is_some(), &request, &user.username, &action_id, now).await?);
         }
         tx.commit().await?;
-        for (row, (line, action)) in batch.iter().zip(done) {
+        for (line, action) in done {
+            let agent_id = line.agent_id.clone();
             fleet::publish(&state, line);
-            state.hub.action_queued(&row.id, action);
+            state.hub.action_queued(&agent_id, action);
         }
     }
     Ok(axum::Json(BulkActionResponse { action_id }))

@@ -216,6 +216,54 @@ pub async fn start_unenroll<'e>(db: impl Executor<'e, Database = Any>, id: &str,
     Ok(())
 }
 
+/// Many agents' unenroll requests in three statements (a bulk unenroll of
+/// 10,000 agents was 30,000 statements): the rows travel as one JSON array,
+/// read by `json_each` (SQLite) or `json_array_elements` (PostgreSQL).
+pub async fn request_unenroll_many(
+    tx: &mut sqlx::AnyConnection,
+    engine: crate::db::Engine,
+    actions: &[(String, String, String)],
+    events: &[EventRow],
+    at: i64,
+    created_by: &str,
+) -> sqlx::Result<()> {
+    use crate::db::Engine;
+    let ids = serde_json::to_string(&actions.iter().map(|(_, agent, _)| agent).collect::<Vec<_>>()).unwrap_or_default();
+    let actions = serde_json::Value::Array(
+        actions.iter().map(|(id, agent, data)| serde_json::json!({"id": id, "agent_id": agent, "data": data})).collect(),
+    )
+    .to_string();
+    let events = serde_json::Value::Array(
+        events
+            .iter()
+            .map(|e| serde_json::json!({"id": e.id, "agent_id": e.agent_id, "kind": e.kind, "message": e.message}))
+            .collect(),
+    )
+    .to_string();
+    let (start, insert_actions, insert_events) = match engine {
+        Engine::Sqlite => (
+            "update agents set unenrollment_started_at = coalesce(unenrollment_started_at, $2) where id in (select value from json_each($1))",
+            "insert into agent_actions (id, agent_id, action_type, data, created_at, created_by)
+             select json_extract(value, '$.id'), json_extract(value, '$.agent_id'), 'UNENROLL', json_extract(value, '$.data'), $2, $3
+             from json_each($1)",
+            "insert into agent_events (id, agent_id, kind, message, actor, created_at)
+             select json_extract(value, '$.id'), json_extract(value, '$.agent_id'), json_extract(value, '$.kind'), json_extract(value, '$.message'), $3, $2
+             from json_each($1)",
+        ),
+        Engine::Postgres => (
+            "update agents set unenrollment_started_at = coalesce(unenrollment_started_at, $2) where id in (select json_array_elements_text($1::json))",
+            "insert into agent_actions (id, agent_id, action_type, data, created_at, created_by)
+             select x->>'id', x->>'agent_id', 'UNENROLL', x->>'data', $2, $3 from json_array_elements($1::json) as x",
+            "insert into agent_events (id, agent_id, kind, message, actor, created_at)
+             select x->>'id', x->>'agent_id', x->>'kind', x->>'message', $3, $2 from json_array_elements($1::json) as x",
+        ),
+    };
+    sqlx::query(start).bind(ids).bind(at).execute(&mut *tx).await?;
+    sqlx::query(insert_actions).bind(actions).bind(at).bind(created_by).execute(&mut *tx).await?;
+    sqlx::query(insert_events).bind(events).bind(at).bind(created_by).execute(&mut *tx).await?;
+    Ok(())
+}
+
 /// Unenrolls at once and revokes the key; `forced_by` annotates a force-unenroll.
 pub async fn finish_unenroll<'e>(db: impl Executor<'e, Database = Any>, id: &str, at: i64, forced_by: Option<&str>) -> sqlx::Result<()> {
     sqlx::query(

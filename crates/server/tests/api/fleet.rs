@@ -338,6 +338,9 @@ async fn bulk_unenroll_by_kuery_reaches_every_matching_agent() {
     let answered: Value = checkin(&app, &agents[0], "0s").await.json().await.unwrap();
     assert_eq!(answered["actions"][0]["type"], "UNENROLL");
     assert_eq!(answered["actions"][0]["data"]["action_id"], body["actionId"]);
+    let log: Value = platform.get(app.url(&format!("api/fleet/agents/{}/events", agents[1].id))).send().await.unwrap().json().await.unwrap();
+    let requested = log["items"].as_array().unwrap().iter().find(|e| e["kind"] == "unenroll_requested").expect("unenroll in the activity log");
+    assert_eq!(requested["actor"], "platform");
     let bad = platform.post(app.url("api/fleet/agents/bulk_unenroll")).header("kbn-xsrf", "t").json(&json!({"agents": "host:"})).send().await.unwrap();
     assert_error(bad, StatusCode::BAD_REQUEST).await;
 }
