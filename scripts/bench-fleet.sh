@@ -22,8 +22,11 @@ for _ in $(seq 1 100); do curl -fs "$url/api/status" >/dev/null && break; sleep 
 token=$(printf '%s' 'demo-enrollment:warden-demo-enrollment-secret' | base64)
 swarm=(target/release/warden-agent swarm --url "$url" --enrollment-token "$token" --count "$count" --state "$dir/swarm.json")
 
-echo "== 1. $count agents, poll_timeout 0, one check-in per agent per second, $duration"
-RUST_LOG=error "${swarm[@]}" --poll-timeout 0s --interval 1s --duration "$duration"
+# Offered load = count / interval: below, near and above what one node serves.
+for interval in 5s 2s 1s; do
+  echo "== 1. $count agents, poll_timeout 0, one check-in per agent every $interval, $duration"
+  RUST_LOG=error "${swarm[@]}" --poll-timeout 0s --interval "$interval" --duration "$duration"
+done
 echo "== 1b. the same agents as fast as they can (saturation), 15s"
 RUST_LOG=error "${swarm[@]}" --poll-timeout 0s --interval 0s --duration 15s
 

@@ -412,6 +412,9 @@ async fn main() -> anyhow::Result<()> {
                         return;
                     }
                     let status = if i < uninstalled + orphaned + silent + degraded { "degraded" } else { "online" };
+                    // Spread the first check-ins over one interval, as real agents
+                    // are spread by when they booted: not a herd every interval.
+                    tokio::time::sleep(interval.mul_f64(i as f64 / count.max(1) as f64)).await;
                     run_agent(http, id, status.into(), poll_timeout, interval, Some(stats), until).await;
                 });
             }
