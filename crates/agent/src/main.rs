@@ -254,11 +254,10 @@ async fn run_agent(client: reqwest::Client, id: Identity, status: String, poll_t
                 }
                 let ids: Vec<String> = response.actions.iter().map(|a| a.id.clone()).collect();
                 let unenroll = response.actions.iter().any(|a| a.action_type == "UNENROLL");
-                if !ids.is_empty() {
-                    if let Err(err) = ack(&client, &id, &ids).await {
+                if !ids.is_empty()
+                    && let Err(err) = ack(&client, &id, &ids).await {
                         tracing::warn!(agent_id = %id.agent_id, error = %err, "ack failed");
                     }
-                }
                 if unenroll {
                     if let Some(stats) = &stats {
                         stats.unenrolled.fetch_add(1, Ordering::Relaxed);

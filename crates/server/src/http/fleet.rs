@@ -16,7 +16,7 @@ use warden_core::fleet_api::{
 };
 use warden_core::kuery;
 
-use super::{JsonBody, QueryParams};
+use super::{QueryParams, RawBody};
 use crate::AppState;
 use crate::auth::{AuthUser, sha256_hex};
 use crate::db::now_ms;
@@ -272,8 +272,9 @@ async fn unenroll_one(
 /// soon as their batch commits.
 #[utoipa::path(post, path = "/api/fleet/agents/bulk_unenroll", tag = "fleet", request_body = BulkUnenrollRequest,
     responses((status = 200, body = BulkActionResponse), (status = 400, body = warden_core::error::ErrorBody)))]
-async fn bulk_unenroll(State(state): State<AppState>, user: AuthUser, JsonBody(body): JsonBody<BulkUnenrollRequest>) -> Result<axum::Json<BulkActionResponse>> {
+async fn bulk_unenroll(State(state): State<AppState>, user: AuthUser, raw: RawBody) -> Result<axum::Json<BulkActionResponse>> {
     user.require(Privilege::FleetAll)?;
+    let body: BulkUnenrollRequest = raw.json()?;
     let now = now_ms();
     let rows = ranked(&state, store::all_agent_facts(&state.db).await?);
     let targets: Vec<store::AgentFactsRow> = match &body.agents {
@@ -373,8 +374,9 @@ async fn get_policy(State(state): State<AppState>, user: AuthUser, Path(id): Pat
 
 #[utoipa::path(post, path = "/api/fleet/agent_policies", tag = "fleet", request_body = AgentPolicyRequest,
     responses((status = 200, body = ItemResponse<AgentPolicy>), (status = 409, body = warden_core::error::ErrorBody)))]
-async fn create_policy(State(state): State<AppState>, user: AuthUser, JsonBody(body): JsonBody<AgentPolicyRequest>) -> Result<axum::Json<ItemResponse<AgentPolicy>>> {
+async fn create_policy(State(state): State<AppState>, user: AuthUser, raw: RawBody) -> Result<axum::Json<ItemResponse<AgentPolicy>>> {
     user.require(Privilege::FleetAll)?;
+    let body: AgentPolicyRequest = raw.json()?;
     let timeout = validate_policy(&body)?;
     let id = uuid::Uuid::new_v4().to_string();
     store::insert_policy(&state.db, &id, body.name.trim(), &body.namespace, body.description.as_deref(), body.is_managed, timeout, now_ms())
@@ -385,8 +387,9 @@ async fn create_policy(State(state): State<AppState>, user: AuthUser, JsonBody(b
 
 #[utoipa::path(put, path = "/api/fleet/agent_policies/{id}", tag = "fleet", params(("id" = String, Path)), request_body = AgentPolicyRequest,
     responses((status = 200, body = ItemResponse<AgentPolicy>)))]
-async fn update_policy(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>, JsonBody(body): JsonBody<AgentPolicyRequest>) -> Result<axum::Json<ItemResponse<AgentPolicy>>> {
+async fn update_policy(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>, raw: RawBody) -> Result<axum::Json<ItemResponse<AgentPolicy>>> {
     user.require(Privilege::FleetAll)?;
+    let body: AgentPolicyRequest = raw.json()?;
     let timeout = validate_policy(&body)?;
     let updated = store::update_policy(&state.db, &id, body.name.trim(), &body.namespace, body.description.as_deref(), body.is_managed, timeout, now_ms())
         .await
@@ -400,8 +403,9 @@ async fn update_policy(State(state): State<AppState>, user: AuthUser, Path(id): 
 /// Deletes a policy that no agent was ever enrolled into (400 otherwise, as Fleet).
 #[utoipa::path(post, path = "/api/fleet/agent_policies/delete", tag = "fleet", request_body = DeleteAgentPolicyRequest,
     responses((status = 200, description = "{id, name}"), (status = 400, body = warden_core::error::ErrorBody)))]
-async fn delete_policy(State(state): State<AppState>, user: AuthUser, JsonBody(body): JsonBody<DeleteAgentPolicyRequest>) -> Result<axum::Json<serde_json::Value>> {
+async fn delete_policy(State(state): State<AppState>, user: AuthUser, raw: RawBody) -> Result<axum::Json<serde_json::Value>> {
     user.require(Privilege::FleetAll)?;
+    let body: DeleteAgentPolicyRequest = raw.json()?;
     let id = body.agent_policy_id;
     let mut tx = state.db.begin().await?;
     let policy = store::policy(&mut *tx, &id).await?.ok_or_else(|| ApiError::NotFound(format!("Agent policy {id} not found")))?;
@@ -442,8 +446,9 @@ async fn get_enrollment_key(State(state): State<AppState>, user: AuthUser, Path(
 
 #[utoipa::path(post, path = "/api/fleet/enrollment_api_keys", tag = "fleet", request_body = EnrollmentApiKeyRequest,
     responses((status = 200, body = ItemResponse<EnrollmentApiKey>), (status = 400, body = warden_core::error::ErrorBody)))]
-async fn create_enrollment_key(State(state): State<AppState>, user: AuthUser, JsonBody(body): JsonBody<EnrollmentApiKeyRequest>) -> Result<axum::Json<ItemResponse<EnrollmentApiKey>>> {
+async fn create_enrollment_key(State(state): State<AppState>, user: AuthUser, raw: RawBody) -> Result<axum::Json<ItemResponse<EnrollmentApiKey>>> {
     user.require(Privilege::FleetAll)?;
+    let body: EnrollmentApiKeyRequest = raw.json()?;
     let now = now_ms();
     let expires_at = match body.expiration.as_deref() {
         None => None,

@@ -19,7 +19,7 @@ use warden_core::fleet_api::{
     EnrollRequest, EnrollResponse, EnrolledAgent,
 };
 
-use super::JsonBody;
+use super::{JsonBody, RawBody};
 use crate::AppState;
 use crate::auth::sha256_hex;
 use crate::db::now_ms;
@@ -111,7 +111,7 @@ fn host_facts(local: &serde_json::Value) -> (String, String) {
 
 #[utoipa::path(post, path = "/api/fleet/agents/enroll", tag = "fleet-server", request_body = EnrollRequest,
     responses((status = 200, body = EnrollResponse), (status = 401, body = warden_core::error::ErrorBody)))]
-async fn enroll(State(state): State<AppState>, parts: Parts, JsonBody(body): JsonBody<EnrollRequest>) -> Result<axum::Json<EnrollResponse>> {
+async fn enroll(State(state): State<AppState>, parts: Parts, raw: RawBody) -> Result<axum::Json<EnrollResponse>> {
     let (key_id, secret) = api_key(&parts).ok_or_else(|| unauthorized("missing or malformed enrollment ApiKey"))?;
     let key = store::enrollment_key_by_key_id(&state.db, &key_id)
         .await?
@@ -121,6 +121,8 @@ async fn enroll(State(state): State<AppState>, parts: Parts, JsonBody(body): Jso
     if key.active == 0 || key.expires_at.is_some_and(|at| at <= now) {
         return Err(unauthorized("enrollment key is revoked or expired"));
     }
+    // Only now the body: a caller without a valid key learns nothing from it.
+    let body: EnrollRequest = raw.json()?;
     if !["PERMANENT", "EPHEMERAL", "TEMPORARY"].contains(&body.agent_type.as_str()) {
         return Err(ApiError::BadRequest(format!("[request body.type]: expected PERMANENT, EPHEMERAL or TEMPORARY, got `{}`", body.agent_type)));
     }

@@ -145,7 +145,7 @@ async fn list_users(State(state): State<AppState>, user: AuthUser) -> Result<axu
 fn session_token(headers: &HeaderMap) -> Option<String> {
     let (mut parts, ()) = axum::http::Request::new(()).into_parts();
     parts.headers = headers.clone();
-    auth::session_cookie(&Parts::from(parts))
+    auth::session_cookie(&parts)
 }
 
 /// HttpOnly; SameSite=Lax so links from alerts and chat open signed in;
