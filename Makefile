@@ -7,7 +7,7 @@ export TRUNK_SKIP_VERSION_CHECK := true
 
 WARDEN := target/debug/warden
 
-.PHONY: run test setup setup-test build build-server build-spa test-unit test-api test-postgres test-wasm test-e2e clean
+.PHONY: run test setup setup-test build build-server build-spa test-unit test-api test-postgres test-wasm test-e2e bench clean
 
 ## Build everything and serve Warden with demo data on http://127.0.0.1:8080
 run: build
@@ -46,6 +46,11 @@ test-wasm:
 
 test-e2e:
 	cd e2e && npx playwright test
+
+## Benchmarks (not tests): figures for docs/perf.md
+bench:
+	cargo bench -p warden-server --bench api_key_invalidation
+	scripts/bench-fleet.sh
 
 clean:
 	rm -rf dist target/stylers e2e/.run e2e/test-results
