@@ -189,6 +189,17 @@ pub async fn rotate_for_rule(tx: &mut sqlx::AnyConnection, rule_id: &str, new_ow
     create_for_rule(&mut *tx, rule_id, new_owner_id).await
 }
 
+/// A rule was saved by `saved_by`: it runs as whoever saved it last. The same
+/// owner keeps the rule's key (`None`); anyone else gets a new key, and the
+/// old one is queued (`rotate_for_rule`). The caller keeps the returned
+/// credentials with the rule, encrypted.
+pub async fn rule_saved_by(tx: &mut sqlx::AnyConnection, rule_id: &str, saved_by: &str) -> sqlx::Result<Option<Credentials>> {
+    match store::api_keys::current_for_rule(&mut *tx, rule_id).await? {
+        Some(current) if current.user_id == saved_by => Ok(None),
+        _ => rotate_for_rule(tx, rule_id, saved_by).await.map(Some),
+    }
+}
+
 /// A rule is gone (or a user asked for its key to go): queue its key.
 pub async fn retire_for_rule(tx: &mut sqlx::AnyConnection, rule_id: &str, reason: InvalidationReason) -> sqlx::Result<Option<String>> {
     let Some(old) = store::api_keys::current_for_rule(&mut *tx, rule_id).await? else { return Ok(None) };

@@ -386,3 +386,27 @@ async fn shutdown_hands_back_what_does_not_finish_in_time() {
     assert_eq!(sqlx::query_scalar::<_, String>("select status from tasks where id = 'slow'").fetch_one(&h.db).await.unwrap(), "idle");
     assert!(probe.started.notified().now_or_never().is_none(), "a stopping node claims nothing");
 }
+
+/// Saving a rule as its current owner keeps its key; saving it as someone
+/// else rotates the key and queues the old one.
+#[tokio::test]
+async fn a_rule_key_rotates_only_when_the_owner_changes() {
+    let h = harness().await;
+    let save = |by: String| {
+        let db = h.db.clone();
+        async move {
+            let mut tx = db.begin().await.unwrap();
+            let key = api_keys::rule_saved_by(&mut tx, "rule-8", &by).await.unwrap();
+            tx.commit().await.unwrap();
+            key
+        }
+    };
+    let first = save(h.alice.clone()).await.expect("a first save creates the key");
+    assert!(save(h.alice.clone()).await.is_none(), "same owner: same key");
+    let queued = || async { sqlx::query_scalar::<_, i64>("select count(*) from api_key_pending_invalidation").fetch_one(&h.db).await.unwrap() };
+    assert_eq!(queued().await, 0);
+    let second = save(h.bob.clone()).await.expect("new owner: new key");
+    assert_eq!(queued().await, 1);
+    assert!(h.key_is_valid(&first).await, "queued, not invalidated in place");
+    assert_eq!(api_keys::authenticate(&h.db, &second).await.unwrap().unwrap().username, "bob");
+}
