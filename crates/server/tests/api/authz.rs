@@ -105,16 +105,7 @@ async fn every_route_for_every_role() {
                 path = path.replace("{fresh_agent}", &fresh);
             }
             if let Some(text) = body.as_mut().filter(|b| b.contains("{fresh_policy}")) {
-                let created: serde_json::Value = admin
-                    .post(app.url("api/fleet/agent_policies"))
-                    .header("kbn-xsrf", "t")
-                    .json(&serde_json::json!({"name": format!("to delete {n}")}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let created = post_json(&admin, &app.url("api/fleet/agent_policies"), serde_json::json!({"name": format!("to delete {n}")})).await;
                 *text = text.replace("{fresh_policy}", created["item"]["id"].as_str().unwrap());
             }
             let method = Method::from_bytes(method.as_bytes()).unwrap();
@@ -147,18 +138,13 @@ async fn every_route_for_every_role() {
 
 /// A client that authenticates with a new personal API key of `signed_in`'s user.
 async fn api_key_client(app: &crate::helpers::TestApp, signed_in: &reqwest::Client) -> reqwest::Client {
-    let created: serde_json::Value = signed_in
-        .post(app.url("internal/security/api_key"))
-        .header("kbn-xsrf", "t")
-        .json(&serde_json::json!({"name": "authz matrix"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = post_json(signed_in, &app.url("internal/security/api_key"), serde_json::json!({"name": "authz matrix"})).await;
     let mut headers = reqwest::header::HeaderMap::new();
     let value = format!("ApiKey {}", created["encoded"].as_str().unwrap());
     headers.insert("authorization", value.parse().unwrap());
     reqwest::Client::builder().default_headers(headers).build().unwrap()
+}
+
+async fn post_json(client: &reqwest::Client, url: &str, body: serde_json::Value) -> serde_json::Value {
+    client.post(url).header("kbn-xsrf", "t").json(&body).send().await.unwrap().json().await.unwrap()
 }
