@@ -91,6 +91,7 @@ impl Application {
         let addr = self.local_addr();
         let router = http::router(self.state.clone());
         let background = tokio::spawn(fleet::run_background(self.state.clone()));
+        tokio::spawn(fleet::run_ack_writer(self.state.clone()));
         let task_poller = tokio::spawn(self.state.tasks.clone().run());
         let hub = self.state.hub.clone();
         tracing::info!(

@@ -15,7 +15,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use warden_core::fleet::{AuditReason, CHECKIN_STATUSES};
 use warden_core::fleet_api::{
-    AckItem, AckRequest, AckResponse, AgentAction, AgentEventKind, AuditUnenrollRequest, CheckinRequest, CheckinResponse,
+    AckRequest, AckResponse, AgentAction, AgentEventKind, AuditUnenrollRequest, CheckinRequest, CheckinResponse,
     EnrollRequest, EnrollResponse, EnrolledAgent,
 };
 
@@ -326,30 +326,9 @@ async fn deliver(state: &AppState, agent_id: &str) -> Result<Vec<AgentAction>> {
     params(("id" = String, Path, description = "Agent id")),
     responses((status = 200, body = AckResponse)))]
 async fn acks(State(state): State<AppState>, Path(id): Path<String>, auth: AgentAuth, JsonBody(body): JsonBody<AckRequest>) -> Result<axum::Json<AckResponse>> {
-    let row = auth.for_agent(&id)?;
-    let now = now_ms();
-    let mut items = Vec::with_capacity(body.events.len());
-    let mut lines = Vec::new();
-    let mut tx = state.db.begin().await?;
-    for event in &body.events {
-        match store::ack_action(&mut *tx, &id, &event.action_id, now, event.error.as_deref()).await? {
-            Some(action_type) => {
-                if action_type == "UNENROLL" && event.error.is_none() {
-                    store::finish_unenroll(&mut *tx, &id, now, None).await?;
-                    lines.push(fleet::event(&row.id, AgentEventKind::Unenrolled, "Unenrolled: the agent confirmed and its key was revoked", None, now));
-                }
-                items.push(AckItem { status: 200, message: "OK".into() });
-            }
-            None => items.push(AckItem { status: 404, message: format!("action {} not found for this agent", event.action_id) }),
-        }
-    }
-    for line in &lines {
-        store::insert_event(&mut *tx, line).await?;
-    }
-    tx.commit().await?;
-    for line in lines {
-        fleet::publish(&state, line);
-    }
+    auth.for_agent(&id)?;
+    // Committed together with whatever other agents acked meanwhile.
+    let items = state.hub.record_acks(&id, body.events).await?;
     let errors = items.iter().any(|i| i.status != 200);
     Ok(axum::Json(AckResponse { action: "acks".into(), errors, items }))
 }

@@ -196,9 +196,11 @@ async fn an_unenroll_reaches_a_waiting_agent_through_its_long_poll() {
     assert_eq!(actions[0]["type"], "UNENROLL");
     assert_eq!(actions[0]["agent_id"], agent.id.as_str());
 
-    let ack = agent_post(&app, &agent, "acks", json!({"events": [{"action_id": actions[0]["id"], "type": "ACTION_RESULT"}]})).await;
+    let ack = agent_post(&app, &agent, "acks", json!({"events": [{"action_id": "no-such-action"}, {"action_id": actions[0]["id"], "type": "ACTION_RESULT"}]})).await;
     let ack: Value = ack.json().await.unwrap();
-    assert_eq!(ack["errors"], false);
+    assert_eq!(ack["errors"], true, "{ack}");
+    assert_eq!(ack["items"][0]["status"], 404);
+    assert_eq!(ack["items"][1]["status"], 200);
     let item = get_agent(&app, &platform, &agent.id).await;
     assert_eq!(item["status"], "unenrolled");
     assert_eq!(item["force_unenroll"], Value::Null);
