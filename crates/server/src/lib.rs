@@ -63,6 +63,10 @@ impl Application {
         tasks::sessions_cleanup::register(&tasks, db.clone(), config.session_idle_timeout);
         tasks::api_key_invalidation::register(&tasks, db.clone(), config.api_key_removal_delay, config.api_key_invalidation_batch_size);
         tasks.ensure_recurring(tasks::sessions_cleanup::TASK_ID, tasks::sessions_cleanup::TASK_TYPE, tasks::sessions_cleanup::INTERVAL).await?;
+        tasks::failed_tasks_cleanup::register(&tasks, db.clone());
+        tasks
+            .ensure_recurring(tasks::failed_tasks_cleanup::TASK_ID, tasks::failed_tasks_cleanup::TASK_TYPE, tasks::failed_tasks_cleanup::INTERVAL)
+            .await?;
         tasks
             .ensure_recurring(tasks::api_key_invalidation::TASK_ID, tasks::api_key_invalidation::TASK_TYPE, config.api_key_invalidation_interval)
             .await?;

@@ -207,6 +207,15 @@ pub async fn delete_action_params<'e>(db: impl Executor<'e, Database = Any>, tas
     Ok(())
 }
 
+/// Removes one-off tasks that gave up before `before`.
+pub async fn delete_failed_before<'e>(db: impl Executor<'e, Database = Any>, before: i64) -> sqlx::Result<u64> {
+    let result = sqlx::query("delete from tasks where interval_ms is null and status = 'failed' and last_run_at < $1")
+        .bind(before)
+        .execute(db)
+        .await?;
+    Ok(result.rows_affected())
+}
+
 /// Hands a claim back untouched (a stopping node, a claim it could not start).
 pub async fn release<'e>(db: impl Executor<'e, Database = Any>, id: &str, owner: &str) -> sqlx::Result<()> {
     sqlx::query("update tasks set status = 'idle', owner = null, lease_until = null, started_at = null where id = $1 and owner = $2")

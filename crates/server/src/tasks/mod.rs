@@ -6,6 +6,7 @@
 //! rules for claiming and retrying live in `warden_core::tasks`.
 
 pub mod api_key_invalidation;
+pub mod failed_tasks_cleanup;
 pub mod sessions_cleanup;
 
 use std::collections::{BTreeMap, HashMap};

@@ -269,6 +269,10 @@ async fn a_user_request_skips_the_delay_and_an_action_that_gave_up_holds_nothing
     tasks.tick().await; // attempt 3 of 3 fails
     let status: String = sqlx::query_scalar("select status from tasks where id = $1").bind(&task_id).fetch_one(&h.db).await.unwrap();
     assert_eq!(status, "failed");
+    // Kept for the record for a week, then removed.
+    let week = warden_server::tasks::failed_tasks_cleanup::KEEP_FOR.as_millis() as i64;
+    assert_eq!(warden_server::store::tasks::delete_failed_before(&h.db, db::now_ms() - week).await.unwrap(), 0);
+    assert_eq!(warden_server::store::tasks::delete_failed_before(&h.db, db::now_ms() + 1).await.unwrap(), 1);
     let params: i64 = sqlx::query_scalar("select count(*) from action_task_params").fetch_one(&h.db).await.unwrap();
     assert_eq!(params, 0, "the parameters (and the encrypted secret) left with it");
     h.rotate("rule-6", &h.bob).await;
