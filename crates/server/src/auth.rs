@@ -1,14 +1,12 @@
-//! Who is calling: passwords (argon2id), server-side sessions, HTTP Basic for
-//! scripts, sign-in throttling, and the `AuthUser` extractor every protected
-//! handler names in its signature.
+//! Who is calling: server-side sessions, HTTP Basic for scripts, API keys,
+//! sign-in throttling, and the `AuthUser` extractor every protected handler
+//! names in its signature. Passwords themselves are checked in `passwords`.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
@@ -39,49 +37,15 @@ const BASIC_CACHE_MAX: usize = 10_000;
 /// one per request).
 const TOUCH_EVERY_MS: i64 = 60_000;
 
-pub fn hash_password(password: &str) -> anyhow::Result<String> {
-    let mut salt = [0u8; 16];
-    rand::rng().fill_bytes(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
-    Ok(Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map_err(|e| anyhow::anyhow!("hashing password: {e}"))?
-        .to_string())
-}
-
-pub fn verify_password(hash: &str, password: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-}
-
-/// Argon2 is CPU-heavy by design: run it off the async workers.
-pub async fn hash_password_blocking(password: String) -> Result<String> {
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(anyhow::Error::from)?
-        .map_err(ApiError::from)
-}
-
-/// Verifies against `hash`, or against a fixed hash when the user does not
-/// exist, so the answer takes as long either way.
-pub async fn verify_password_blocking(hash: Option<String>, password: String) -> bool {
-    tokio::task::spawn_blocking(move || match hash {
-        Some(hash) => verify_password(&hash, &password),
-        None => {
-            let _ = verify_password(dummy_hash(), &password);
-            false
-        }
-    })
-    .await
-    .unwrap_or(false)
-}
-
-fn dummy_hash() -> &'static str {
-    static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| hash_password("not a password anyone has").unwrap_or_default())
-}
-
 pub fn sha256_hex(input: &[u8]) -> String {
     Sha256::digest(input).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Compares a secret (or its hash) with what was presented, in time that does
+/// not depend on where they differ.
+pub fn secrets_equal(stored: &str, presented: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    bool::from(stored.as_bytes().ct_eq(presented.as_bytes()))
 }
 
 /// A fresh session token and the hash that is stored for it.
@@ -150,10 +114,12 @@ impl FromRequestParts<AppState> for AuthUser {
             return session_user(state, &token).await?.ok_or_else(unauthorized);
         }
         if let Some((username, password)) = basic_credentials(parts) {
-            return basic_user(state, username, password).await?.ok_or_else(unauthorized);
+            let client = ClientInfo::from_request_parts(parts, state).await?;
+            return basic_user(state, client.address, username, password).await?.ok_or_else(unauthorized);
         }
         if let Some(credentials) = api_key_credentials(parts) {
-            return crate::api_keys::authenticate(&state.db, &credentials).await?.ok_or_else(unauthorized);
+            let client = ClientInfo::from_request_parts(parts, state).await?;
+            return api_key_user(state, client.address, &credentials).await?.ok_or_else(unauthorized);
         }
         Err(unauthorized())
     }
@@ -241,22 +207,101 @@ impl BasicCache {
     }
 }
 
-async fn basic_user(state: &AppState, username: String, password: String) -> Result<Option<AuthUser>> {
+async fn basic_user(state: &AppState, client: IpAddr, username: String, password: String) -> Result<Option<AuthUser>> {
     let key = sha256_hex(format!("{username}:{password}").as_bytes());
     if let Some((user_id, verified_hash)) = state.basic_cache.get(&key) {
+        // Verified recently, so no argon2; but a locked-out name or address
+        // stays locked out whichever way it signs in.
+        refuse_if_throttled(state, &username, client).await?;
         let user = store::users::by_id(&state.db, &user_id).await?;
         if let Some(user) = user.filter(|u| u.enabled() && u.password_hash == verified_hash) {
             return Ok(Some(to_auth_user(user, AuthKind::Basic)));
         }
     }
-    let user = store::users::by_username(&state.db, &username).await?;
-    let hash = user.as_ref().map(|u| u.password_hash.clone());
-    if !verify_password_blocking(hash, password).await {
-        return Ok(None);
-    }
-    let Some(user) = user.filter(|u| u.enabled()) else { return Ok(None) };
+    let Some(user) = check_password(state, client, &username, password).await? else { return Ok(None) };
     state.basic_cache.put(key, user.id.clone(), user.password_hash.clone());
     Ok(Some(to_auth_user(user, AuthKind::Basic)))
+}
+
+/// A wrong API key counts against its client address like a wrong password
+/// (not against the key's owner: the secret is 192 random bits, so the limit
+/// is there to slow a scan, and counting against the owner would let anyone
+/// who saw a key id lock its owner out of signing in).
+async fn api_key_user(state: &AppState, client: IpAddr, credentials: &crate::api_keys::Credentials) -> Result<Option<AuthUser>> {
+    let now = now_ms();
+    let cutoff = now - FAILURE_WINDOW.as_millis() as i64;
+    let (address_key, limit) = address_throttle(client);
+    let window = store::login_failures::current(&state.db, &address_key, cutoff).await?;
+    if let Some(retry_after_secs) = retry_after(window, limit, now) {
+        return Err(throttled(retry_after_secs));
+    }
+    let user = crate::api_keys::authenticate(&state.db, credentials).await?;
+    if user.is_none() {
+        store::login_failures::record(&state.db, &address_key, now, cutoff).await?;
+        tracing::info!(%client, key_id = %credentials.id, "API key refused");
+    }
+    Ok(user)
+}
+
+fn user_throttle(username: &str) -> (String, i64) {
+    (format!("user:{}", username.to_lowercase()), MAX_FAILURES_PER_USER)
+}
+
+fn address_throttle(client: IpAddr) -> (String, i64) {
+    (format!("ip:{client}"), MAX_FAILURES_PER_ADDRESS)
+}
+
+fn throttled(retry_after_secs: u64) -> ApiError {
+    tracing::warn!(retry_after_secs, "sign-in throttled");
+    ApiError::TooManyRequests { message: format!("Too many failed sign-in attempts; try again in {retry_after_secs} seconds"), retry_after_secs }
+}
+
+/// 429 if the user name or the client address has used up its attempts.
+async fn refuse_if_throttled(state: &AppState, username: &str, client: IpAddr) -> Result<()> {
+    let now = now_ms();
+    let cutoff = now - FAILURE_WINDOW.as_millis() as i64;
+    for (key, limit) in [user_throttle(username), address_throttle(client)] {
+        let window = store::login_failures::current(&state.db, &key, cutoff).await?;
+        if let Some(retry_after_secs) = retry_after(window, limit, now) {
+            return Err(throttled(retry_after_secs));
+        }
+    }
+    Ok(())
+}
+
+/// The one way a password is checked, for the login form and HTTP Basic:
+/// a place in the password checker's queue (bounded, with a share per
+/// address), then one attempt reserved against the user name's and the
+/// address's limits (a conditional write each, in one transaction, so
+/// concurrent attempts cannot overrun them: at most the limit is ever
+/// verified), then argon2. A success gives the attempts back; a failure
+/// leaves them counted. `None`: wrong password, unknown or disabled user.
+pub async fn check_password(state: &AppState, client: IpAddr, username: &str, password: String) -> Result<Option<store::users::UserRow>> {
+    let admitted = state.passwords.admit(client)?;
+    let now = now_ms();
+    let cutoff = now - FAILURE_WINDOW.as_millis() as i64;
+    let (user_key, address_key) = (user_throttle(username), address_throttle(client));
+    let mut tx = state.db.begin().await?;
+    for (key, limit) in [&user_key, &address_key] {
+        if !store::login_failures::reserve(&mut *tx, key, *limit, now, cutoff).await? {
+            tx.rollback().await?;
+            let window = store::login_failures::current(&state.db, key, cutoff).await?;
+            return Err(throttled(retry_after(window, *limit, now).unwrap_or(1)));
+        }
+    }
+    tx.commit().await?;
+
+    let user = store::users::by_username(&state.db, username).await?;
+    let verified = admitted.verify(user.as_ref().map(|u| u.password_hash.clone()), password).await;
+    let Some(user) = user.filter(|u| verified && u.enabled()) else {
+        tracing::info!(username, %client, "password check failed");
+        return Ok(None);
+    };
+    let mut tx = state.db.begin().await?;
+    store::login_failures::clear(&mut *tx, &user_key.0).await?;
+    store::login_failures::release(&mut *tx, &address_key.0).await?;
+    tx.commit().await?;
+    Ok(Some(user))
 }
 
 /// Where the request came from, believing `X-Forwarded-*` only from a
@@ -304,15 +349,6 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::store::login_failures::Window;
-
-    #[test]
-    fn passwords_verify_only_themselves() {
-        let hash = hash_password("correct horse").unwrap();
-        assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password(&hash, "correct horse"));
-        assert!(!verify_password(&hash, "correct horse "));
-        assert!(!verify_password("not a hash", "x"));
-    }
 
     #[test]
     fn session_tokens_are_random_and_stored_hashed() {

@@ -2,7 +2,7 @@
 
 use warden_core::authz::Role;
 
-use crate::auth::hash_password;
+use crate::passwords::hash_password;
 use crate::db::Db;
 use crate::store;
 

@@ -29,6 +29,10 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("{0}")]
     Unavailable(String),
+    /// Overloaded for a moment (a full queue, a busy database): 503 with
+    /// `Retry-After`, so the client waits instead of hammering.
+    #[error("{message}")]
+    Busy { message: String, retry_after_secs: u64 },
     /// Fleet Server's errors carry a code in `error`, e.g. `AgentNotFound`.
     #[error("{message}")]
     Coded { status: StatusCode, code: &'static str, message: String },
@@ -56,8 +60,9 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Coded { status, .. } => *status,
+            ApiError::Database(err) if is_busy(err) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Database(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -65,6 +70,7 @@ impl ApiError {
     /// The body sent to the client.
     pub fn body(&self) -> ErrorBody {
         let message = match self {
+            ApiError::Database(err) if is_busy(err) => DATABASE_BUSY_MESSAGE.to_owned(),
             ApiError::Database(_) | ApiError::Internal(_) => "An internal server error occurred".to_owned(),
             other => other.to_string(),
         };
@@ -84,16 +90,41 @@ impl ApiError {
     }
 }
 
+const DATABASE_BUSY_MESSAGE: &str = "The database is busy; try again in a moment";
+
+/// A database that is momentarily busy (SQLite's writer lock held past
+/// `busy_timeout`, every pooled connection in use, a PostgreSQL lock or
+/// serialization conflict) is the client's cue to retry, not a server fault.
+pub fn is_busy(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // SQLite: 5 SQLITE_BUSY and 6 SQLITE_LOCKED with their extended codes;
+            // PostgreSQL: serialization failure, deadlock, lock not available.
+            let sqlite_busy = code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+            sqlite_busy || matches!(code.as_ref(), "40001" | "40P01" | "55P03") || db.message().contains("database is locked")
+        }
+        _ => false,
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if matches!(self, ApiError::Database(_) | ApiError::Internal(_)) {
+        let status = self.status();
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = ?self, "request failed");
+        } else if matches!(self, ApiError::Database(_)) {
+            tracing::warn!(error = ?self, "database busy; asked the client to retry");
         }
-        let mut response = (self.status(), axum::Json(self.body())).into_response();
-        if let ApiError::TooManyRequests { retry_after_secs, .. } = self {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
+        let mut response = (status, axum::Json(self.body())).into_response();
+        let retry_after_secs = match self {
+            ApiError::TooManyRequests { retry_after_secs, .. } | ApiError::Busy { retry_after_secs, .. } => Some(retry_after_secs),
+            ApiError::Database(_) if status == StatusCode::SERVICE_UNAVAILABLE => Some(1),
+            _ => None,
+        };
+        if let Some(secs) = retry_after_secs {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
         response
     }
@@ -127,6 +158,18 @@ mod tests {
         let body = ApiError::Internal(anyhow::anyhow!("password=hunter2 in connection string")).body();
         assert_eq!(body.status_code, 500);
         assert!(!body.message.contains("hunter2"));
+    }
+
+    #[test]
+    fn busy_answers_503_with_retry_after() {
+        let response = ApiError::Busy { message: "queue full".into(), retry_after_secs: 2 }.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+        let response = ApiError::Database(sqlx::Error::PoolTimedOut).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(ApiError::Database(sqlx::Error::PoolTimedOut).body().message, DATABASE_BUSY_MESSAGE);
+        assert_eq!(ApiError::Database(sqlx::Error::RowNotFound).status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub struct Hub {
 pub struct AckJob {
     pub agent_id: String,
     pub events: Vec<AckEvent>,
-    pub reply: oneshot::Sender<Result<Vec<AckItem>, String>>,
+    pub reply: oneshot::Sender<sqlx::Result<Vec<AckItem>>>,
 }
 
 impl Default for Hub {
@@ -172,6 +172,21 @@ impl Hub {
         self.delivered.lock().ok().and_then(|d| d.get(action_id).copied())
     }
 
+    /// A batch whose write failed goes back, unless something newer arrived.
+    fn put_back(&self, beats: Vec<(String, i64)>, delivered: Vec<(String, i64)>) {
+        if let Ok(mut buffer) = self.heartbeats.lock() {
+            for (id, at) in beats {
+                let entry = buffer.entry(id).or_insert(at);
+                *entry = (*entry).max(at);
+            }
+        }
+        if let Ok(mut buffer) = self.delivered.lock() {
+            for (id, at) in delivered {
+                buffer.entry(id).or_insert(at);
+            }
+        }
+    }
+
     fn take_delivered(&self) -> Vec<(String, i64)> {
         self.delivered.lock().map(|mut d| std::mem::take(&mut *d)).unwrap_or_default().into_iter().collect()
     }
@@ -182,12 +197,12 @@ impl Hub {
 
     /// Hands an agent's acks to the group commit; the answer arrives once
     /// they are committed.
-    pub async fn record_acks(&self, agent_id: &str, events: Vec<AckEvent>) -> anyhow::Result<Vec<AckItem>> {
+    pub async fn record_acks(&self, agent_id: &str, events: Vec<AckEvent>) -> crate::error::Result<Vec<AckItem>> {
         let (reply, answer) = oneshot::channel();
         self.acks
             .send(AckJob { agent_id: agent_id.to_owned(), events, reply })
             .map_err(|_| anyhow::anyhow!("the ack writer has stopped"))?;
-        answer.await.map_err(|_| anyhow::anyhow!("the ack writer has stopped"))?.map_err(anyhow::Error::msg)
+        Ok(answer.await.map_err(|_| anyhow::anyhow!("the ack writer has stopped"))??)
     }
 
     /// Releases every held check-in so the server can stop.
@@ -341,14 +356,22 @@ pub async fn flush_heartbeats(state: &AppState) -> sqlx::Result<usize> {
     if beats.is_empty() && delivered.is_empty() {
         return Ok(0);
     }
-    let mut tx = state.db.begin().await?;
-    for (id, at) in &beats {
-        store::touch_checkin(&mut *tx, id, *at).await?;
+    let written = async {
+        let mut tx = state.db.begin().await?;
+        for (id, at) in &beats {
+            store::touch_checkin(&mut *tx, id, *at).await?;
+        }
+        for (action_id, at) in &delivered {
+            store::mark_delivered(&mut *tx, action_id, *at).await?;
+        }
+        tx.commit().await
     }
-    for (action_id, at) in &delivered {
-        store::mark_delivered(&mut *tx, action_id, *at).await?;
+    .await;
+    if let Err(err) = written {
+        // Not lost: back into the buffers (newer entries win) for the next flush.
+        state.hub.put_back(beats, delivered);
+        return Err(err);
     }
-    tx.commit().await?;
     Ok(beats.len())
 }
 
@@ -395,61 +418,94 @@ pub async fn run_ack_writer(state: AppState) {
     let Some(mut inbox) = state.hub.acks_inbox.lock().ok().and_then(|mut inbox| inbox.take()) else { return };
     let mut jobs = Vec::new();
     while inbox.recv_many(&mut jobs, 2_000).await > 0 {
-        let batch = std::mem::take(&mut jobs);
-        let all: Vec<&AckJob> = batch.iter().collect();
-        match write_acks(&state, &all).await {
-            Ok(results) => {
-                for (job, items) in batch.into_iter().zip(results) {
-                    let _ = job.reply.send(Ok(items));
-                }
+        // A group commits at most ACK_EVENTS_PER_COMMIT acks, so one
+        // transaction never holds the writer's lock for long.
+        let mut pending = std::mem::take(&mut jobs).into_iter().peekable();
+        while pending.peek().is_some() {
+            let mut batch = Vec::new();
+            let mut events = 0;
+            while let Some(job) = pending.next_if(|job| batch.is_empty() || events + job.events.len() <= ACK_EVENTS_PER_COMMIT) {
+                events += job.events.len();
+                batch.push(job);
             }
-            Err(err) if batch.len() == 1 => {
-                tracing::warn!(error = %err, "could not record acks");
-                for job in batch {
-                    let _ = job.reply.send(Err(err.to_string()));
-                }
+            commit_ack_batch(&state, batch).await;
+        }
+    }
+}
+
+/// Acks committed together at most (one agent sends at most `MAX_ACK_EVENTS`).
+const ACK_EVENTS_PER_COMMIT: usize = 10_000;
+
+async fn commit_ack_batch(state: &AppState, batch: Vec<AckJob>) {
+    let all: Vec<&AckJob> = batch.iter().collect();
+    match write_acks(state, &all).await {
+        Ok(results) => {
+            for (job, items) in batch.into_iter().zip(results) {
+                let _ = job.reply.send(Ok(items));
             }
-            Err(_) => {
-                for job in batch {
-                    let result = write_acks(&state, &[&job]).await.map(|mut r| r.pop().unwrap_or_default()).map_err(|e| e.to_string());
-                    if let Err(err) = &result {
-                        tracing::warn!(error = %err, agent_id = %job.agent_id, "could not record acks");
-                    }
-                    let _ = job.reply.send(result);
+        }
+        Err(err) if batch.len() == 1 => {
+            tracing::warn!(error = %err, "could not record acks");
+            if let Some(job) = batch.into_iter().next() {
+                let _ = job.reply.send(Err(err));
+            }
+        }
+        Err(_) => {
+            for job in batch {
+                let result = write_acks(state, &[&job]).await.map(|mut r| r.pop().unwrap_or_default());
+                if let Err(err) = &result {
+                    tracing::warn!(error = %err, agent_id = %job.agent_id, "could not record acks");
                 }
+                let _ = job.reply.send(result);
             }
         }
     }
 }
 
-/// One transaction for all `jobs`; the activity-log lines are published
-/// after the commit.
+/// One transaction and a few statements for all `jobs`, however many acks
+/// they carry (each agent's are bounded by `MAX_ACK_EVENTS`); the
+/// activity-log lines are published after the commit.
 async fn write_acks(state: &AppState, jobs: &[&AckJob]) -> sqlx::Result<Vec<Vec<AckItem>>> {
     let now = now_ms();
-    let mut results = Vec::with_capacity(jobs.len());
-    let mut lines = Vec::new();
+    let acks: Vec<store::Ack<'_>> = jobs
+        .iter()
+        .flat_map(|job| {
+            job.events.iter().map(|ack| store::Ack { agent_id: &job.agent_id, action_id: &ack.action_id, error: ack.error.as_deref() })
+        })
+        .collect();
     let mut tx = state.db.begin().await?;
-    for job in jobs {
-        let mut items = Vec::with_capacity(job.events.len());
-        for ack in &job.events {
-            match store::ack_action(&mut *tx, &job.agent_id, &ack.action_id, now, ack.error.as_deref()).await? {
-                Some(action_type) => {
-                    if action_type == "UNENROLL" && ack.error.is_none() {
-                        store::finish_unenroll(&mut *tx, &job.agent_id, now, None).await?;
-                        let line = event(&job.agent_id, AgentEventKind::Unenrolled, "Unenrolled: the agent confirmed and its key was revoked", None, now);
-                        store::insert_event(&mut *tx, &line).await?;
-                        lines.push(line);
-                    }
-                    items.push(AckItem { status: 200, message: "OK".into() });
-                }
-                None => items.push(AckItem { status: 404, message: format!("action {} not found for this agent", ack.action_id) }),
-            }
-        }
-        results.push(items);
-    }
+    let found: HashMap<(String, String), String> =
+        store::ack_actions_many(&mut tx, state.engine, &acks, now).await?.into_iter().map(|(agent, action, kind)| ((agent, action), kind)).collect();
+    let confirmed: Vec<&str> = acks
+        .iter()
+        .filter(|ack| ack.error.is_none() && found.get(&(ack.agent_id.to_owned(), ack.action_id.to_owned())).is_some_and(|kind| kind == "UNENROLL"))
+        .map(|ack| ack.agent_id)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let lines: Vec<EventRow> = confirmed
+        .iter()
+        .map(|id| event(id, AgentEventKind::Unenrolled, "Unenrolled: the agent confirmed and its key was revoked", None, now))
+        .collect();
+    store::finish_unenroll_many(&mut tx, state.engine, &confirmed, now).await?;
+    store::insert_events_many(&mut tx, state.engine, &lines).await?;
     tx.commit().await?;
     for line in lines {
         publish(state, line);
     }
-    Ok(results)
+    Ok(jobs
+        .iter()
+        .map(|job| {
+            job.events
+                .iter()
+                .map(|ack| {
+                    if found.contains_key(&(job.agent_id.clone(), ack.action_id.clone())) {
+                        AckItem { status: 200, message: "OK".into() }
+                    } else {
+                        AckItem { status: 404, message: format!("action {} not found for this agent", ack.action_id) }
+                    }
+                })
+                .collect()
+        })
+        .collect())
 }

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod error;
 pub mod fleet;
 pub mod http;
+pub mod passwords;
 pub mod store;
 pub mod tasks;
 pub mod telemetry;
@@ -32,6 +33,7 @@ pub struct AppState {
     pub engine: Engine,
     pub started: Instant,
     pub basic_cache: auth::SharedBasicCache,
+    pub passwords: Arc<passwords::PasswordChecker>,
     pub hub: Arc<fleet::Hub>,
     pub tasks: Arc<tasks::TaskManager>,
     pub cipher: crypto::Cipher,
@@ -76,6 +78,7 @@ impl Application {
             db,
             started: Instant::now(),
             basic_cache: Arc::default(),
+            passwords: passwords::PasswordChecker::for_this_machine(),
             hub: Arc::default(),
             tasks,
             cipher,

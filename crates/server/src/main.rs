@@ -1,7 +1,7 @@
 use anyhow::{Context, bail};
 use clap::Parser;
 use warden_server::cli::{Cli, Command, UserCommand};
-use warden_server::{Application, auth, db, demo, store, telemetry};
+use warden_server::{Application, db, demo, passwords, store, telemetry};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -46,7 +46,7 @@ async fn user_command(pool: &db::Db, command: UserCommand) -> anyhow::Result<()>
     match command {
         UserCommand::Add { name, roles, full_name, password } => {
             let (password, generated) = password.resolve()?;
-            let hash = auth::hash_password(&password)?;
+            let hash = passwords::hash_password(&password)?;
             match store::users::insert(pool, &name, full_name.as_deref(), &hash, &roles).await {
                 Err(sqlx::Error::Database(e)) if e.is_unique_violation() => bail!("user `{name}` already exists"),
                 other => other.context("creating the user")?,
@@ -59,7 +59,7 @@ async fn user_command(pool: &db::Db, command: UserCommand) -> anyhow::Result<()>
         }
         UserCommand::Passwd { name, password } => {
             let (password, generated) = password.resolve()?;
-            let hash = auth::hash_password(&password)?;
+            let hash = passwords::hash_password(&password)?;
             let mut tx = pool.begin().await?;
             if !store::users::set_password(&mut *tx, &name, &hash).await? {
                 bail!("no user `{name}`");

@@ -14,6 +14,7 @@ use warden_core::fleet_api::{
     Agent, AgentEvent, AgentEventKind, BulkActionResponse, BulkTarget, BulkUnenrollRequest, AgentPolicy, AgentPolicyRequest, AgentStatusResponse, DeleteAgentPolicyRequest,
     EnrollmentApiKey, EnrollmentApiKeyRequest, ItemResponse, ListResponse, UnenrollRequest,
 };
+use warden_core::api_keys::parse_expiration_ms;
 use warden_core::kuery;
 
 use super::{QueryParams, RawBody};
@@ -84,6 +85,29 @@ fn ranked(state: &AppState, rows: Vec<store::AgentFactsRow>) -> Vec<Ranked> {
         .collect()
 }
 
+fn parse_kuery(text: Option<&str>) -> Result<Option<kuery::Query>> {
+    kuery::parse(text.unwrap_or_default()).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+/// The agents that match `filter` (and `keep`), with their derived status.
+/// SQL narrows the rows first where the kuery allows it (policy, host name,
+/// version); the kuery itself, the one rule, decides on what is left, off the
+/// async workers, so a costly filter never stalls other requests.
+async fn matching_agents(
+    state: &AppState,
+    filter: Option<kuery::Query>,
+    keep: impl Fn(&Ranked) -> bool + Send + 'static,
+) -> Result<Vec<Ranked>> {
+    let rows = store::agent_facts_matching(&state.db, filter.as_ref()).await?;
+    let state = state.clone();
+    let matching = tokio::task::spawn_blocking(move || {
+        ranked(&state, rows).into_iter().filter(|a| keep(a) && filter.as_ref().is_none_or(|q| q.matches(&a.subject()))).collect()
+    })
+    .await
+    .map_err(anyhow::Error::from)?;
+    Ok(matching)
+}
+
 fn summary(statuses: impl Iterator<Item = AgentStatus>) -> BTreeMap<String, usize> {
     let mut counts: BTreeMap<String, usize> = AgentStatus::ALL.iter().map(|s| (s.as_str().to_owned(), 0)).collect();
     for status in statuses {
@@ -99,12 +123,8 @@ fn summary(statuses: impl Iterator<Item = AgentStatus>) -> BTreeMap<String, usiz
     responses((status = 200, body = ListResponse<Agent>), (status = 400, body = warden_core::error::ErrorBody)))]
 async fn list_agents(State(state): State<AppState>, user: AuthUser, QueryParams(query): QueryParams<ListAgentsQuery>) -> Result<axum::Json<ListResponse<Agent>>> {
     user.require(Privilege::FleetRead)?;
-    let page = query.page.unwrap_or(1).max(1);
-    let per_page = query.per_page.unwrap_or(20);
-    if per_page == 0 || page * per_page > SO_SEARCH_LIMIT {
-        return Err(ApiError::BadRequest(format!("[request query]: page * perPage must be between 1 and {SO_SEARCH_LIMIT}")));
-    }
-    let filter = kuery::parse(query.kuery.as_deref().unwrap_or_default()).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let (page, per_page) = paging(query.page, query.per_page)?;
+    let filter = parse_kuery(query.kuery.as_deref())?;
     let descending = match query.sort_order.as_deref() {
         None | Some("desc") => true,
         Some("asc") => false,
@@ -114,8 +134,7 @@ async fn list_agents(State(state): State<AppState>, user: AuthUser, QueryParams(
     if !["enrolled_at", "local_metadata.host.hostname", "hostname", "status", "policy_id", "last_checkin", "local_metadata.elastic.agent.version", "agent.version"].contains(&sort_field) {
         return Err(ApiError::BadRequest(format!("[request query.sortField]: cannot sort by `{sort_field}`")));
     }
-    let matching: Vec<Ranked> =
-        ranked(&state, store::all_agent_facts(&state.db).await?).into_iter().filter(|a| filter.as_ref().is_none_or(|q| q.matches(&a.subject()))).collect();
+    let matching = matching_agents(&state, filter, |_| true).await?;
     let status_summary = query.get_status_summary.then(|| summary(matching.iter().map(|a| a.status)));
     let mut shown: Vec<Ranked> = matching
         .into_iter()
@@ -149,6 +168,25 @@ async fn list_agents(State(state): State<AppState>, user: AuthUser, QueryParams(
         }
     }
     Ok(axum::Json(ListResponse { items, total, page, per_page, status_summary }))
+}
+
+/// Kibana's bounds: `page` ≥ 1, `perPage` 1–10,000, and no page past the
+/// 10,000th agent; checked arithmetic, so no client number can overflow.
+fn paging(page: Option<usize>, per_page: Option<usize>) -> Result<(usize, usize)> {
+    let page = page.unwrap_or(1);
+    let per_page = per_page.unwrap_or(20);
+    if page == 0 {
+        return Err(ApiError::BadRequest("[request query.page]: must be at least 1".into()));
+    }
+    if !(1..=SO_SEARCH_LIMIT).contains(&per_page) {
+        return Err(ApiError::BadRequest(format!("[request query.perPage]: must be between 1 and {SO_SEARCH_LIMIT}, got {per_page}")));
+    }
+    if page.checked_mul(per_page).is_none_or(|last| last > SO_SEARCH_LIMIT) {
+        return Err(ApiError::BadRequest(format!(
+            "[request query.page]: page {page} of {per_page} agents is past the first {SO_SEARCH_LIMIT} agents; narrow the kuery instead"
+        )));
+    }
+    Ok((page, per_page))
 }
 
 async fn find_agent(state: &AppState, id: &str) -> Result<store::AgentRow> {
@@ -186,12 +224,9 @@ pub struct AgentStatusQuery {
     responses((status = 200, body = AgentStatusResponse)))]
 async fn agent_status(State(state): State<AppState>, user: AuthUser, QueryParams(query): QueryParams<AgentStatusQuery>) -> Result<axum::Json<AgentStatusResponse>> {
     user.require(Privilege::FleetRead)?;
-    let filter = kuery::parse(query.kuery.as_deref().unwrap_or_default()).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let agents: Vec<Ranked> = ranked(&state, store::all_agent_facts(&state.db).await?)
-        .into_iter()
-        .filter(|a| query.policy_id.as_ref().is_none_or(|p| *p == a.row.policy_id))
-        .filter(|a| filter.as_ref().is_none_or(|q| q.matches(&a.subject())))
-        .collect();
+    let filter = parse_kuery(query.kuery.as_deref())?;
+    let policy_id = query.policy_id;
+    let agents = matching_agents(&state, filter, move |a| policy_id.as_ref().is_none_or(|p| *p == a.row.policy_id)).await?;
     let mut results = summary(agents.iter().map(|a| a.status));
     let count = |s: &str| results.get(s).copied().unwrap_or(0);
     let inactive_or_gone = count("inactive") + count("unenrolled");
@@ -218,8 +253,13 @@ async fn unenroll(State(state): State<AppState>, user: AuthUser, Path(id): Path<
     if row.active == 0 {
         return Err(ApiError::BadRequest(format!("Agent {id} is already unenrolled")));
     }
+    let gone = row.audit_unenrolled_reason.is_some();
+    if row.unenrollment_started_at.is_some() && !(request.force || request.revoke || gone) {
+        // Asked already and its UNENROLL is still queued: asking again queues nothing.
+        return Ok(axum::Json(serde_json::json!({})));
+    }
     let mut tx = state.db.begin().await?;
-    let (line, action) = unenroll_one(&mut tx, &row.id, row.audit_unenrolled_reason.is_some(), &request, &user.username, &uuid::Uuid::new_v4().to_string(), now_ms()).await?;
+    let (line, action) = unenroll_one(&mut tx, &row.id, gone, &request, &user.username, &uuid::Uuid::new_v4().to_string(), now_ms()).await?;
     tx.commit().await?;
     fleet::publish(&state, line);
     state.hub.action_queued(&id, action);
@@ -275,18 +315,24 @@ async fn unenroll_one(
 async fn bulk_unenroll(State(state): State<AppState>, user: AuthUser, raw: RawBody) -> Result<axum::Json<BulkActionResponse>> {
     user.require(Privilege::FleetAll)?;
     let body: BulkUnenrollRequest = raw.json()?;
-    let now = now_ms();
-    let rows = ranked(&state, store::all_agent_facts(&state.db).await?);
     let targets: Vec<store::AgentFactsRow> = match &body.agents {
-        BulkTarget::Ids(ids) => rows.into_iter().filter(|a| ids.contains(&a.row.id)).map(|a| a.row).collect(),
+        BulkTarget::Ids(ids) => {
+            if ids.len() > SO_SEARCH_LIMIT {
+                return Err(ApiError::BadRequest(format!("[request body.agents]: at most {SO_SEARCH_LIMIT} agent ids, got {}", ids.len())));
+            }
+            let ids: std::collections::HashSet<String> = ids.iter().cloned().collect();
+            matching_agents(&state, None, move |a| ids.contains(&a.row.id)).await?.into_iter().map(|a| a.row).collect()
+        }
         BulkTarget::Kuery(text) => {
-            let filter = kuery::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-            rows.into_iter()
-                .filter(|a| (body.include_inactive || a.status != AgentStatus::Inactive) && filter.as_ref().is_none_or(|q| q.matches(&a.subject())))
+            let include_inactive = body.include_inactive;
+            matching_agents(&state, parse_kuery(Some(text))?, move |a| include_inactive || a.status != AgentStatus::Inactive)
+                .await?
+                .into_iter()
                 .map(|a| a.row)
                 .collect()
         }
     };
+    let now = now_ms();
     let request = UnenrollRequest { force: body.force, revoke: body.revoke };
     let action_id = uuid::Uuid::new_v4().to_string();
     for batch in targets.iter().filter(|r| r.active != 0).collect::<Vec<_>>().chunks(body.batch_size.unwrap_or(1000).clamp(1, 10_000)) {
@@ -294,8 +340,11 @@ async fn bulk_unenroll(State(state): State<AppState>, user: AuthUser, raw: RawBo
         let mut done = Vec::with_capacity(batch.len());
         // Agents that will confirm get an UNENROLL action, written in one go;
         // the rest (forced, revoked, or gone) are finished one by one.
-        let (asked, finished): (Vec<&&store::AgentFactsRow>, Vec<&&store::AgentFactsRow>) =
-            batch.iter().partition(|row| !(request.force || request.revoke || row.audit_unenrolled_reason.is_some()));
+        let (asked, finished): (Vec<&&store::AgentFactsRow>, Vec<&&store::AgentFactsRow>) = batch
+            .iter()
+            // Already asked and not yet confirmed: its UNENROLL is still queued.
+            .filter(|row| request.force || request.revoke || row.unenrollment_started_at.is_none() || row.audit_unenrolled_reason.is_some())
+            .partition(|row| !(request.force || request.revoke || row.audit_unenrolled_reason.is_some()));
         let data = serde_json::json!({"action_id": action_id});
         let actions: Vec<AgentAction> = asked
             .iter()
@@ -452,7 +501,8 @@ async fn create_enrollment_key(State(state): State<AppState>, user: AuthUser, ra
     let now = now_ms();
     let expires_at = match body.expiration.as_deref() {
         None => None,
-        Some(text) => Some(now + humantime::parse_duration(text).map_err(|e| ApiError::BadRequest(format!("[request body.expiration]: {e}")))?.as_millis() as i64),
+        // The same durations (and bounds) as API keys: 30m, 12h, 7d, up to ten years.
+        Some(text) => Some(now.saturating_add(parse_expiration_ms(text).map_err(|e| ApiError::BadRequest(format!("[request body.expiration]: {e}")))?)),
     };
     store::policy(&state.db, &body.policy_id)
         .await?

@@ -21,7 +21,7 @@ use warden_core::fleet_api::{
 
 use super::{JsonBody, RawBody};
 use crate::AppState;
-use crate::auth::sha256_hex;
+use crate::auth::{secrets_equal, sha256_hex};
 use crate::db::now_ms;
 use crate::error::{ApiError, Result};
 use crate::fleet::{self, rfc3339};
@@ -66,7 +66,7 @@ impl FromRequestParts<AppState> for AgentAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
         let (key_id, secret) = api_key(parts).ok_or_else(|| unauthorized("missing or malformed ApiKey authorization"))?;
         let row = store::agent_by_key_id(&state.db, &key_id).await?.ok_or_else(|| unauthorized("unknown API key"))?;
-        if row.access_key_hash != sha256_hex(secret.as_bytes()) {
+        if !secrets_equal(&row.access_key_hash, &sha256_hex(secret.as_bytes())) {
             return Err(unauthorized("unknown API key"));
         }
         if row.active == 0 || row.key_revoked != 0 {
@@ -115,7 +115,7 @@ async fn enroll(State(state): State<AppState>, parts: Parts, raw: RawBody) -> Re
     let (key_id, secret) = api_key(&parts).ok_or_else(|| unauthorized("missing or malformed enrollment ApiKey"))?;
     let key = store::enrollment_key_by_key_id(&state.db, &key_id)
         .await?
-        .filter(|k| k.secret_hash == sha256_hex(secret.as_bytes()))
+        .filter(|k| secrets_equal(&k.secret_hash, &sha256_hex(secret.as_bytes())))
         .ok_or_else(|| unauthorized("unknown enrollment key"))?;
     let now = now_ms();
     if key.active == 0 || key.expires_at.is_some_and(|at| at <= now) {
@@ -322,11 +322,27 @@ async fn deliver(state: &AppState, agent_id: &str) -> Result<Vec<AgentAction>> {
     Ok(actions)
 }
 
+/// Acks per request: an agent acks what one check-in handed it, a handful.
+pub const MAX_ACK_EVENTS: usize = 1_000;
+
 #[utoipa::path(post, path = "/api/fleet/agents/{id}/acks", tag = "fleet-server", request_body = AckRequest,
     params(("id" = String, Path, description = "Agent id")),
-    responses((status = 200, body = AckResponse)))]
+    responses(
+        (status = 200, body = AckResponse),
+        (status = 400, description = "Malformed body, or more than 1,000 events", body = warden_core::error::ErrorBody),
+        (status = 401, description = "Unknown, revoked or unenrolled agent key", body = warden_core::error::ErrorBody),
+        (status = 403, description = "The key belongs to another agent", body = warden_core::error::ErrorBody),
+        (status = 413, description = "Body larger than max_body_bytes", body = warden_core::error::ErrorBody),
+        (status = 503, description = "Database busy; see Retry-After", body = warden_core::error::ErrorBody),
+    ))]
 async fn acks(State(state): State<AppState>, Path(id): Path<String>, auth: AgentAuth, JsonBody(body): JsonBody<AckRequest>) -> Result<axum::Json<AckResponse>> {
     auth.for_agent(&id)?;
+    if body.events.len() > MAX_ACK_EVENTS {
+        return Err(ApiError::BadRequest(format!(
+            "[request body.events]: at most {MAX_ACK_EVENTS} events per request, got {}; send the rest in another request",
+            body.events.len()
+        )));
+    }
     // Committed together with whatever other agents acked meanwhile.
     let items = state.hub.record_acks(&id, body.events).await?;
     let errors = items.iter().any(|i| i.status != 200);

@@ -11,7 +11,7 @@ use warden_core::authz::{Privilege, privileges_of};
 
 use super::JsonBody;
 use crate::AppState;
-use crate::auth::{self, AuthUser, ClientInfo, MAX_FAILURES_PER_ADDRESS, MAX_FAILURES_PER_USER, SESSION_COOKIE};
+use crate::auth::{self, AuthUser, ClientInfo, SESSION_COOKIE};
 use crate::db::now_ms;
 use crate::error::{ApiError, Result};
 use crate::store;
@@ -42,7 +42,9 @@ fn current_user(user: &AuthUser) -> CurrentUser {
         (status = 200, description = "Signed in; sets the session cookie", body = CurrentUser),
         (status = 400, description = "Malformed body", body = warden_core::error::ErrorBody),
         (status = 401, description = "Wrong user name or password", body = warden_core::error::ErrorBody),
-        (status = 429, description = "Too many failed attempts; see Retry-After", body = warden_core::error::ErrorBody),
+        (status = 413, description = "Body larger than max_body_bytes", body = warden_core::error::ErrorBody),
+        (status = 429, description = "Too many failed attempts for this user name or address, or too many sign-ins from this address in progress; see Retry-After", body = warden_core::error::ErrorBody),
+        (status = 503, description = "Too many sign-ins in progress on this node; see Retry-After", body = warden_core::error::ErrorBody),
     ))]
 #[tracing::instrument(skip_all, fields(username = %body.username, client = %client.address))]
 async fn login(
@@ -54,41 +56,19 @@ async fn login(
     if body.username.trim().is_empty() {
         return Err(ApiError::BadRequest("[request body.username]: must not be empty".into()));
     }
-    let now = now_ms();
-    let cutoff = now - auth::FAILURE_WINDOW.as_millis() as i64;
-    let user_key = format!("user:{}", body.username.to_lowercase());
-    let address_key = format!("ip:{}", client.address);
-    for (key, limit) in [(&user_key, MAX_FAILURES_PER_USER), (&address_key, MAX_FAILURES_PER_ADDRESS)] {
-        let window = store::login_failures::current(&state.db, key, cutoff).await?;
-        if let Some(retry_after_secs) = auth::retry_after(window, limit, now) {
-            tracing::warn!(retry_after_secs, "sign-in throttled");
-            return Err(ApiError::TooManyRequests {
-                message: format!("Too many failed sign-in attempts; try again in {retry_after_secs} seconds"),
-                retry_after_secs,
-            });
-        }
-    }
-
-    let user = store::users::by_username(&state.db, &body.username).await?;
-    let verified = auth::verify_password_blocking(user.as_ref().map(|u| u.password_hash.clone()), body.password).await;
-    let Some(user) = user.filter(|u| verified && u.enabled()) else {
-        let mut tx = state.db.begin().await?;
-        store::login_failures::record(&mut *tx, &user_key, now, cutoff).await?;
-        store::login_failures::record(&mut *tx, &address_key, now, cutoff).await?;
-        tx.commit().await?;
-        tracing::info!("sign-in failed");
+    let Some(user) = auth::check_password(&state, client.address, &body.username, body.password).await? else {
         return Err(ApiError::Unauthorized("Invalid username or password".into()));
     };
 
     // A new token at every sign-in: a session id planted before sign-in is useless.
     let (token, token_hash) = auth::new_session_token();
+    let now = now_ms();
     let expires_at = now + state.config.session_lifetime.as_millis() as i64;
     let mut tx = state.db.begin().await?;
     if let Some(old) = session_token(&headers) {
         store::sessions::delete(&mut *tx, &auth::sha256_hex(old.as_bytes())).await?;
     }
     store::sessions::insert(&mut *tx, &token_hash, &user.id, now, expires_at).await?;
-    store::login_failures::clear(&mut *tx, &user_key).await?;
     tx.commit().await?;
     tracing::info!("signed in");
 

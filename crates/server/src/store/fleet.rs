@@ -1,6 +1,9 @@
 //! Fleet's SQL: policies, enrollment keys, agents, agent actions and events.
 
 use sqlx::{Any, Executor, FromRow};
+use warden_core::kuery::{Field, Op, Query};
+
+use crate::db::Engine;
 
 macro_rules! agent_columns {
     () => {
@@ -64,14 +67,81 @@ pub struct AgentFactsRow {
     pub inactivity_timeout: i64,
 }
 
+const AGENT_FACTS: &str = "select a.id, a.policy_id, a.active, a.enrolled_at, a.unenrollment_started_at, a.audit_unenrolled_reason,
+        a.policy_revision, a.last_checkin, a.last_checkin_status, a.hostname, a.version, a.tags, a.last_known_status, p.inactivity_timeout
+     from agents a join agent_policies p on p.id = a.policy_id";
+
 pub async fn all_agent_facts<'e>(db: impl Executor<'e, Database = Any>) -> sqlx::Result<Vec<AgentFactsRow>> {
-    sqlx::query_as(
-        "select a.id, a.policy_id, a.active, a.enrolled_at, a.unenrollment_started_at, a.audit_unenrolled_reason,
-            a.policy_revision, a.last_checkin, a.last_checkin_status, a.hostname, a.version, a.tags, a.last_known_status, p.inactivity_timeout
-         from agents a join agent_policies p on p.id = a.policy_id",
-    )
-    .fetch_all(db)
-    .await
+    sqlx::query_as(AGENT_FACTS).fetch_all(db).await
+}
+
+/// The facts of every agent that may match `query`: the SQL keeps only rows
+/// that `kuery_prefilter` cannot rule out, and the caller evaluates the
+/// query itself on them.
+pub async fn agent_facts_matching<'e>(db: impl Executor<'e, Database = Any>, query: Option<&Query>) -> sqlx::Result<Vec<AgentFactsRow>> {
+    let mut values = Vec::new();
+    let Some(condition) = query.and_then(|q| kuery_prefilter(q, &mut values)) else { return all_agent_facts(db).await };
+    // Safe: the condition is built only from fixed column names and numbered
+    // placeholders; every client value is bound.
+    let sql = sqlx::AssertSqlSafe(format!("{AGENT_FACTS} where {condition}"));
+    let mut statement = sqlx::query_as(sql);
+    for value in values {
+        statement = statement.bind(value);
+    }
+    statement.fetch_all(db).await
+}
+
+/// A necessary condition for `query` in SQL, over the columns SQL can see
+/// (policy id, host name, version), with its values appended to `values`:
+/// a row it rules out can never match, so the kuery evaluated afterwards
+/// stays the one rule. `lower(…) like lower(…)` is exactly the kuery's ASCII
+/// case folding on SQLite and folds more on PostgreSQL, which only lets more
+/// rows through. `None`: nothing can be ruled out (status, tags, `not`, a
+/// version range).
+pub fn kuery_prefilter(query: &Query, values: &mut Vec<String>) -> Option<String> {
+    let mark = values.len();
+    let condition = match query {
+        Query::Compare(field, Op::Eq, value) => {
+            let column = match field {
+                Field::PolicyId => "a.policy_id",
+                Field::Hostname => "a.hostname",
+                Field::Version => "a.version",
+                Field::Status | Field::Tags => return None,
+            };
+            values.push(like_pattern(value));
+            Some(format!("lower({column}) like lower(${}) escape '\\'", values.len()))
+        }
+        Query::And(a, b) => match (kuery_prefilter(a, values), kuery_prefilter(b, values)) {
+            (Some(a), Some(b)) => Some(format!("({a} and {b})")),
+            (one, other) => one.or(other),
+        },
+        Query::Or(a, b) => match (kuery_prefilter(a, values), kuery_prefilter(b, values)) {
+            (Some(a), Some(b)) => Some(format!("({a} or {b})")),
+            _ => None,
+        },
+        Query::Compare(..) | Query::Not(_) => None,
+    };
+    if condition.is_none() {
+        values.truncate(mark);
+    }
+    condition
+}
+
+/// A kuery value as a LIKE pattern: `*` is any run, and LIKE's own
+/// wildcards and escape character match only themselves.
+fn like_pattern(value: &str) -> String {
+    let mut pattern = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '*' => pattern.push('%'),
+            '%' | '_' | '\\' => {
+                pattern.push('\\');
+                pattern.push(c);
+            }
+            c => pattern.push(c),
+        }
+    }
+    pattern
 }
 
 pub async fn all_agents<'e>(db: impl Executor<'e, Database = Any>) -> sqlx::Result<Vec<AgentRow>> {
@@ -221,46 +291,110 @@ pub async fn start_unenroll<'e>(db: impl Executor<'e, Database = Any>, id: &str,
 /// read by `json_each` (SQLite) or `json_array_elements` (PostgreSQL).
 pub async fn request_unenroll_many(
     tx: &mut sqlx::AnyConnection,
-    engine: crate::db::Engine,
+    engine: Engine,
     actions: &[(String, String, String)],
     events: &[EventRow],
     at: i64,
     created_by: &str,
 ) -> sqlx::Result<()> {
-    use crate::db::Engine;
-    let ids = serde_json::to_string(&actions.iter().map(|(_, agent, _)| agent).collect::<Vec<_>>()).unwrap_or_default();
-    let actions = serde_json::Value::Array(
-        actions.iter().map(|(id, agent, data)| serde_json::json!({"id": id, "agent_id": agent, "data": data})).collect(),
-    )
-    .to_string();
-    let events = serde_json::Value::Array(
-        events
-            .iter()
-            .map(|e| serde_json::json!({"id": e.id, "agent_id": e.agent_id, "kind": e.kind, "message": e.message}))
-            .collect(),
-    )
-    .to_string();
-    let (start, insert_actions, insert_events) = match engine {
+    let ids = json_array(actions.iter().map(|(_, agent, _)| serde_json::json!(agent)));
+    let actions = json_array(actions.iter().map(|(id, agent, data)| serde_json::json!({"id": id, "agent_id": agent, "data": data})));
+    let (start, insert_actions) = match engine {
         Engine::Sqlite => (
             "update agents set unenrollment_started_at = coalesce(unenrollment_started_at, $2) where id in (select value from json_each($1))",
             "insert into agent_actions (id, agent_id, action_type, data, created_at, created_by)
              select json_extract(value, '$.id'), json_extract(value, '$.agent_id'), 'UNENROLL', json_extract(value, '$.data'), $2, $3
-             from json_each($1)",
-            "insert into agent_events (id, agent_id, kind, message, actor, created_at)
-             select json_extract(value, '$.id'), json_extract(value, '$.agent_id'), json_extract(value, '$.kind'), json_extract(value, '$.message'), $3, $2
              from json_each($1)",
         ),
         Engine::Postgres => (
             "update agents set unenrollment_started_at = coalesce(unenrollment_started_at, $2) where id in (select json_array_elements_text($1::json))",
             "insert into agent_actions (id, agent_id, action_type, data, created_at, created_by)
              select x->>'id', x->>'agent_id', 'UNENROLL', x->>'data', $2, $3 from json_array_elements($1::json) as x",
-            "insert into agent_events (id, agent_id, kind, message, actor, created_at)
-             select x->>'id', x->>'agent_id', x->>'kind', x->>'message', $3, $2 from json_array_elements($1::json) as x",
         ),
     };
     sqlx::query(start).bind(ids).bind(at).execute(&mut *tx).await?;
     sqlx::query(insert_actions).bind(actions).bind(at).bind(created_by).execute(&mut *tx).await?;
-    sqlx::query(insert_events).bind(events).bind(at).bind(created_by).execute(&mut *tx).await?;
+    insert_events_many(tx, engine, events).await
+}
+
+fn json_array(items: impl Iterator<Item = serde_json::Value>) -> String {
+    serde_json::Value::Array(items.collect()).to_string()
+}
+
+/// Activity-log lines in one statement.
+pub async fn insert_events_many(tx: &mut sqlx::AnyConnection, engine: Engine, events: &[EventRow]) -> sqlx::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows = json_array(events.iter().map(|e| {
+        serde_json::json!({"id": e.id, "agent_id": e.agent_id, "kind": e.kind, "message": e.message, "actor": e.actor, "created_at": e.created_at})
+    }));
+    let sql = match engine {
+        Engine::Sqlite => {
+            "insert into agent_events (id, agent_id, kind, message, actor, created_at)
+             select json_extract(value, '$.id'), json_extract(value, '$.agent_id'), json_extract(value, '$.kind'),
+                json_extract(value, '$.message'), json_extract(value, '$.actor'), json_extract(value, '$.created_at')
+             from json_each($1)"
+        }
+        Engine::Postgres => {
+            "insert into agent_events (id, agent_id, kind, message, actor, created_at)
+             select x->>'id', x->>'agent_id', x->>'kind', x->>'message', x->>'actor', (x->>'created_at')::bigint
+             from json_array_elements($1::json) as x"
+        }
+    };
+    sqlx::query(sql).bind(rows).execute(&mut *tx).await?;
+    Ok(())
+}
+
+/// One acknowledgement: `(agent id, action id, error)`.
+pub struct Ack<'a> {
+    pub agent_id: &'a str,
+    pub action_id: &'a str,
+    pub error: Option<&'a str>,
+}
+
+/// Acknowledges many agents' actions in one statement; returns
+/// `(agent id, action id, action type)` for each action that exists (an ack
+/// for an action of another agent, or of none, matches nothing).
+pub async fn ack_actions_many(tx: &mut sqlx::AnyConnection, engine: Engine, acks: &[Ack<'_>], at: i64) -> sqlx::Result<Vec<(String, String, String)>> {
+    if acks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = json_array(acks.iter().map(|a| serde_json::json!({"agent_id": a.agent_id, "action_id": a.action_id, "error": a.error})));
+    let sql = match engine {
+        Engine::Sqlite => {
+            "update agent_actions set acked_at = coalesce(acked_at, $2), ack_error = json_extract(x.value, '$.error')
+             from json_each($1) as x
+             where agent_actions.id = json_extract(x.value, '$.action_id') and agent_actions.agent_id = json_extract(x.value, '$.agent_id')
+             returning agent_actions.agent_id, agent_actions.id, agent_actions.action_type"
+        }
+        Engine::Postgres => {
+            "update agent_actions a set acked_at = coalesce(a.acked_at, $2), ack_error = x->>'error'
+             from json_array_elements($1::json) as x
+             where a.id = x->>'action_id' and a.agent_id = x->>'agent_id'
+             returning a.agent_id, a.id, a.action_type"
+        }
+    };
+    sqlx::query_as(sql).bind(rows).bind(at).fetch_all(&mut *tx).await
+}
+
+/// Unenrolls agents that confirmed, at once, in one statement.
+pub async fn finish_unenroll_many(tx: &mut sqlx::AnyConnection, engine: Engine, ids: &[&str], at: i64) -> sqlx::Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let ids = json_array(ids.iter().map(|id| serde_json::json!(id)));
+    let sql = match engine {
+        Engine::Sqlite => {
+            "update agents set active = 0, key_revoked = 1, unenrolled_at = $2, last_known_status = 'unenrolled'
+             where id in (select value from json_each($1))"
+        }
+        Engine::Postgres => {
+            "update agents set active = 0, key_revoked = 1, unenrolled_at = $2, last_known_status = 'unenrolled'
+             where id in (select json_array_elements_text($1::json))"
+        }
+    };
+    sqlx::query(sql).bind(ids).bind(at).execute(&mut *tx).await?;
     Ok(())
 }
 
@@ -334,25 +468,6 @@ pub async fn deliverable_actions<'e>(db: impl Executor<'e, Database = Any>, agen
 pub async fn mark_delivered<'e>(db: impl Executor<'e, Database = Any>, action_id: &str, at: i64) -> sqlx::Result<()> {
     sqlx::query("update agent_actions set delivered_at = $2 where id = $1").bind(action_id).bind(at).execute(db).await?;
     Ok(())
-}
-
-/// Acknowledges an action of this agent; `None` if there is no such action.
-pub async fn ack_action<'e>(
-    db: impl Executor<'e, Database = Any>,
-    agent_id: &str,
-    action_id: &str,
-    at: i64,
-    error: Option<&str>,
-) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar(
-        "update agent_actions set acked_at = coalesce(acked_at, $3), ack_error = $4 where id = $2 and agent_id = $1 returning action_type",
-    )
-    .bind(agent_id)
-    .bind(action_id)
-    .bind(at)
-    .bind(error)
-    .fetch_optional(db)
-    .await
 }
 
 /// Agents with an unacknowledged action created at or after `since`.

@@ -2,6 +2,7 @@
 //! SQLite by default, PostgreSQL when `TEST_POSTGRES_URL` is set (`make test`
 //! runs both).
 
+mod abuse;
 mod api_keys;
 mod authz;
 mod config;

@@ -1,0 +1,241 @@
+//! Passwords: argon2id hashes, and the bounded checker every password-based
+//! sign-in goes through (the login form and HTTP Basic).
+//!
+//! A check costs ≈ 19 MiB and tens of milliseconds by design, so an
+//! unauthenticated client that could start checks without bound could take
+//! the node's memory (48 concurrent bad Basic requests once took it from 1 to
+//! 1.8 GB, and it stayed allocated). Checks therefore run on a fixed pool of
+//! threads, one per core, each reusing one memory buffer, so memory stays
+//! flat whatever arrives. In front of the pool sits a bounded queue, and one
+//! client address may hold only a share of it: a flood from one address is
+//! refused with 429 instead of delaying everyone's sign-in, and a flood from
+//! many gets 503 with `Retry-After` instead of an ever longer queue.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use rand::RngCore;
+use subtle::ConstantTimeEq;
+use tokio::sync::oneshot;
+
+use crate::error::ApiError;
+
+/// Queued and running checks per checking thread, in all.
+const QUEUE_PER_THREAD: usize = 16;
+/// The share of the queue one client address may hold.
+const ADDRESS_SHARE: usize = 4;
+/// A stored hash asking for more memory than this is refused (ours use 19 MiB).
+const MAX_MEMORY_BLOCKS: usize = 256 * 1024;
+
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("hashing password: {e}"))?
+        .to_string())
+}
+
+/// Argon2 is CPU-heavy by design: run it off the async workers.
+pub async fn hash_password_blocking(password: String) -> crate::error::Result<String> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(anyhow::Error::from)?
+        .map_err(ApiError::from)
+}
+
+/// Checks `password` against a PHC argon2 string, using `memory` as the
+/// algorithm's working memory (grown once, then reused).
+fn verify_with(memory: &mut Vec<Block>, hash: &str, password: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else { return false };
+    let (Ok(algorithm), Ok(params)) = (Algorithm::try_from(parsed.algorithm), Params::try_from(&parsed)) else { return false };
+    let version = parsed.version.map(Version::try_from).transpose().ok().flatten().unwrap_or_default();
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else { return false };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else { return false };
+    let blocks = params.block_count();
+    if blocks > MAX_MEMORY_BLOCKS {
+        tracing::warn!(blocks, "a stored password hash asks for too much memory; refusing it");
+        return false;
+    }
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let mut out = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut memory[..])
+        .is_ok()
+        && bool::from(out.ct_eq(expected.as_bytes()))
+}
+
+/// What unknown users are checked against, so the answer takes as long as
+/// for a real one.
+fn dummy_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| hash_password("not a password anyone has").unwrap_or_default())
+}
+
+struct Job {
+    hash: Option<String>,
+    password: String,
+    reply: oneshot::Sender<bool>,
+}
+
+#[derive(Default)]
+struct InFlight {
+    total: usize,
+    by_address: HashMap<IpAddr, usize>,
+}
+
+pub struct PasswordChecker {
+    jobs: SyncSender<Job>,
+    in_flight: Mutex<InFlight>,
+    capacity: usize,
+    per_address: usize,
+}
+
+impl PasswordChecker {
+    /// `threads` checking threads (one per core is right: argon2 is CPU-bound).
+    pub fn new(threads: usize) -> Arc<PasswordChecker> {
+        let threads = threads.max(1);
+        let capacity = threads * QUEUE_PER_THREAD;
+        let (jobs, inbox) = sync_channel::<Job>(capacity);
+        let inbox = Arc::new(Mutex::new(inbox));
+        for n in 0..threads {
+            let inbox = inbox.clone();
+            let spawned = std::thread::Builder::new().name(format!("password-check-{n}")).spawn(move || check_loop(&inbox));
+            if let Err(err) = spawned {
+                tracing::error!(error = %err, "could not start a password-check thread");
+            }
+        }
+        Arc::new(PasswordChecker { jobs, in_flight: Mutex::default(), capacity, per_address: (capacity / ADDRESS_SHARE).max(1) })
+    }
+
+    pub fn for_this_machine() -> Arc<PasswordChecker> {
+        PasswordChecker::new(std::thread::available_parallelism().map(usize::from).unwrap_or(2))
+    }
+
+    /// A place in the queue for a check from `client`, or the refusal to send.
+    pub fn admit(&self, client: IpAddr) -> Result<Admitted<'_>, ApiError> {
+        let mut in_flight = self.in_flight.lock().map_err(|_| anyhow::anyhow!("password checker lock poisoned"))?;
+        let mine = in_flight.by_address.get(&client).copied().unwrap_or(0);
+        if mine >= self.per_address {
+            tracing::warn!(%client, "too many concurrent password checks from one address");
+            return Err(ApiError::TooManyRequests {
+                message: "Too many sign-in attempts from your address are in progress; try again in a moment".into(),
+                retry_after_secs: 1,
+            });
+        }
+        if in_flight.total >= self.capacity {
+            tracing::warn!("password-check queue full");
+            return Err(ApiError::Busy { message: "Too many sign-in attempts are in progress; try again in a moment".into(), retry_after_secs: 1 });
+        }
+        in_flight.total += 1;
+        *in_flight.by_address.entry(client).or_default() += 1;
+        Ok(Admitted { checker: self, client })
+    }
+}
+
+fn check_loop(inbox: &Mutex<Receiver<Job>>) {
+    let mut memory = Vec::new();
+    loop {
+        // Only this wait holds the lock; the check itself runs unlocked.
+        let job = match inbox.lock() {
+            Ok(inbox) => inbox.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        let verified = match &job.hash {
+            Some(hash) => verify_with(&mut memory, hash, &job.password),
+            None => {
+                let _ = verify_with(&mut memory, dummy_hash(), &job.password);
+                false
+            }
+        };
+        let _ = job.reply.send(verified);
+    }
+}
+
+/// A check admitted to the queue; its place is given back when dropped.
+pub struct Admitted<'a> {
+    checker: &'a PasswordChecker,
+    client: IpAddr,
+}
+
+impl Admitted<'_> {
+    /// Verifies against `hash`, or against a fixed hash when the user does
+    /// not exist.
+    pub async fn verify(self, hash: Option<String>, password: String) -> bool {
+        let (reply, answer) = oneshot::channel();
+        match self.checker.jobs.try_send(Job { hash, password, reply }) {
+            Ok(()) => answer.await.unwrap_or(false),
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+        }
+    }
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut in_flight) = self.checker.in_flight.lock() {
+            in_flight.total = in_flight.total.saturating_sub(1);
+            if let Some(count) = in_flight.by_address.get_mut(&self.client) {
+                *count -= 1;
+                if *count == 0 {
+                    in_flight.by_address.remove(&self.client);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_only_themselves() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        let mut memory = Vec::new();
+        assert!(verify_with(&mut memory, &hash, "correct horse"));
+        assert!(!verify_with(&mut memory, &hash, "correct horse "));
+        assert!(!verify_with(&mut memory, "not a hash", "x"));
+        let len = memory.len();
+        assert!(verify_with(&mut memory, &hash, "correct horse"));
+        assert_eq!(memory.len(), len, "the working memory is reused, not grown");
+    }
+
+    #[tokio::test]
+    async fn checks_run_on_the_pool_and_unknown_users_never_pass() {
+        let checker = PasswordChecker::new(1);
+        let hash = hash_password("s3cret").unwrap();
+        let client: IpAddr = [127, 0, 0, 1].into();
+        assert!(checker.admit(client).unwrap().verify(Some(hash.clone()), "s3cret".into()).await);
+        assert!(!checker.admit(client).unwrap().verify(Some(hash), "wrong".into()).await);
+        assert!(!checker.admit(client).unwrap().verify(None, "s3cret".into()).await);
+    }
+
+    #[test]
+    fn one_address_holds_only_its_share_and_the_queue_is_bounded() {
+        let checker = PasswordChecker::new(1);
+        let one: IpAddr = [10, 0, 0, 1].into();
+        let held: Vec<_> = (0..checker.per_address).map(|_| checker.admit(one).unwrap()).collect();
+        let refused = checker.admit(one).err().unwrap();
+        assert_eq!(refused.status(), 429);
+        // Other addresses fill the rest of the queue, then everyone waits.
+        let others: Vec<_> = (0..checker.capacity - checker.per_address)
+            .map(|n| checker.admit(IpAddr::from([10, 0, 1, n as u8])).unwrap())
+            .collect();
+        assert_eq!(checker.admit([10, 0, 2, 1].into()).err().unwrap().status(), 503);
+        drop(held);
+        assert!(checker.admit(one).is_ok(), "places are given back");
+        drop(others);
+        assert_eq!(checker.in_flight.lock().unwrap().total, 0);
+        assert!(checker.in_flight.lock().unwrap().by_address.is_empty());
+    }
+}
