@@ -219,6 +219,7 @@ pub fn queued_before_ms(now_ms: i64, removal_delay_ms: i64) -> i64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use InvalidationReason::*;
@@ -286,6 +287,29 @@ mod tests {
     fn reasons_round_trip() {
         for reason in [Rotated, RuleDeleted, UserRequest] {
             assert_eq!(InvalidationReason::parse(reason.as_str()), Some(reason));
+        }
+    }
+
+    proptest::proptest! {
+        /// Client text never panics the parser, and whatever it accepts is
+        /// within a minute and ten years.
+        #[test]
+        fn expiration_parsing_is_total_and_bounded(text in "\\PC{0,40}|[0-9]{1,25}[smhdw ]?") {
+            if let Ok(ms) = parse_expiration_ms(&text) {
+                proptest::prop_assert!((60_000..=10 * 365 * 86_400_000).contains(&ms), "{text}: {ms}");
+            }
+        }
+
+        /// Every valid duration reads back as the amount times its unit.
+        #[test]
+        fn expiration_round_trip(amount in 1i64..=3650, unit in proptest::sample::select(vec![("s", 1_000i64), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)])) {
+            let ms = amount * unit.1;
+            let parsed = parse_expiration_ms(&format!("{amount}{}", unit.0));
+            if (60_000..=10 * 365 * 86_400_000).contains(&ms) {
+                proptest::prop_assert_eq!(parsed, Ok(ms));
+            } else {
+                proptest::prop_assert!(parsed.is_err());
+            }
         }
     }
 }

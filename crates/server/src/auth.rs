@@ -397,4 +397,32 @@ mod tests {
         assert_eq!(info.address, "203.0.113.9".parse::<IpAddr>().unwrap());
         assert!(info.https);
     }
+
+    fn parts_with(authorization: &str) -> Option<Parts> {
+        let value = axum::http::HeaderValue::from_str(authorization).ok()?;
+        let (mut parts, ()) = axum::http::Request::new(()).into_parts();
+        parts.headers.insert(AUTHORIZATION, value);
+        Some(parts)
+    }
+
+    proptest::proptest! {
+        /// Any Authorization header is read without panicking.
+        #[test]
+        fn credential_headers_never_panic(header in "\\PC{0,200}") {
+            if let Some(parts) = parts_with(&header) {
+                let _ = basic_credentials(&parts);
+                let _ = api_key_credentials(&parts);
+            }
+        }
+
+        /// What a client encodes is what Warden reads back (a password may hold `:`).
+        #[test]
+        fn basic_credentials_round_trip(user in "[^:\\p{C}]{1,40}", password in "\\PC{0,60}") {
+            let header = format!("Basic {}", STANDARD.encode(format!("{user}:{password}")));
+            let parts = parts_with(&header);
+            proptest::prop_assert!(parts.is_some());
+            let read = parts.and_then(|p| basic_credentials(&p));
+            proptest::prop_assert_eq!(read, Some((user, password)));
+        }
+    }
 }
