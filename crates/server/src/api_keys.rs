@@ -11,7 +11,7 @@ use sqlx::{Any, Executor};
 use warden_core::api_keys::{ApiKeyInfo, InvalidationReason, effective_roles};
 use warden_core::authz::Role;
 
-use crate::auth::{AuthKind, AuthUser, sha256_hex};
+use crate::auth::{AuthKind, AuthUser, secrets_equal, sha256_hex};
 use crate::crypto::Cipher;
 use crate::db::{Db, now_ms};
 use crate::store;
@@ -58,8 +58,47 @@ fn roles_json(roles: &[Role]) -> String {
     serde_json::to_string(roles).unwrap_or_else(|_| "[]".into())
 }
 
-fn stored_roles(row: &ApiKeyRow) -> Vec<Role> {
-    serde_json::from_str(&row.roles).unwrap_or_default()
+/// The roles a key is limited to, as stored in its `roles` column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RoleLimits {
+    /// `[]`, how a key without limits is stored: all of its owner's roles.
+    Unlimited,
+    Only(Vec<Role>),
+    /// Limits were stored but cannot be read (not a JSON array of role
+    /// names, or a role Warden does not know): the key gets no roles, never
+    /// more than it was given.
+    Unreadable,
+}
+
+impl RoleLimits {
+    fn of(row: &ApiKeyRow) -> RoleLimits {
+        match serde_json::from_str::<Vec<Role>>(&row.roles) {
+            Ok(roles) if roles.is_empty() => RoleLimits::Unlimited,
+            Ok(roles) => RoleLimits::Only(roles),
+            Err(err) => {
+                tracing::warn!(api_key = %row.id, error = %err, "the API key's stored role limits cannot be read: it gets no roles");
+                RoleLimits::Unreadable
+            }
+        }
+    }
+
+    /// What the key may do now, given its owner's roles.
+    fn effective(&self, owner_roles: &[Role]) -> Vec<Role> {
+        match self {
+            RoleLimits::Unlimited => effective_roles(&[], owner_roles),
+            RoleLimits::Only(roles) => effective_roles(roles, owner_roles),
+            RoleLimits::Unreadable => Vec::new(),
+        }
+    }
+
+    /// For listings, where empty reads "all of the owner's" (an unreadable
+    /// key lists as that too; `authenticate` gives it none).
+    fn listed(self) -> Vec<Role> {
+        match self {
+            RoleLimits::Only(roles) => roles,
+            RoleLimits::Unlimited | RoleLimits::Unreadable => Vec::new(),
+        }
+    }
 }
 
 pub fn to_info(row: &ApiKeyRow) -> ApiKeyInfo {
@@ -71,7 +110,7 @@ pub fn to_info(row: &ApiKeyRow) -> ApiKeyInfo {
         invalidated: row.invalidated_at.is_some(),
         invalidation: row.invalidated_at,
         username: row.username.clone(),
-        roles: stored_roles(row),
+        roles: RoleLimits::of(row).listed(),
         key_type: row.key_type.clone(),
     }
 }
@@ -109,7 +148,7 @@ pub async fn authenticate(db: &Db, credentials: &Credentials) -> sqlx::Result<Op
     let Some(key) = store::api_keys::get(db, &credentials.id).await? else { return Ok(None) };
     let now = now_ms();
     let hash = sha256_hex(credentials.secret.as_bytes());
-    if !constant_time_eq(hash.as_bytes(), key.secret_hash.as_bytes())
+    if !secrets_equal(&key.secret_hash, &hash)
         || key.invalidated_at.is_some()
         || key.expires_at.is_some_and(|at| at <= now)
     {
@@ -117,16 +156,12 @@ pub async fn authenticate(db: &Db, credentials: &Credentials) -> sqlx::Result<Op
     }
     let Some(owner) = store::users::by_id(db, &key.user_id).await?.filter(|u| u.enabled()) else { return Ok(None) };
     Ok(Some(AuthUser {
-        roles: effective_roles(&stored_roles(&key), &owner.roles()),
+        roles: RoleLimits::of(&key).effective(&owner.roles()),
         id: owner.id,
         username: owner.username,
         full_name: owner.full_name,
         kind: AuthKind::ApiKey,
     }))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Invalidates keys at a user's request, at once: "An invalidated key is 401
@@ -258,10 +293,53 @@ mod tests {
         assert_eq!(Credentials::decode("***"), None);
     }
 
+    fn key_with_roles(roles: &str) -> ApiKeyRow {
+        ApiKeyRow {
+            id: "key-1".into(),
+            name: "nightly export".into(),
+            user_id: "u-1".into(),
+            username: "alice".into(),
+            key_type: PERSONAL.into(),
+            rule_id: None,
+            roles: roles.into(),
+            secret_hash: String::new(),
+            created_at: 0,
+            expires_at: None,
+            invalidated_at: None,
+        }
+    }
+
+    #[test]
+    fn a_key_without_limits_has_all_of_its_owners_roles() {
+        let owner = [Role::T2Analyst, Role::RuleAuthor];
+        let key = key_with_roles(&roles_json(&[]));
+        assert_eq!(RoleLimits::of(&key), RoleLimits::Unlimited);
+        assert_eq!(RoleLimits::of(&key).effective(&owner), owner);
+        assert_eq!(to_info(&key).roles, Vec::<Role>::new());
+    }
+
+    #[test]
+    fn a_limited_key_has_the_limits_its_owner_still_holds() {
+        let key = key_with_roles(&roles_json(&[Role::T2Analyst, Role::RuleAuthor]));
+        assert_eq!(RoleLimits::of(&key).effective(&[Role::T2Analyst]), [Role::T2Analyst]);
+        assert_eq!(RoleLimits::of(&key).effective(&[Role::Viewer]), Vec::<Role>::new());
+        assert_eq!(to_info(&key).roles, [Role::T2Analyst, Role::RuleAuthor]);
+    }
+
+    #[test]
+    fn unreadable_limits_give_no_roles() {
+        let owner = [Role::Superuser, Role::T2Analyst];
+        for stored in ["", "not json", "null", "{}", "\"t2_analyst\"", "[\"wizard\"]", "[\"t2_analyst\", \"wizard\"]", "[1]", "[\"T2Analyst\"]"] {
+            let key = key_with_roles(stored);
+            assert_eq!(RoleLimits::of(&key), RoleLimits::Unreadable, "{stored}");
+            assert_eq!(RoleLimits::of(&key).effective(&owner), Vec::<Role>::new(), "{stored}");
+        }
+    }
+
     #[test]
     fn comparing_hashes() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(secrets_equal("abc", "abc"));
+        assert!(!secrets_equal("abc", "abd"));
+        assert!(!secrets_equal("abc", "abcd"));
     }
 }

@@ -146,7 +146,7 @@ fn basic_credentials(parts: &Parts) -> Option<(String, String)> {
 }
 
 /// `Authorization: ApiKey base64(id:secret)`, as Kibana and Elasticsearch take it.
-fn api_key_credentials(parts: &Parts) -> Option<crate::api_keys::Credentials> {
+pub fn api_key_credentials(parts: &Parts) -> Option<crate::api_keys::Credentials> {
     let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
     let encoded = value.strip_prefix("ApiKey ").or_else(|| value.strip_prefix("apikey "))?;
     crate::api_keys::Credentials::decode(encoded)

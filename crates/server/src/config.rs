@@ -330,15 +330,46 @@ pub fn normalize_base_path(raw: &str) -> anyhow::Result<String> {
     Ok(trimmed.to_owned())
 }
 
+/// `postgres://user:password@host/db?password=…` → `postgres://user:***@host/db?password=***`.
+/// The authority ends at the first `/` after `://`, and its credentials at
+/// its LAST `@` (as sqlx reads it: a password may hold `@` or `:`, a user
+/// name no `:`). If the authority has no `@` but the path does, the password
+/// held an unescaped `/`: the credentials end there. Nothing of a password
+/// is printed, not even its length; SQLite URLs carry none.
 fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    match rest.split_once('@') {
-        Some((credentials, host)) => {
-            let user = credentials.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}")
-        }
-        None => url.to_owned(),
+    if scheme.starts_with("sqlite") {
+        return url.to_owned();
     }
+    let path_start = rest.find('/').unwrap_or(rest.len());
+    let query_start = rest[path_start..].find('?').map_or(rest.len(), |i| path_start + i);
+    let at = rest[..path_start].rfind('@').or_else(|| rest[..query_start].rfind('@'));
+    let (credentials, location) = match at {
+        Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+        None => (None, rest),
+    };
+    let credentials = match credentials {
+        Some(credentials) => match credentials.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@"),
+            None => format!("{credentials}@"),
+        },
+        None => String::new(),
+    };
+    format!("{scheme}://{}", redact_query(&format!("{credentials}{location}")))
+}
+
+/// Masks the value of every query parameter that names a password
+/// (`password`, `sslpassword`).
+fn redact_query(url: &str) -> String {
+    let Some((before, query)) = url.split_once('?') else { return url.to_owned() };
+    let params: Vec<String> = query
+        .split('&')
+        .map(|param| match param.split_once('=') {
+            Some((name, _value)) if name.to_ascii_lowercase().ends_with("password") => format!("{name}=***"),
+            _ => param.to_owned(),
+        })
+        .collect();
+    format!("{before}?{}", params.join("&"))
 }
 
 #[cfg(test)]
@@ -413,6 +444,48 @@ mod tests {
         assert_eq!(normalize_base_path("/soc/warden").unwrap(), "/soc/warden");
         for bad in ["warden", "/a//b", "/../x", "/war den", "/x?y"] {
             assert!(normalize_base_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn database_urls_never_print_a_password() {
+        let cases = [
+            ("postgres://warden:s3cret@db:5432/warden", "postgres://warden:***@db:5432/warden"),
+            ("postgres://u:p@ss@host/db", "postgres://u:***@host/db"),
+            ("postgres://u:p@s@s3cret@host:5432/db", "postgres://u:***@host:5432/db"),
+            ("postgres://u:p:s3:cret@host/db", "postgres://u:***@host/db"),
+            ("postgres://u:p@s:s3cret@host/db?sslmode=require", "postgres://u:***@host/db?sslmode=require"),
+            ("postgresql://u:p%40ss@host/db", "postgresql://u:***@host/db"),
+            ("postgres://u:s3cret@[::1]:5432/db", "postgres://u:***@[::1]:5432/db"),
+            ("postgres://u:s3cret@host", "postgres://u:***@host"),
+            ("postgres://u:p@ss@host?sslmode=require", "postgres://u:***@host?sslmode=require"),
+            ("postgres://u:@host/db", "postgres://u:***@host/db"),
+            // A password with an unescaped `/`: the credentials end at the path's `@`.
+            ("postgres://u:p/ss@host/db", "postgres://u:***@host/db"),
+            // No password, no credentials.
+            ("postgres://warden@host/db", "postgres://warden@host/db"),
+            ("postgres://host:5432/db", "postgres://host:5432/db"),
+            ("postgres://host/db@x", "postgres://host/db@x"),
+            // Query strings: kept, but a password there is masked too.
+            ("postgres://u:s3cret@host/db?application_name=a@b&sslmode=require", "postgres://u:***@host/db?application_name=a@b&sslmode=require"),
+            ("postgres://host/db?user=u&password=s3cret&sslmode=require", "postgres://host/db?user=u&password=***&sslmode=require"),
+            ("postgres://host/db?sslpassword=s3cret", "postgres://host/db?sslpassword=***"),
+            ("postgres://host/db?Password=p@ss", "postgres://host/db?Password=***"),
+            ("postgres://host?password=s3cret", "postgres://host?password=***"),
+            ("postgres://host?password=p@ss", "postgres://host?password=***"),
+            // SQLite: a path, never credentials.
+            ("sqlite://data/warden.db", "sqlite://data/warden.db"),
+            ("sqlite://data/w@x.db?mode=rwc", "sqlite://data/w@x.db?mode=rwc"),
+            ("sqlite:warden.db", "sqlite:warden.db"),
+        ];
+        for (url, redacted) in cases {
+            assert_eq!(redact_url(url), redacted, "{url}");
+        }
+        // Odd but possible: an `@` in the query of a URL without a path. The
+        // output is mangled, but holds nothing of the password.
+        for url in ["postgres://u:s3cret@host?application_name=a@b", "postgres://u:s3/cr@t@host/db"] {
+            let redacted = redact_url(url);
+            assert!(!redacted.contains("s3") && !redacted.contains("cr"), "{url} → {redacted}");
         }
     }
 

@@ -58,7 +58,8 @@ impl Application {
                  32 characters or more, e.g. the output of `openssl rand -base64 32` (`warden serve --demo` uses a demo key)"
             );
         };
-        let cipher = crypto::Cipher::new(&encryption_key.0);
+        // Derives the key (Argon2id, once) and re-encrypts secrets stored before v2.
+        let cipher = crypto::open(&db, encryption_key).await?;
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
         let engine = Engine::of_url(&config.database_url);
         let tasks = Arc::new(tasks::TaskManager::new(db.clone(), engine, tasks::TaskSettings::from_config(&config)));

@@ -8,7 +8,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
-use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::routing::post;
 use base64::Engine as _;
@@ -39,13 +38,10 @@ fn unauthorized(message: &str) -> ApiError {
     ApiError::Coded { status: StatusCode::UNAUTHORIZED, code: "ErrUnauthorized", message: message.to_owned() }
 }
 
-/// `(id, secret)` from `Authorization: ApiKey base64(id:secret)`.
+/// `(id, secret)` from `Authorization: ApiKey base64(id:secret)`, read as
+/// every other API key is.
 fn api_key(parts: &Parts) -> Option<(String, String)> {
-    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let encoded = value.strip_prefix("ApiKey ")?;
-    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
-    let (id, secret) = decoded.split_once(':')?;
-    Some((id.to_owned(), secret.to_owned()))
+    crate::auth::api_key_credentials(parts).map(|c| (c.id, c.secret))
 }
 
 /// A new API key: its id, its secret, and what the client sends.

@@ -208,3 +208,25 @@ pub async fn action_params<'e>(db: impl Executor<'e, Database = Any>, id: &str) 
         .fetch_optional(db)
         .await
 }
+
+/// Rows whose secret does not start with `prefix` (the current encryption's
+/// mark), in id order so nodes that update them at once lock rows in the
+/// same order.
+pub async fn legacy_action_secrets<'e>(db: impl Executor<'e, Database = Any>, prefix: &str) -> sqlx::Result<Vec<ActionParamsRow>> {
+    sqlx::query_as("select id, task_id, api_key_id, api_key_secret, params from action_task_params where api_key_secret not like $1 order by id")
+        .bind(format!("{prefix}%"))
+        .fetch_all(db)
+        .await
+}
+
+/// Replaces a row's secret only if it still holds `old`: false if another
+/// node re-encrypted (or the task removed) it meanwhile.
+pub async fn replace_action_secret<'e>(db: impl Executor<'e, Database = Any>, id: &str, old: &str, new: &str) -> sqlx::Result<bool> {
+    let result = sqlx::query("update action_task_params set api_key_secret = $3 where id = $1 and api_key_secret = $2")
+        .bind(id)
+        .bind(old)
+        .bind(new)
+        .execute(db)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}

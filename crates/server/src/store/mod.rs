@@ -5,5 +5,6 @@ pub mod fleet;
 pub mod login_failures;
 pub mod api_keys;
 pub mod sessions;
+pub mod settings;
 pub mod tasks;
 pub mod users;

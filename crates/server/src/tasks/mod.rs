@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::{AbortHandle, JoinHandle};
+use tracing::Instrument;
 use warden_core::tasks::{AfterRun, Schedule, TaskHealth, TaskManagerConfiguration, TaskManagerHealth, TaskStatus, after_run};
 
 use crate::config::Config;
@@ -266,7 +267,25 @@ impl TaskManager {
         started
     }
 
-    async fn execute(self: Arc<Self>, registered: Arc<Registered>, row: store::ClaimedRow, owner: String, _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit)) {
+    /// Runs one claimed task inside its own span, entered only while the run
+    /// is polled (`instrument`). Never hold a `span.enter()` guard across an
+    /// `.await`: the span stays entered on the worker thread while the task
+    /// waits, so other tasks polled there log inside it and spans exit out of
+    /// order (tracing-subscriber panicked on it).
+    async fn execute(self: Arc<Self>, registered: Arc<Registered>, row: store::ClaimedRow, owner: String, permits: (OwnedSemaphorePermit, OwnedSemaphorePermit)) {
+        let attempt = row.attempts.max(1) as u32;
+        let span = tracing::info_span!("task", task_type = registered.definition.task_type, task = %row.id, attempt);
+        self.execute_in_span(registered, row, owner, attempt, permits).instrument(span).await
+    }
+
+    async fn execute_in_span(
+        self: Arc<Self>,
+        registered: Arc<Registered>,
+        row: store::ClaimedRow,
+        owner: String,
+        attempt: u32,
+        _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+    ) {
         let definition = &registered.definition;
         let started_at = now_ms();
         let lease_until = started_at + self.settings.lease.as_millis() as i64;
@@ -278,14 +297,12 @@ impl TaskManager {
                 return self.forget(&row.id);
             }
         }
-        let attempt = row.attempts.max(1) as u32;
         let context = TaskContext {
             id: row.id.clone(),
             params: serde_json::from_str(&row.params).unwrap_or_default(),
             state: serde_json::from_str(&row.state).unwrap_or_default(),
             attempt,
         };
-        let span = tracing::info_span!("task", task_type = definition.task_type, task = %row.id, attempt);
         let clock = Instant::now();
         let run = AssertUnwindSafe(tokio::time::timeout(definition.timeout, (definition.runner)(context))).catch_unwind();
         let outcome = tokio::select! {
@@ -293,7 +310,6 @@ impl TaskManager {
             () = self.keep_lease(&row.id, &owner) => None,
         };
         let duration_ms = clock.elapsed().as_millis() as i64;
-        let _enter = span.enter();
         let result: std::result::Result<RunOutput, String> = match outcome {
             None => {
                 tracing::warn!("task lost its lease (this node stalled); another node may run it");

@@ -15,6 +15,7 @@ use tokio::sync::{Notify, Semaphore};
 use warden_core::api_keys::InvalidationReason;
 use warden_core::authz::Role;
 use warden_server::api_keys::{self, Credentials};
+use warden_server::config::Secret;
 use warden_server::crypto::Cipher;
 use warden_server::db::{self, Db, Engine};
 use warden_server::tasks::api_key_invalidation::{Summary, run_once};
@@ -39,7 +40,8 @@ async fn harness() -> Harness {
     let db = db::connect(&url).await.unwrap();
     let alice = warden_server::store::users::insert(&db, "alice", None, "x", &[Role::RuleAuthor]).await.unwrap();
     let bob = warden_server::store::users::insert(&db, "bob", None, "x", &[Role::RuleAuthor]).await.unwrap();
-    Harness { db, engine: Engine::of_url(&url), cipher: Cipher::new("a test encryption key that is long enough"), alice, bob, _dir: dir }
+    let cipher = warden_server::crypto::open(&db, &Secret("a test encryption key that is long enough".into())).await.expect("crypto::open");
+    Harness { db, engine: Engine::of_url(&url), cipher, alice, bob, _dir: dir }
 }
 
 impl Harness {

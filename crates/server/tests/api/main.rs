@@ -6,6 +6,7 @@ mod abuse;
 mod api_keys;
 mod authz;
 mod config;
+mod encryption;
 mod errors;
 mod fleet;
 mod helpers;
