@@ -29,6 +29,22 @@ test("a wrong password is refused in place without saying why", async ({ page })
   await expect(page.getByTestId("user-menu")).toBeVisible();
 });
 
+test("repeated wrong passwords lock the user name and the form says for how long", async ({ page }, testInfo) => {
+  await page.goto("login");
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const answer = page.waitForResponse((r) => r.url().endsWith("/internal/security/login"));
+    await signIn(page, "t3", `wrong-${attempt}`);
+    expect((await answer).status()).toBe(401);
+  }
+  // Locked: even the right password waits until the window ends.
+  const answer = page.waitForResponse((r) => r.url().endsWith("/internal/security/login"));
+  await signIn(page, "t3");
+  expect((await answer).status()).toBe(429);
+  await expect(page.getByRole("alert")).toHaveText(/^Too many failed sign-in attempts; try again in 15 minutes$/);
+  await expect(page).toHaveURL(/\/login$/);
+  await screenshot(page, testInfo, "login-throttled");
+});
+
 test("navigation hides what the role may not open", async ({ page }) => {
   await signedIn(page, "viewer");
   const nav = page.getByRole("navigation", { name: "Main" });

@@ -253,7 +253,16 @@ fn address_throttle(client: IpAddr) -> (String, i64) {
 
 fn throttled(retry_after_secs: u64) -> ApiError {
     tracing::warn!(retry_after_secs, "sign-in throttled");
-    ApiError::TooManyRequests { message: format!("Too many failed sign-in attempts; try again in {retry_after_secs} seconds"), retry_after_secs }
+    ApiError::TooManyRequests { message: format!("Too many failed sign-in attempts; try again in {}", wait_text(retry_after_secs)), retry_after_secs }
+}
+
+/// "899 seconds" reads worse than "15 minutes".
+fn wait_text(secs: u64) -> String {
+    match secs {
+        0..=1 => "a second".to_owned(),
+        2..=119 => format!("{secs} seconds"),
+        _ => format!("{} minutes", secs.div_ceil(60)),
+    }
 }
 
 /// 429 if the user name or the client address has used up its attempts.
@@ -369,6 +378,14 @@ mod tests {
         assert_eq!(retry_after(window(10), 10, start + 1), Some(FAILURE_WINDOW.as_secs()));
         let end = start + FAILURE_WINDOW.as_millis() as i64;
         assert_eq!(retry_after(window(50), 10, end), None);
+    }
+
+    #[test]
+    fn waits_read_as_people_say_them() {
+        assert_eq!(wait_text(1), "a second");
+        assert_eq!(wait_text(45), "45 seconds");
+        assert_eq!(wait_text(899), "15 minutes");
+        assert_eq!(wait_text(900), "15 minutes");
     }
 
     #[test]
