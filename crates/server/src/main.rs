@@ -26,7 +26,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let app = Application::build(config).await?;
             if demo {
-                demo::seed(&app.state().db).await?;
+                demo::seed(&app.state().db, &app.state().passwords).await?;
                 println!("{}", demo::logins_table());
             }
             let base = &app.state().config.public_base_path;

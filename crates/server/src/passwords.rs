@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::RngCore;
 use subtle::ConstantTimeEq;
@@ -31,22 +31,37 @@ const ADDRESS_SHARE: usize = 4;
 /// A stored hash asking for more memory than this is refused (ours use 19 MiB).
 const MAX_MEMORY_BLOCKS: usize = 256 * 1024;
 
+/// A new argon2id hash of `password` (Argon2's default cost). For one-shot
+/// commands; a running node hashes on its checker (`PasswordChecker::hash`),
+/// whose threads reuse their working memory.
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    hash_with(&mut Vec::new(), password)
+}
+
+/// Hashes with `memory` as argon2's working memory (grown once, then reused).
+fn hash_with(memory: &mut Vec<Block>, password: &str) -> anyhow::Result<String> {
+    let argon = Argon2::default();
+    let params = argon.params().clone();
     let mut salt = [0u8; 16];
     rand::rng().fill_bytes(&mut salt);
     let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
-    Ok(Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map_err(|e| anyhow::anyhow!("hashing password: {e}"))?
-        .to_string())
-}
-
-/// Argon2 is CPU-heavy by design: run it off the async workers.
-pub async fn hash_password_blocking(password: String) -> crate::error::Result<String> {
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(anyhow::Error::from)?
-        .map_err(ApiError::from)
+    let mut salt_bytes = [0u8; 16];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    if memory.len() < params.block_count() {
+        memory.resize(params.block_count(), Block::default());
+    }
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    argon
+        .hash_password_into_with_memory(password.as_bytes(), salt_bytes, &mut out, &mut memory[..])
+        .map_err(|e| anyhow::anyhow!("hashing password: {e}"))?;
+    let hash = PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| anyhow::anyhow!("hashing password: {e}"))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|e| anyhow::anyhow!("hashing password: {e}"))?),
+    };
+    Ok(hash.to_string())
 }
 
 /// Checks `password` against a PHC argon2 string, using `memory` as the
@@ -80,10 +95,9 @@ fn dummy_hash() -> &'static str {
     HASH.get_or_init(|| hash_password("not a password anyone has").unwrap_or_default())
 }
 
-struct Job {
-    hash: Option<String>,
-    password: String,
-    reply: oneshot::Sender<bool>,
+enum Job {
+    Verify { hash: Option<String>, password: String, reply: oneshot::Sender<bool> },
+    Hash { password: String, reply: oneshot::Sender<anyhow::Result<String>> },
 }
 
 #[derive(Default)]
@@ -120,6 +134,14 @@ impl PasswordChecker {
         PasswordChecker::new(std::thread::available_parallelism().map(usize::from).unwrap_or(2))
     }
 
+    /// A new hash of `password`, made on the checker's threads (setting a
+    /// password is rare and trusted: it takes no place in the queue).
+    pub async fn hash(&self, password: String) -> anyhow::Result<String> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs.try_send(Job::Hash { password, reply }).map_err(|_| anyhow::anyhow!("the password checker is busy"))?;
+        answer.await.map_err(|_| anyhow::anyhow!("the password checker has stopped"))?
+    }
+
     /// A place in the queue for a check from `client`, or the refusal to send.
     pub fn admit(&self, client: IpAddr) -> Result<Admitted<'_>, ApiError> {
         let mut in_flight = self.in_flight.lock().map_err(|_| anyhow::anyhow!("password checker lock poisoned"))?;
@@ -144,20 +166,27 @@ impl PasswordChecker {
 fn check_loop(inbox: &Mutex<Receiver<Job>>) {
     let mut memory = Vec::new();
     loop {
-        // Only this wait holds the lock; the check itself runs unlocked.
+        // Only this wait holds the lock; the work itself runs unlocked.
         let job = match inbox.lock() {
             Ok(inbox) => inbox.recv(),
             Err(_) => return,
         };
-        let Ok(job) = job else { return };
-        let verified = match &job.hash {
-            Some(hash) => verify_with(&mut memory, hash, &job.password),
-            None => {
-                let _ = verify_with(&mut memory, dummy_hash(), &job.password);
-                false
+        match job {
+            Ok(Job::Verify { hash, password, reply }) => {
+                let verified = match &hash {
+                    Some(hash) => verify_with(&mut memory, hash, &password),
+                    None => {
+                        let _ = verify_with(&mut memory, dummy_hash(), &password);
+                        false
+                    }
+                };
+                let _ = reply.send(verified);
             }
-        };
-        let _ = job.reply.send(verified);
+            Ok(Job::Hash { password, reply }) => {
+                let _ = reply.send(hash_with(&mut memory, &password));
+            }
+            Err(_) => return,
+        }
     }
 }
 
@@ -172,7 +201,7 @@ impl Admitted<'_> {
     /// not exist.
     pub async fn verify(self, hash: Option<String>, password: String) -> bool {
         let (reply, answer) = oneshot::channel();
-        match self.checker.jobs.try_send(Job { hash, password, reply }) {
+        match self.checker.jobs.try_send(Job::Verify { hash, password, reply }) {
             Ok(()) => answer.await.unwrap_or(false),
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
         }
@@ -205,6 +234,11 @@ mod tests {
         assert!(verify_with(&mut memory, &hash, "correct horse"));
         assert!(!verify_with(&mut memory, &hash, "correct horse "));
         assert!(!verify_with(&mut memory, "not a hash", "x"));
+        // Hashes stored by earlier versions (argon2's own hasher) still verify.
+        let older = argon2::PasswordHasher::hash_password(&Argon2::default(), b"correct horse", &SaltString::generate(&mut argon2::password_hash::rand_core::OsRng))
+            .unwrap()
+            .to_string();
+        assert!(verify_with(&mut memory, &older, "correct horse"));
         let len = memory.len();
         assert!(verify_with(&mut memory, &hash, "correct horse"));
         assert_eq!(memory.len(), len, "the working memory is reused, not grown");
@@ -213,7 +247,8 @@ mod tests {
     #[tokio::test]
     async fn checks_run_on_the_pool_and_unknown_users_never_pass() {
         let checker = PasswordChecker::new(1);
-        let hash = hash_password("s3cret").unwrap();
+        let hash = checker.hash("s3cret".into()).await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
         let client: IpAddr = [127, 0, 0, 1].into();
         assert!(checker.admit(client).unwrap().verify(Some(hash.clone()), "s3cret".into()).await);
         assert!(!checker.admit(client).unwrap().verify(Some(hash), "wrong".into()).await);
