@@ -15,6 +15,12 @@
 //! match `ä`. That is what SQLite's `lower(x) like lower(pattern)` does, so the
 //! server can use it as an exact prefilter. `*` matches any run of characters
 //! (including none) and is the only wildcard.
+//!
+//! The grammar and the limits are one; the fields are not. A record type
+//! names its fields with a [`KueryField`] enum and lends its values through
+//! [`Record`]: Fleet's agents are [`Field`] and [`Subject`] ([`parse`]);
+//! rules, alerts and response actions declare their own and call
+//! [`parse_fields`].
 
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
@@ -35,7 +41,29 @@ pub enum Field {
     Tags,
 }
 
-impl Field {
+/// The fields of one kind of record that a kuery may name.
+pub trait KueryField: Copy + Eq + fmt::Debug {
+    /// The field `name` (as written in a kuery) refers to.
+    fn parse(name: &str) -> Option<Self>;
+    /// The canonical name, as the printer writes it.
+    fn name(self) -> &'static str;
+    /// Whether `<`, `<=`, `>`, `>=` apply (comparing dotted versions numerically).
+    fn ordered(self) -> bool {
+        false
+    }
+    /// The names to suggest when a kuery names an unknown field.
+    const KNOWN: &'static str;
+}
+
+/// A record a kuery is evaluated against: the values of each field (several
+/// for a multi-valued field such as tags, none for a missing one).
+pub trait Record<F: KueryField> {
+    fn values(&self, field: F) -> impl Iterator<Item = &str>;
+}
+
+impl KueryField for Field {
+    const KNOWN: &'static str = "status, policy_id, local_metadata.host.hostname, local_metadata.elastic.agent.version or tags";
+
     fn parse(name: &str) -> Option<Field> {
         let name = name.strip_prefix("fleet-agents.").unwrap_or(name);
         match name {
@@ -48,8 +76,8 @@ impl Field {
         }
     }
 
-    /// The canonical (Fleet) name, as the printer writes it.
-    pub const fn name(self) -> &'static str {
+    /// The canonical (Fleet) name.
+    fn name(self) -> &'static str {
         match self {
             Field::Status => "status",
             Field::PolicyId => "policy_id",
@@ -57,6 +85,10 @@ impl Field {
             Field::Version => "local_metadata.elastic.agent.version",
             Field::Tags => "tags",
         }
+    }
+
+    fn ordered(self) -> bool {
+        self == Field::Version
     }
 }
 
@@ -87,26 +119,40 @@ impl Op {
 /// A parsed kuery. `Display` prints canonical kuery text that parses back to
 /// an equal `Query`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Query {
+pub enum Query<F: KueryField = Field> {
     /// `field op value`. [`parse`] stores the value ASCII-lowercased (matching
     /// is ASCII case-insensitive), and with any quoting and `\` escapes
     /// removed. In the value `*` is the only wildcard: it matches any run of
     /// characters, including none; every other character, `%` and `_`
     /// included, stands for itself. Only [`Field::Version`] is compared with
-    /// an [`Op`] other than [`Op::Eq`].
-    Compare(Field, Op, String),
-    And(Box<Query>, Box<Query>),
-    Or(Box<Query>, Box<Query>),
-    Not(Box<Query>),
+    /// an [`Op`] other than [`Op::Eq`] (for agents, [`Field::Version`]).
+    Compare(F, Op, String),
+    And(Box<Query<F>>, Box<Query<F>>),
+    Or(Box<Query<F>>, Box<Query<F>>),
+    Not(Box<Query<F>>),
 }
 
-/// The values a query is evaluated against.
+/// An agent's values, as a kuery sees them.
 pub struct Subject<'a> {
     pub status: &'a str,
     pub policy_id: &'a str,
     pub hostname: &'a str,
     pub version: &'a str,
     pub tags: &'a [String],
+}
+
+impl Record<Field> for Subject<'_> {
+    fn values(&self, field: Field) -> impl Iterator<Item = &str> {
+        let single = match field {
+            Field::Status => Some(self.status),
+            Field::PolicyId => Some(self.policy_id),
+            Field::Hostname => Some(self.hostname),
+            Field::Version => Some(self.version),
+            Field::Tags => None,
+        };
+        let tags = if field == Field::Tags { self.tags } else { &[] };
+        single.into_iter().chain(tags.iter().map(String::as_str))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,7 +240,8 @@ fn tokenize(input: &str) -> Result<Vec<(usize, Token)>, KueryError> {
     Ok(tokens)
 }
 
-struct Parser<'a> {
+struct Parser<'a, F> {
+    field: std::marker::PhantomData<F>,
     input: &'a str,
     tokens: Vec<(usize, Token)>,
     at: usize,
@@ -202,7 +249,7 @@ struct Parser<'a> {
     terms: usize,
 }
 
-impl Parser<'_> {
+impl<F: KueryField> Parser<'_, F> {
     fn peek(&self) -> Option<&Token> {
         self.tokens.get(self.at).map(|(_, t)| t)
     }
@@ -229,7 +276,7 @@ impl Parser<'_> {
     // `unary` increases it, and it refuses to go past `MAX_KUERY_DEPTH`, so the
     // recursion `unary` → `or` → `and` → `unary` is bounded.
 
-    fn or(&mut self, depth: usize) -> Result<Query, KueryError> {
+    fn or(&mut self, depth: usize) -> Result<Query<F>, KueryError> {
         let mut left = self.and(depth)?;
         while self.keyword("or") {
             self.at += 1;
@@ -238,7 +285,7 @@ impl Parser<'_> {
         Ok(left)
     }
 
-    fn and(&mut self, depth: usize) -> Result<Query, KueryError> {
+    fn and(&mut self, depth: usize) -> Result<Query<F>, KueryError> {
         let mut left = self.unary(depth)?;
         while self.keyword("and") {
             self.at += 1;
@@ -247,7 +294,7 @@ impl Parser<'_> {
         Ok(left)
     }
 
-    fn unary(&mut self, depth: usize) -> Result<Query, KueryError> {
+    fn unary(&mut self, depth: usize) -> Result<Query<F>, KueryError> {
         let is_not = self.keyword("not");
         let is_open = self.peek() == Some(&Token::Open);
         if !is_not && !is_open {
@@ -268,24 +315,20 @@ impl Parser<'_> {
         Ok(inner)
     }
 
-    fn comparison(&mut self) -> Result<Query, KueryError> {
+    fn comparison(&mut self) -> Result<Query<F>, KueryError> {
         let field_name = match self.peek() {
             Some(Token::Word(word)) => word.clone(),
             _ => return Err(self.error("a field name")),
         };
-        let Some(field) = Field::parse(&field_name) else {
-            return Err(KueryError(format!(
-                "kuery `{}`: unknown field `{field_name}` at position {}; use status, policy_id, local_metadata.host.hostname, local_metadata.elastic.agent.version or tags",
-                self.input,
-                self.position()
-            )));
+        let Some(field) = F::parse(&field_name) else {
+            return Err(KueryError(format!("kuery `{}`: unknown field `{field_name}` at position {}; use {}", self.input, self.position(), F::KNOWN)));
         };
         self.at += 1;
         let op = match self.peek() {
             Some(Token::Op(op)) => *op,
             _ => return Err(self.error("`:` or a comparison after the field name")),
         };
-        if op != Op::Eq && field != Field::Version {
+        if op != Op::Eq && !field.ordered() {
             return Err(KueryError(format!("kuery `{}`: `{field_name}` can only be compared with `:`", self.input)));
         }
         self.at += 1;
@@ -306,6 +349,12 @@ impl Parser<'_> {
 /// [`MAX_KUERY_LENGTH`] bytes, nesting deeper than [`MAX_KUERY_DEPTH`] or with
 /// more than [`MAX_KUERY_TERMS`] comparisons is an error naming the limit.
 pub fn parse(input: &str) -> Result<Option<Query>, KueryError> {
+    parse_fields(input)
+}
+
+/// [`parse`] for the fields `F` of another kind of record, with the same
+/// grammar and limits.
+pub fn parse_fields<F: KueryField>(input: &str) -> Result<Option<Query<F>>, KueryError> {
     if input.len() > MAX_KUERY_LENGTH {
         return Err(KueryError(format!(
             "kuery is {} bytes long; the limit is {MAX_KUERY_LENGTH} bytes",
@@ -315,7 +364,7 @@ pub fn parse(input: &str) -> Result<Option<Query>, KueryError> {
     if input.trim().is_empty() {
         return Ok(None);
     }
-    let mut parser = Parser { input, tokens: tokenize(input)?, at: 0, terms: 0 };
+    let mut parser = Parser { field: std::marker::PhantomData, input, tokens: tokenize(input)?, at: 0, terms: 0 };
     let query = parser.or(0)?;
     if parser.at < parser.tokens.len() {
         return Err(parser.error("`and`, `or` or the end"));
@@ -368,35 +417,30 @@ fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
     numbers(a).cmp(numbers(b))
 }
 
-impl Query {
-    pub fn matches(&self, subject: &Subject<'_>) -> bool {
+impl<F: KueryField> Query<F> {
+    /// Whether `record` matches: a comparison holds if any of the field's
+    /// values satisfies it.
+    pub fn matches(&self, record: &impl Record<F>) -> bool {
         match self {
-            Query::And(a, b) => a.matches(subject) && b.matches(subject),
-            Query::Or(a, b) => a.matches(subject) || b.matches(subject),
-            Query::Not(inner) => !inner.matches(subject),
+            Query::And(a, b) => a.matches(record) && b.matches(record),
+            Query::Or(a, b) => a.matches(record) || b.matches(record),
+            Query::Not(inner) => !inner.matches(record),
             Query::Compare(field, op, value) => {
                 let pattern = ascii_lowercase(value);
-                let glob = |text: &str| glob_lowercase(&pattern, &ascii_lowercase(text));
-                match field {
-                    Field::Status => glob(subject.status),
-                    Field::PolicyId => glob(subject.policy_id),
-                    Field::Hostname => glob(subject.hostname),
-                    Field::Tags => subject.tags.iter().any(|tag| glob(tag)),
-                    Field::Version => match op {
-                        Op::Eq => glob(subject.version),
-                        Op::Lt => compare_versions(subject.version, value).is_lt(),
-                        Op::Le => compare_versions(subject.version, value).is_le(),
-                        Op::Gt => compare_versions(subject.version, value).is_gt(),
-                        Op::Ge => compare_versions(subject.version, value).is_ge(),
-                    },
-                }
+                record.values(*field).any(|text| match op {
+                    Op::Eq => glob_lowercase(&pattern, &ascii_lowercase(text)),
+                    Op::Lt => compare_versions(text, value).is_lt(),
+                    Op::Le => compare_versions(text, value).is_le(),
+                    Op::Gt => compare_versions(text, value).is_gt(),
+                    Op::Ge => compare_versions(text, value).is_ge(),
+                })
             }
         }
     }
 }
 
 /// Writes `query`, in parentheses when `parenthesize`.
-fn write_operand(f: &mut fmt::Formatter<'_>, query: &Query, parenthesize: bool) -> fmt::Result {
+fn write_operand<F: KueryField>(f: &mut fmt::Formatter<'_>, query: &Query<F>, parenthesize: bool) -> fmt::Result {
     if parenthesize { write!(f, "({query})") } else { write!(f, "{query}") }
 }
 
@@ -406,7 +450,7 @@ fn write_operand(f: &mut fmt::Formatter<'_>, query: &Query, parenthesize: bool) 
 /// `Query` for any `Query` that `parse` returned. (Canonical names and quotes
 /// make the text longer than what was typed: near `MAX_KUERY_LENGTH` it can
 /// exceed it. Nesting and the number of comparisons never grow.)
-impl fmt::Display for Query {
+impl<F: KueryField> fmt::Display for Query<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Query::Compare(field, op, value) => {
@@ -538,6 +582,55 @@ mod tests {
         let subject = Subject { status: "online", policy_id: "p", hostname: "Web-07", version: "8", tags: &tags };
         let query = parse(&for_view(Some("online"), "web")).ok().flatten();
         assert!(query.is_some_and(|q| q.matches(&subject)));
+    }
+
+    /// Another kind of record with its own fields: same grammar, same limits.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum ActionField {
+        Command,
+        Host,
+    }
+
+    impl KueryField for ActionField {
+        const KNOWN: &'static str = "command or hosts";
+
+        fn parse(name: &str) -> Option<Self> {
+            match name {
+                "command" => Some(ActionField::Command),
+                "hosts" => Some(ActionField::Host),
+                _ => None,
+            }
+        }
+
+        fn name(self) -> &'static str {
+            match self {
+                ActionField::Command => "command",
+                ActionField::Host => "hosts",
+            }
+        }
+    }
+
+    struct Action {
+        command: &'static str,
+        hosts: Vec<&'static str>,
+    }
+
+    impl Record<ActionField> for Action {
+        fn values(&self, field: ActionField) -> impl Iterator<Item = &str> {
+            let hosts = if field == ActionField::Host { self.hosts.clone() } else { Vec::new() };
+            (field == ActionField::Command).then_some(self.command).into_iter().chain(hosts)
+        }
+    }
+
+    #[test]
+    fn other_records_bring_their_own_fields() {
+        let action = Action { command: "isolate", hosts: vec!["web-01", "db-01"] };
+        let parsed = |text: &str| parse_fields::<ActionField>(text);
+        assert!(matches!(parsed("command:isolate and hosts:db-*"), Ok(Some(q)) if q.matches(&action)));
+        assert!(matches!(parsed("not hosts:web-01"), Ok(Some(q)) if !q.matches(&action)));
+        assert!(parsed("status:online").err().is_some_and(|e| e.0.contains("use command or hosts")));
+        assert!(parsed("hosts > 1").err().is_some_and(|e| e.0.contains("can only be compared with `:`")));
+        assert!(parsed(&"(".repeat(40)).err().is_some_and(|e| e.0.contains("32 levels")));
     }
 
     #[test]
