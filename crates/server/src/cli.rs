@@ -1,15 +1,15 @@
 //! The `warden` command line.
 
 use std::io::BufRead;
-use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::LazyLock;
 
 use anyhow::{Context, bail};
-use clap::{Args, Parser, Subcommand};
-use ipnet::IpNet;
+use clap::error::ErrorKind;
+use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 use warden_core::authz::Role;
 
-use crate::config::{Config, Layer, LogFormat};
+use crate::config::{Config, Layer, SETTINGS, Setting};
 
 /// Warden: the SOC console for endpoints, response actions, Fleet and alerting.
 ///
@@ -24,106 +24,79 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Args)]
+/// `--config` and one flag per setting, all global: `warden serve --listen …`
+/// and `warden --listen … serve` both work. The flags come from the settings
+/// table (`config::SETTINGS`): `--name-in-kebab-case`, whose help names the
+/// environment variable and the default.
+#[derive(Debug, Clone, Default)]
 pub struct SettingsArgs {
-    /// TOML config file [env: WARDEN_CONFIG]
-    #[arg(long, global = true, env = "WARDEN_CONFIG", value_name = "FILE")]
+    /// The TOML file (`--config` or `WARDEN_CONFIG`).
     pub config: Option<PathBuf>,
-    /// Address to listen on (default 127.0.0.1:8080) [env: WARDEN_LISTEN]
-    #[arg(long, global = true, value_name = "ADDR")]
-    pub listen: Option<SocketAddr>,
-    /// sqlite://FILE (default sqlite://data/warden.db) or postgres://… [env: WARDEN_DATABASE_URL]
-    #[arg(long, global = true, value_name = "URL")]
-    pub database_url: Option<String>,
-    /// Path Warden is served under behind a proxy, e.g. /warden [env: WARDEN_PUBLIC_BASE_PATH]
-    #[arg(long, global = true, value_name = "PATH")]
-    pub public_base_path: Option<String>,
-    /// Proxy address or network whose X-Forwarded-* headers are trusted; repeat for more [env: WARDEN_TRUSTED_PROXIES, comma-separated]
-    #[arg(long = "trusted-proxy", global = true, value_name = "CIDR", value_parser = crate::config::parse_network)]
-    pub trusted_proxies: Vec<IpNet>,
-    /// Folder with the built SPA (default dist) [env: WARDEN_SPA_DIR]
-    #[arg(long, global = true, value_name = "DIR")]
-    pub spa_dir: Option<PathBuf>,
-    /// Sign out after this long without a request, e.g. 30m (default 8h) [env: WARDEN_SESSION_IDLE_TIMEOUT]
-    #[arg(long, global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
-    pub session_idle_timeout: Option<std::time::Duration>,
-    /// Sign out this long after sign-in whatever happens, e.g. 12h (default 30d) [env: WARDEN_SESSION_LIFETIME]
-    #[arg(long, global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
-    pub session_lifetime: Option<std::time::Duration>,
-    /// Largest request body in bytes (default 1048576) [env: WARDEN_MAX_BODY_BYTES]
-    #[arg(long, global = true, value_name = "BYTES")]
-    pub max_body_bytes: Option<usize>,
-    /// Log format: text or json (default text) [env: WARDEN_LOG_FORMAT]
-    #[arg(long, global = true, value_name = "FORMAT", value_parser = parse_log_format)]
-    pub log_format: Option<LogFormat>,
-    /// Longest an agent check-in is held open waiting for an action (default 5m) [env: WARDEN_AGENT_POLL_TIMEOUT]
-    #[arg(long, global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
-    pub agent_poll_timeout: Option<std::time::Duration>,
-    /// How often agent heartbeats are written in one batch (default 30s) [env: WARDEN_AGENT_CHECKIN_FLUSH_INTERVAL]
-    #[arg(long, global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
-    pub agent_checkin_flush_interval: Option<std::time::Duration>,
-    /// Silence after which an agent is offline (default 6m) [env: WARDEN_AGENT_OFFLINE_AFTER]
-    #[arg(long, global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
-    pub agent_offline_after: Option<std::time::Duration>,
-    /// How often this node looks for due background tasks (default 3s) [env: WARDEN_TASK_POLL_INTERVAL]
-    #[arg(long, global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
-    pub task_poll_interval: Option<std::time::Duration>,
-    /// How long a claimed task is held without renewal; a dead node's tasks are retaken after it (default 30s) [env: WARDEN_TASK_LEASE]
-    #[arg(long, global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
-    pub task_lease: Option<std::time::Duration>,
-    /// How long a stopping node lets running tasks finish (default 30s) [env: WARDEN_TASK_SHUTDOWN_TIMEOUT]
-    #[arg(long, global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
-    pub task_shutdown_timeout: Option<std::time::Duration>,
-    /// How often queued API keys are invalidated (default 5m) [env: WARDEN_API_KEY_INVALIDATION_INTERVAL]
-    #[arg(long, global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
-    pub api_key_invalidation_interval: Option<std::time::Duration>,
-    /// How long a replaced rule API key stays valid before invalidation (default 1h) [env: WARDEN_API_KEY_REMOVAL_DELAY]
-    #[arg(long, global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
-    pub api_key_removal_delay: Option<std::time::Duration>,
-    /// Background tasks this node runs at once (default 10) [env: WARDEN_TASK_MAX_WORKERS]
-    #[arg(long, global = true, value_name = "N")]
-    pub task_max_workers: Option<usize>,
-    /// API keys invalidated per transaction (default 500) [env: WARDEN_API_KEY_INVALIDATION_BATCH_SIZE]
-    #[arg(long, global = true, value_name = "N")]
-    pub api_key_invalidation_batch_size: Option<usize>,
-    /// Secret (32+ characters) that encrypts keys kept for background work; required unless --demo. Prefer the env variable [env: WARDEN_ENCRYPTION_KEY]
-    #[arg(long, global = true, value_name = "SECRET", hide_env_values = true)]
-    pub encryption_key: Option<String>,
-}
-
-fn parse_log_format(text: &str) -> Result<LogFormat, String> {
-    match text {
-        "text" => Ok(LogFormat::Text),
-        "json" => Ok(LogFormat::Json),
-        other => Err(format!("expected text or json, got `{other}`")),
-    }
+    /// The settings given as flags.
+    pub flags: Layer,
 }
 
 impl SettingsArgs {
-    pub fn load(&self) -> anyhow::Result<Config> {
-        let flags = Layer {
-            listen: self.listen,
-            database_url: self.database_url.clone(),
-            public_base_path: self.public_base_path.clone(),
-            trusted_proxies: (!self.trusted_proxies.is_empty()).then(|| self.trusted_proxies.clone()),
-            spa_dir: self.spa_dir.clone(),
-            session_idle_timeout: self.session_idle_timeout,
-            session_lifetime: self.session_lifetime,
-            max_body_bytes: self.max_body_bytes,
-            log_format: self.log_format,
-            agent_poll_timeout: self.agent_poll_timeout,
-            agent_checkin_flush_interval: self.agent_checkin_flush_interval,
-            agent_offline_after: self.agent_offline_after,
-            task_poll_interval: self.task_poll_interval,
-            task_lease: self.task_lease,
-            task_shutdown_timeout: self.task_shutdown_timeout,
-            api_key_invalidation_interval: self.api_key_invalidation_interval,
-            api_key_removal_delay: self.api_key_removal_delay,
-            task_max_workers: self.task_max_workers,
-            api_key_invalidation_batch_size: self.api_key_invalidation_batch_size,
-            encryption_key: self.encryption_key.clone().map(crate::config::Secret),
-        };
-        Config::load(self.config.as_deref(), flags)
+    /// The resolved settings, and the warnings to log once logging runs.
+    pub fn load(&self) -> anyhow::Result<(Config, Vec<String>)> {
+        Config::load(self.config.as_deref(), self.flags.clone())
+    }
+}
+
+/// Each setting's flag, derived from its name once (clap keeps `&'static str` names).
+static FLAGS: LazyLock<Vec<String>> = LazyLock::new(|| SETTINGS.iter().map(Setting::flag).collect());
+
+/// `--flag VALUE` for `setting`; the value is checked as the setting reads it.
+fn setting_arg(setting: &'static Setting, flag: &'static str) -> Arg {
+    let list = if setting.repeatable { ", comma-separated" } else { "" };
+    let default = if setting.default.is_empty() { String::new() } else { format!(" [default: {}]", setting.default) };
+    Arg::new(setting.name)
+        .long(flag)
+        .visible_aliases(setting.aliases.iter().copied())
+        .value_name(setting.placeholder)
+        .help(format!("{} [env: {}{list}]{default}", setting.help.trim(), setting.env()))
+        .action(if setting.repeatable { ArgAction::Append } else { ArgAction::Set })
+        .global(true)
+        .value_parser(move |text: &str| Layer::default().set_text(setting.name, text).map(|_| text.to_owned()))
+}
+
+impl Args for SettingsArgs {
+    fn augment_args(command: clap::Command) -> clap::Command {
+        let config = Arg::new("config")
+            .long("config")
+            .global(true)
+            .env("WARDEN_CONFIG")
+            .value_name("FILE")
+            .value_parser(clap::value_parser!(PathBuf))
+            .help("TOML config file");
+        command.arg(config).args(SETTINGS.iter().zip(FLAGS.iter()).map(|(setting, flag)| setting_arg(setting, flag)))
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_args(command)
+    }
+}
+
+impl FromArgMatches for SettingsArgs {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut args = SettingsArgs::default();
+        args.update_from_arg_matches(matches)?;
+        Ok(args)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        if let Some(file) = matches.get_one::<PathBuf>("config") {
+            self.config = Some(file.clone());
+        }
+        for setting in SETTINGS {
+            // Repeated flags (a list's) add up as a comma-separated list would.
+            let Some(values) = matches.get_many::<String>(setting.name) else { continue };
+            let text = values.map(String::as_str).collect::<Vec<_>>().join(",");
+            self.flags
+                .set_text(setting.name, &text)
+                .map_err(|e| clap::Error::raw(ErrorKind::ValueValidation, format!("--{}: {e}\n", setting.flag())))?;
+        }
+        Ok(())
     }
 }
 
@@ -218,9 +191,10 @@ mod tests {
     #[test]
     fn flags_reach_the_config() {
         let cli = Cli::try_parse_from(["warden", "serve", "--listen", "127.0.0.1:9", "--public-base-path", "/warden/", "--trusted-proxy", "127.0.0.1"]).unwrap();
-        let flags = &cli.settings;
+        let flags = &cli.settings.flags;
         assert_eq!(flags.listen.unwrap().port(), 9);
-        assert_eq!(flags.trusted_proxies.len(), 1);
+        assert_eq!(flags.public_base_path.as_deref(), Some("/warden/"));
+        assert_eq!(flags.trusted_proxies.as_ref().unwrap().len(), 1);
     }
 
     #[test]

@@ -1,53 +1,305 @@
 //! Typed settings, from (weakest to strongest) defaults, a TOML file, `WARDEN_*`
-//! environment variables and command-line flags. Unknown keys are an error that
-//! names the key. Secrets (the database URL's password) are never printed.
+//! environment variables and command-line flags.
+//!
+//! Every setting is declared once, in the `settings!` table below: its doc
+//! comment (the `--help` text), name, type and default. From that row come the
+//! file key (the name), the environment variable (`WARDEN_` and the name in
+//! capitals), the flag (`--` and the name in kebab case, see `cli.rs`), the field
+//! of the resolved [`Config`] and its line in the summary. How a type is read
+//! from text and from the file is its [`SettingType`] impl.
+//!
+//! A table in `macro_rules!` rather than clap's derive with `env`: Warden reads
+//! the environment itself, from a list of pairs, so an unknown `WARDEN_*`
+//! variable can be a warning, and tests can pass an environment without
+//! changing the process's own (which `unsafe_code = "forbid"` rules out); and
+//! the file needs no second struct kept in step with the flags.
+//!
+//! An unknown key in the file is an error that names it. An unknown `WARDEN_*`
+//! variable is a warning: Kubernetes sets `WARDEN_PORT`, `WARDEN_SERVICE_HOST`…
+//! in every pod when a service is named `warden`. Secrets are never printed.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use ipnet::IpNet;
 use serde::Deserialize;
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Config {
-    pub listen: SocketAddr,
-    pub database_url: String,
-    /// Where Warden is served behind a proxy: `""` at the root, or `/warden`.
-    pub public_base_path: String,
-    /// Peers whose `X-Forwarded-*` headers are believed.
-    pub trusted_proxies: Vec<IpNet>,
-    /// The built SPA (Trunk's `dist/`).
-    pub spa_dir: PathBuf,
-    pub session_idle_timeout: Duration,
-    pub session_lifetime: Duration,
-    pub max_body_bytes: usize,
-    pub log_format: LogFormat,
-    /// Longest an agent's check-in is held open waiting for an action.
-    pub agent_poll_timeout: Duration,
-    /// How often batched agent heartbeats are written.
-    pub agent_checkin_flush_interval: Duration,
-    /// Silence after which an agent is `offline`.
-    pub agent_offline_after: Duration,
-    /// How often each node looks for due tasks.
-    pub task_poll_interval: Duration,
-    /// How long a claim holds a task without being renewed; a node that dies loses its tasks this long after.
-    pub task_lease: Duration,
-    /// How long a stopping node lets running tasks finish.
-    pub task_shutdown_timeout: Duration,
-    /// How often queued API keys are looked at.
-    pub api_key_invalidation_interval: Duration,
-    /// How long a replaced key stays valid (longer than any rule run).
-    pub api_key_removal_delay: Duration,
-    /// Tasks one node runs at once.
-    pub task_max_workers: usize,
-    /// Keys invalidated per transaction.
-    pub api_key_invalidation_batch_size: usize,
-    /// Encrypts secrets kept for background work (rule API keys in action
-    /// parameters). Required outside demo mode; never printed.
-    pub encryption_key: Option<Secret>,
+/// Declares the settings; see the table below. A row is the setting's doc
+/// comment (required: it is the `--help` text), `name: Type = "default"` (the
+/// default as one would write it, `""` for none), then optionally
+/// `, placeholder "URL"` (the value's name in `--help`, else the type's) and
+/// `, alias "old-flag"` (another flag that sets it).
+macro_rules! settings {
+    (@or $given:literal, $fallback:expr) => { $given };
+    (@or $fallback:expr) => { $fallback };
+    ($(
+        $(#[doc = $doc:literal])+
+        $name:ident: $ty:ty = $default:literal $(, placeholder $placeholder:literal)? $(, alias $alias:literal)?;
+    )*) => {
+        /// Warden's settings, resolved (`Config::resolve`). Each is declared once, in `settings!`.
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct Config {
+            $($(#[doc = $doc])+ pub $name: $ty,)*
+        }
+
+        impl Default for Config {
+            fn default() -> Self {
+                Self { $($name: SettingType::from_text($default).expect(concat!("the default of ", stringify!($name), " is valid")),)* }
+            }
+        }
+
+        /// One source of settings (the file, the environment or the flags): the settings it sets.
+        #[derive(Debug, Clone, Default, PartialEq)]
+        pub struct Layer {
+            $(pub $name: Option<$ty>,)*
+        }
+
+        impl Layer {
+            /// `self`, with the settings it lacks taken from `weaker`.
+            pub fn or(self, weaker: Layer) -> Layer {
+                Layer { $($name: self.$name.or(weaker.$name),)* }
+            }
+
+            /// Sets the setting named `key` from a value of the file; `Ok(false)` if no setting has that name.
+            pub fn set(&mut self, key: &str, value: toml::Value) -> Result<bool, String> {
+                match key {
+                    $(stringify!($name) => self.$name = Some(SettingType::from_toml(value)?),)*
+                    _ => return Ok(false),
+                }
+                Ok(true)
+            }
+
+            /// The settings this layer sets, the others from `defaults`.
+            fn over(self, defaults: Config) -> Config {
+                Config { $($name: self.$name.unwrap_or(defaults.$name),)* }
+            }
+        }
+
+        impl Config {
+            /// Every setting as text; secrets as `***`.
+            fn shown(&self) -> BTreeMap<&'static str, String> {
+                BTreeMap::from([$((stringify!($name), SettingType::show(&self.$name)),)*])
+            }
+        }
+
+        /// Every setting, in the table's order: what the flags, the environment and the file know.
+        pub const SETTINGS: &[Setting] = &[$(Setting {
+            name: stringify!($name),
+            help: concat!($($doc),+),
+            default: $default,
+            placeholder: settings!(@or $($placeholder,)? <$ty as SettingType>::PLACEHOLDER),
+            repeatable: <$ty as SettingType>::REPEATABLE,
+            aliases: &[$($alias)?],
+        }),*];
+    };
+}
+
+settings! {
+    /// Address to listen on
+    listen: SocketAddr = "127.0.0.1:8080";
+    /// sqlite://FILE or postgres://USER@HOST/DB (a password in it is never printed)
+    database_url: String = "sqlite://data/warden.db", placeholder "URL";
+    /// Path Warden is served under behind a proxy, e.g. /warden (none: at the root)
+    public_base_path: String = "", placeholder "PATH";
+    /// Proxy address or network whose X-Forwarded-* headers are believed; repeat the flag for more
+    trusted_proxies: Vec<IpNet> = "", alias "trusted-proxy";
+    /// Folder with the built SPA (Trunk's dist/)
+    spa_dir: PathBuf = "dist", placeholder "DIR";
+    /// Sign out after this long without a request, e.g. 30m
+    session_idle_timeout: Duration = "8h";
+    /// Sign out this long after sign-in whatever happens, e.g. 12h
+    session_lifetime: Duration = "30d";
+    /// Largest request body in bytes
+    max_body_bytes: usize = "1048576", placeholder "BYTES";
+    /// Log format: text or json
+    log_format: LogFormat = "text";
+    /// Longest an agent's check-in is held open waiting for an action
+    agent_poll_timeout: Duration = "5m";
+    /// How often batched agent heartbeats are written
+    agent_checkin_flush_interval: Duration = "30s";
+    /// Silence after which an agent is offline
+    agent_offline_after: Duration = "6m";
+    /// How often this node looks for due background tasks
+    task_poll_interval: Duration = "3s";
+    /// How long a claim holds a task without being renewed; a dead node's tasks are retaken this long after
+    task_lease: Duration = "30s";
+    /// How long a stopping node lets running tasks finish
+    task_shutdown_timeout: Duration = "30s";
+    /// How often queued API keys are invalidated
+    api_key_invalidation_interval: Duration = "5m";
+    /// How long a replaced rule API key stays valid before invalidation (longer than any rule run)
+    api_key_removal_delay: Duration = "1h";
+    /// Background tasks this node runs at once
+    task_max_workers: usize = "10";
+    /// API keys invalidated per transaction
+    api_key_invalidation_batch_size: usize = "500";
+    /// Secret (32+ characters) that encrypts the keys kept for background work (rule API keys in action
+    /// parameters); required unless --demo; never printed. Prefer the environment variable to the flag
+    encryption_key: Option<Secret> = "", placeholder "SECRET";
+}
+
+/// A declared setting, as the flags, the environment and the file know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    /// The file key and the field of [`Config`].
+    pub name: &'static str,
+    /// What it does (its doc comment), for `--help`.
+    pub help: &'static str,
+    /// The default as one would write it (`8h`); empty for none.
+    pub default: &'static str,
+    /// The value's name in `--help` (`DURATION`).
+    pub placeholder: &'static str,
+    /// A list: the flag may repeat, the variable is comma-separated.
+    pub repeatable: bool,
+    /// Other flags that set it, kept for compatibility.
+    pub aliases: &'static [&'static str],
+}
+
+impl Setting {
+    /// The flag without its dashes: `session-idle-timeout`.
+    pub fn flag(&self) -> String {
+        self.name.replace('_', "-")
+    }
+
+    /// The environment variable: `WARDEN_SESSION_IDLE_TIMEOUT`.
+    pub fn env(&self) -> String {
+        format!("WARDEN_{}", self.name.to_ascii_uppercase())
+    }
+}
+
+/// How a setting's type is read and shown. Text comes from a flag, a variable or a string in the file.
+pub trait SettingType: Sized {
+    /// The value's name in `--help`, unless the setting names it.
+    const PLACEHOLDER: &'static str;
+    /// A list: repeated flags add up, and text is comma-separated.
+    const REPEATABLE: bool = false;
+
+    fn from_text(text: &str) -> Result<Self, String>;
+
+    /// From a value of the file: a string is text; a type that takes numbers or arrays says so.
+    fn from_toml(value: toml::Value) -> Result<Self, String> {
+        match value {
+            toml::Value::String(text) => Self::from_text(&text),
+            other => Err(format!("expected a string, got {}", other.type_str())),
+        }
+    }
+
+    /// For the summary; a secret shows `***`.
+    fn show(&self) -> String;
+}
+
+impl SettingType for SocketAddr {
+    const PLACEHOLDER: &'static str = "ADDR";
+    fn from_text(text: &str) -> Result<Self, String> {
+        text.parse().map_err(|e| format!("`{text}`: {e} (expected an address such as 0.0.0.0:8080)"))
+    }
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl SettingType for String {
+    const PLACEHOLDER: &'static str = "TEXT";
+    fn from_text(text: &str) -> Result<Self, String> {
+        Ok(text.to_owned())
+    }
+    fn show(&self) -> String {
+        self.clone()
+    }
+}
+
+impl SettingType for PathBuf {
+    const PLACEHOLDER: &'static str = "PATH";
+    fn from_text(text: &str) -> Result<Self, String> {
+        Ok(PathBuf::from(text))
+    }
+    fn show(&self) -> String {
+        self.display().to_string()
+    }
+}
+
+/// Humantime: `30s`, `5m`, `8h`, `30d`.
+impl SettingType for Duration {
+    const PLACEHOLDER: &'static str = "DURATION";
+    fn from_text(text: &str) -> Result<Self, String> {
+        humantime::parse_duration(text).map_err(|e| format!("`{text}` is not a duration such as 30s, 5m or 8h: {e}"))
+    }
+    fn show(&self) -> String {
+        humantime::format_duration(*self).to_string()
+    }
+}
+
+impl SettingType for usize {
+    const PLACEHOLDER: &'static str = "N";
+    fn from_text(text: &str) -> Result<Self, String> {
+        text.trim().parse().map_err(|_| format!("expected a number, got `{text}`"))
+    }
+    fn from_toml(value: toml::Value) -> Result<Self, String> {
+        match value {
+            toml::Value::Integer(n) => usize::try_from(n).map_err(|_| format!("expected a number of 0 or more, got {n}")),
+            toml::Value::String(text) => Self::from_text(&text),
+            other => Err(format!("expected a number, got {}", other.type_str())),
+        }
+    }
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl SettingType for LogFormat {
+    const PLACEHOLDER: &'static str = "FORMAT";
+    fn from_text(text: &str) -> Result<Self, String> {
+        match text {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("expected text or json, got `{other}`")),
+        }
+    }
+    fn show(&self) -> String {
+        match self {
+            LogFormat::Text => "text".to_owned(),
+            LogFormat::Json => "json".to_owned(),
+        }
+    }
+}
+
+/// Networks: comma-separated as text (`10.0.0.5, 10.1.0.0/16`), an array in the file.
+impl SettingType for Vec<IpNet> {
+    const PLACEHOLDER: &'static str = "CIDR";
+    const REPEATABLE: bool = true;
+    fn from_text(text: &str) -> Result<Self, String> {
+        text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(parse_network).collect()
+    }
+    fn from_toml(value: toml::Value) -> Result<Self, String> {
+        match value {
+            toml::Value::Array(items) => items
+                .into_iter()
+                .map(|item| match item {
+                    toml::Value::String(text) => parse_network(&text),
+                    other => Err(format!("expected addresses or networks as strings, got {}", other.type_str())),
+                })
+                .collect(),
+            toml::Value::String(text) => Self::from_text(&text),
+            other => Err(format!("expected a list such as [\"10.0.0.5\"], got {}", other.type_str())),
+        }
+    }
+    fn show(&self) -> String {
+        self.iter().map(IpNet::to_string).collect::<Vec<_>>().join(",")
+    }
+}
+
+/// Empty text is no secret.
+impl SettingType for Option<Secret> {
+    const PLACEHOLDER: &'static str = "SECRET";
+    fn from_text(text: &str) -> Result<Self, String> {
+        Ok((!text.is_empty()).then(|| Secret(text.to_owned())))
+    }
+    fn show(&self) -> String {
+        if self.is_some() { "***".to_owned() } else { String::new() }
+    }
 }
 
 /// A setting that must never reach a log: `Debug` prints `***`.
@@ -68,81 +320,6 @@ pub enum LogFormat {
     Json,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            database_url: "sqlite://data/warden.db".to_owned(),
-            public_base_path: String::new(),
-            trusted_proxies: Vec::new(),
-            spa_dir: PathBuf::from("dist"),
-            session_idle_timeout: Duration::from_secs(8 * 3600),
-            session_lifetime: Duration::from_secs(30 * 24 * 3600),
-            max_body_bytes: 1024 * 1024,
-            log_format: LogFormat::Text,
-            agent_poll_timeout: Duration::from_secs(300),
-            agent_checkin_flush_interval: Duration::from_secs(30),
-            agent_offline_after: Duration::from_secs(360),
-            task_poll_interval: Duration::from_secs(3),
-            task_lease: Duration::from_secs(30),
-            task_shutdown_timeout: Duration::from_secs(30),
-            api_key_invalidation_interval: Duration::from_secs(300),
-            api_key_removal_delay: Duration::from_secs(3600),
-            task_max_workers: 10,
-            api_key_invalidation_batch_size: 500,
-            encryption_key: None,
-        }
-    }
-}
-
-/// One source of settings; every key optional. The TOML file is parsed into
-/// this directly, so its keys are exactly these field names.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Layer {
-    pub listen: Option<SocketAddr>,
-    pub database_url: Option<String>,
-    pub public_base_path: Option<String>,
-    #[serde(default, deserialize_with = "networks")]
-    pub trusted_proxies: Option<Vec<IpNet>>,
-    pub spa_dir: Option<PathBuf>,
-    #[serde(default, deserialize_with = "duration_text")]
-    pub session_idle_timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "duration_text")]
-    pub session_lifetime: Option<Duration>,
-    pub max_body_bytes: Option<usize>,
-    pub log_format: Option<LogFormat>,
-    #[serde(default, deserialize_with = "duration_text")]
-    pub agent_poll_timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "duration_text")]
-    pub agent_checkin_flush_interval: Option<Duration>,
-    #[serde(default, deserialize_with = "duration_text")]
-    pub agent_offline_after: Option<Duration>,
-    #[serde(default, deserialize_with = "duration_text")]
-    pub task_poll_interval: Option<Duration>,
-    #[serde(default, deserialize_with = "duration_text")]
-    pub task_lease: Option<Duration>,
-    #[serde(default, deserialize_with = "duration_text")]
-    pub task_shutdown_timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "duration_text")]
-    pub api_key_invalidation_interval: Option<Duration>,
-    #[serde(default, deserialize_with = "duration_text")]
-    pub api_key_removal_delay: Option<Duration>,
-    pub task_max_workers: Option<usize>,
-    pub api_key_invalidation_batch_size: Option<usize>,
-    pub encryption_key: Option<Secret>,
-}
-
-fn duration_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    let text = String::deserialize(d)?;
-    humantime::parse_duration(&text).map(Some).map_err(serde::de::Error::custom)
-}
-
-fn networks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<IpNet>>, D::Error> {
-    let texts = Vec::<String>::deserialize(d)?;
-    texts.iter().map(|t| parse_network(t).map_err(serde::de::Error::custom)).collect::<Result<_, _>>().map(Some)
-}
-
 /// A network (`10.0.0.0/8`) or a single address (`127.0.0.1`).
 pub fn parse_network(text: &str) -> Result<IpNet, String> {
     text.parse::<IpNet>()
@@ -150,118 +327,84 @@ pub fn parse_network(text: &str) -> Result<IpNet, String> {
         .map_err(|_| format!("`{text}` is neither an IP address nor a network such as 10.0.0.0/8"))
 }
 
-/// The environment variable for each setting.
-const ENV_KEYS: &[(&str, &str)] = &[
-    ("WARDEN_LISTEN", "listen"),
-    ("WARDEN_DATABASE_URL", "database_url"),
-    ("WARDEN_PUBLIC_BASE_PATH", "public_base_path"),
-    ("WARDEN_TRUSTED_PROXIES", "trusted_proxies"),
-    ("WARDEN_SPA_DIR", "spa_dir"),
-    ("WARDEN_SESSION_IDLE_TIMEOUT", "session_idle_timeout"),
-    ("WARDEN_SESSION_LIFETIME", "session_lifetime"),
-    ("WARDEN_MAX_BODY_BYTES", "max_body_bytes"),
-    ("WARDEN_LOG_FORMAT", "log_format"),
-    ("WARDEN_AGENT_POLL_TIMEOUT", "agent_poll_timeout"),
-    ("WARDEN_AGENT_CHECKIN_FLUSH_INTERVAL", "agent_checkin_flush_interval"),
-    ("WARDEN_AGENT_OFFLINE_AFTER", "agent_offline_after"),
-    ("WARDEN_TASK_POLL_INTERVAL", "task_poll_interval"),
-    ("WARDEN_TASK_LEASE", "task_lease"),
-    ("WARDEN_TASK_SHUTDOWN_TIMEOUT", "task_shutdown_timeout"),
-    ("WARDEN_API_KEY_INVALIDATION_INTERVAL", "api_key_invalidation_interval"),
-    ("WARDEN_API_KEY_REMOVAL_DELAY", "api_key_removal_delay"),
-    ("WARDEN_TASK_MAX_WORKERS", "task_max_workers"),
-    ("WARDEN_API_KEY_INVALIDATION_BATCH_SIZE", "api_key_invalidation_batch_size"),
-    ("WARDEN_ENCRYPTION_KEY", "encryption_key"),
-];
-
-/// Variables that are not settings but are Warden's all the same.
+/// Warden's variables that are not settings.
 const ENV_OTHER: &[&str] = &["WARDEN_CONFIG"];
 
 impl Layer {
-    pub fn from_toml(text: &str) -> anyhow::Result<Layer> {
-        toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
+    /// Sets the setting named `key` from text (a flag, a variable); `Ok(false)` if no setting has that name.
+    pub fn set_text(&mut self, key: &str, text: &str) -> Result<bool, String> {
+        self.set(key, toml::Value::String(text.to_owned()))
     }
 
-    /// Reads every `WARDEN_*` variable; an unknown one is an error that names it
-    /// (a typo must not silently fall back to a default).
-    pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<Layer> {
-        let mut table = toml::Table::new();
+    /// The file's settings; an unknown key is an error that names it.
+    pub fn from_toml(text: &str) -> anyhow::Result<Layer> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| anyhow!("{}", e.to_string().trim_end()))?;
+        let mut layer = Layer::default();
+        for (key, value) in table {
+            match layer.set(&key, value) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let known: Vec<&str> = SETTINGS.iter().map(|setting| setting.name).collect();
+                    bail!("unknown key `{key}`; Warden reads {}", known.join(", "));
+                }
+                Err(e) => bail!("{key}: {e}"),
+            }
+        }
+        Ok(layer)
+    }
+
+    /// The `WARDEN_*` variables among `vars`. A bad value is an error that names
+    /// the variable. An unknown variable is ignored with a warning, returned so
+    /// that it is logged once logging runs: Kubernetes sets `WARDEN_PORT`,
+    /// `WARDEN_SERVICE_HOST`… in every pod when a service is named `warden`.
+    pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<(Layer, Vec<String>)> {
+        let mut layer = Layer::default();
+        let mut warnings = Vec::new();
         for (name, value) in vars {
             if !name.starts_with("WARDEN_") || ENV_OTHER.contains(&name.as_str()) {
                 continue;
             }
-            let Some((_, key)) = ENV_KEYS.iter().find(|(env, _)| *env == name) else {
-                let known: Vec<&str> = ENV_KEYS.iter().map(|(env, _)| *env).collect();
-                bail!("unknown environment variable {name}; Warden reads {}", known.join(", "));
-            };
-            let value = match *key {
-                "trusted_proxies" => toml::Value::Array(
-                    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| toml::Value::String(s.into())).collect(),
-                ),
-                "max_body_bytes" | "task_max_workers" | "api_key_invalidation_batch_size" => toml::Value::Integer(
-                    value.parse().with_context(|| format!("{name}: expected a number, got `{value}`"))?,
-                ),
-                _ => toml::Value::String(value),
-            };
-            table.insert((*key).to_owned(), value);
+            match SETTINGS.iter().find(|setting| setting.env() == name) {
+                Some(setting) => {
+                    layer.set_text(setting.name, &value).map_err(|e| anyhow!("environment variable {name}: {e}"))?;
+                }
+                None => warnings.push(unknown_variable(&name)),
+            }
         }
-        Layer::deserialize(table).map_err(|e| anyhow::anyhow!("environment: {e}"))
-    }
-
-    /// `self`, with the keys it lacks taken from `weaker`.
-    pub fn or(self, weaker: Layer) -> Layer {
-        Layer {
-            listen: self.listen.or(weaker.listen),
-            database_url: self.database_url.or(weaker.database_url),
-            public_base_path: self.public_base_path.or(weaker.public_base_path),
-            trusted_proxies: self.trusted_proxies.or(weaker.trusted_proxies),
-            spa_dir: self.spa_dir.or(weaker.spa_dir),
-            session_idle_timeout: self.session_idle_timeout.or(weaker.session_idle_timeout),
-            session_lifetime: self.session_lifetime.or(weaker.session_lifetime),
-            max_body_bytes: self.max_body_bytes.or(weaker.max_body_bytes),
-            log_format: self.log_format.or(weaker.log_format),
-            agent_poll_timeout: self.agent_poll_timeout.or(weaker.agent_poll_timeout),
-            agent_checkin_flush_interval: self.agent_checkin_flush_interval.or(weaker.agent_checkin_flush_interval),
-            agent_offline_after: self.agent_offline_after.or(weaker.agent_offline_after),
-            task_poll_interval: self.task_poll_interval.or(weaker.task_poll_interval),
-            task_lease: self.task_lease.or(weaker.task_lease),
-            task_shutdown_timeout: self.task_shutdown_timeout.or(weaker.task_shutdown_timeout),
-            api_key_invalidation_interval: self.api_key_invalidation_interval.or(weaker.api_key_invalidation_interval),
-            api_key_removal_delay: self.api_key_removal_delay.or(weaker.api_key_removal_delay),
-            task_max_workers: self.task_max_workers.or(weaker.task_max_workers),
-            api_key_invalidation_batch_size: self.api_key_invalidation_batch_size.or(weaker.api_key_invalidation_batch_size),
-            encryption_key: self.encryption_key.or(weaker.encryption_key),
-        }
+        Ok((layer, warnings))
     }
 }
 
+/// The warning for an unknown `WARDEN_*` variable, with the setting it may be a typo of.
+fn unknown_variable(name: &str) -> String {
+    let closest = SETTINGS.iter().map(Setting::env).map(|env| (edit_distance(&env, name), env)).min();
+    match closest {
+        Some((distance, env)) if distance <= 2 => format!("ignoring unknown environment variable {name}: did you mean {env}?"),
+        _ => format!("ignoring unknown environment variable {name}: no setting has that name (`warden serve --help` lists them)"),
+    }
+}
+
+/// Levenshtein distance: the fewest one-character insertions, deletions and substitutions from `a` to `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, a) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, b) in b.iter().enumerate() {
+            let substituted = diagonal + usize::from(a != *b);
+            diagonal = row[j + 1];
+            row[j + 1] = substituted.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
+
 impl Config {
-    /// Flags over environment over file over defaults.
+    /// Flags over environment over file over defaults, then checked.
     pub fn resolve(flags: Layer, env: Layer, file: Layer) -> anyhow::Result<Config> {
-        let layer = flags.or(env).or(file);
-        let default = Config::default();
-        let config = Config {
-            listen: layer.listen.unwrap_or(default.listen),
-            database_url: layer.database_url.unwrap_or(default.database_url),
-            public_base_path: normalize_base_path(&layer.public_base_path.unwrap_or_default())?,
-            trusted_proxies: layer.trusted_proxies.unwrap_or(default.trusted_proxies),
-            spa_dir: layer.spa_dir.unwrap_or(default.spa_dir),
-            session_idle_timeout: layer.session_idle_timeout.unwrap_or(default.session_idle_timeout),
-            session_lifetime: layer.session_lifetime.unwrap_or(default.session_lifetime),
-            max_body_bytes: layer.max_body_bytes.unwrap_or(default.max_body_bytes),
-            log_format: layer.log_format.unwrap_or(default.log_format),
-            agent_poll_timeout: layer.agent_poll_timeout.unwrap_or(default.agent_poll_timeout),
-            agent_checkin_flush_interval: layer.agent_checkin_flush_interval.unwrap_or(default.agent_checkin_flush_interval),
-            agent_offline_after: layer.agent_offline_after.unwrap_or(default.agent_offline_after),
-            task_poll_interval: layer.task_poll_interval.unwrap_or(default.task_poll_interval),
-            task_lease: layer.task_lease.unwrap_or(default.task_lease),
-            task_shutdown_timeout: layer.task_shutdown_timeout.unwrap_or(default.task_shutdown_timeout),
-            api_key_invalidation_interval: layer.api_key_invalidation_interval.unwrap_or(default.api_key_invalidation_interval),
-            api_key_removal_delay: layer.api_key_removal_delay.unwrap_or(default.api_key_removal_delay),
-            task_max_workers: layer.task_max_workers.unwrap_or(default.task_max_workers),
-            api_key_invalidation_batch_size: layer.api_key_invalidation_batch_size.unwrap_or(default.api_key_invalidation_batch_size),
-            encryption_key: layer.encryption_key.filter(|k| !k.0.is_empty()),
-        };
+        let mut config = flags.or(env).or(file).over(Config::default());
+        config.public_base_path = normalize_base_path(&config.public_base_path)?;
         if config.agent_checkin_flush_interval.is_zero() || config.agent_offline_after.is_zero() {
             bail!("agent_checkin_flush_interval and agent_offline_after must be longer than zero");
         }
@@ -283,8 +426,9 @@ impl Config {
         Ok(config)
     }
 
-    /// Loads the file (if any), reads the environment and applies `flags`.
-    pub fn load(file: Option<&std::path::Path>, flags: Layer) -> anyhow::Result<Config> {
+    /// Loads the file (if any), reads the environment and applies `flags`. Also
+    /// returns the warnings to log once logging runs (unknown `WARDEN_*` variables).
+    pub fn load(file: Option<&Path>, flags: Layer) -> anyhow::Result<(Config, Vec<String>)> {
         let file_layer = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
@@ -292,7 +436,8 @@ impl Config {
             }
             None => Layer::default(),
         };
-        Config::resolve(flags, Layer::from_env(std::env::vars())?, file_layer)
+        let (env, warnings) = Layer::from_env(std::env::vars())?;
+        Ok((Config::resolve(flags, env, file_layer)?, warnings))
     }
 
     pub fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
@@ -304,15 +449,11 @@ impl Config {
         redact_url(&self.database_url)
     }
 
-    /// Settings as a map, for `warden config` style diagnostics and logs.
+    /// Every setting as text, for diagnostics and logs: secrets as `***`, the database URL without its password.
     pub fn summary(&self) -> BTreeMap<&'static str, String> {
-        BTreeMap::from([
-            ("listen", self.listen.to_string()),
-            ("database_url", self.database_url_redacted()),
-            ("public_base_path", self.public_base_path.clone()),
-            ("trusted_proxies", format!("{:?}", self.trusted_proxies)),
-            ("spa_dir", self.spa_dir.display().to_string()),
-        ])
+        let mut summary = self.shown();
+        summary.insert("database_url", self.database_url_redacted());
+        summary
     }
 }
 
@@ -376,8 +517,24 @@ fn redact_query(url: &str) -> String {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> anyhow::Result<Layer> {
+    use crate::cli::Cli;
+    use clap::Parser;
+
+    /// The layer and the warnings of an environment made of `pairs`.
+    fn env_warnings(pairs: &[(&str, &str)]) -> anyhow::Result<(Layer, Vec<String>)> {
         Layer::from_env(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+    }
+
+    /// The layer of an environment made of `pairs`, which warns of nothing.
+    fn env(pairs: &[(&str, &str)]) -> anyhow::Result<Layer> {
+        let (layer, warnings) = env_warnings(pairs)?;
+        assert_eq!(warnings, Vec::<String>::new());
+        Ok(layer)
+    }
+
+    /// The settings given as flags to `warden serve`.
+    fn flags(args: &[&str]) -> Layer {
+        Cli::try_parse_from(["warden", "serve"].iter().chain(args)).unwrap().settings.flags
     }
 
     #[test]
@@ -406,10 +563,144 @@ mod tests {
     }
 
     #[test]
-    fn unknown_env_variable_is_named() {
-        let err = env(&[("WARDEN_LISTNE", "x")]).unwrap_err().to_string();
-        assert!(err.contains("WARDEN_LISTNE"), "{err}");
-        assert!(env(&[("WARDEN_CONFIG", "x"), ("HOME", "/root")]).is_ok());
+    fn unknown_file_key_is_named_even_as_a_table() {
+        let err = Layer::from_toml("[server]\nlisten = \"127.0.0.1:1\"").unwrap_err().to_string();
+        assert!(err.contains("unknown key `server`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_env_variable_is_a_warning_that_names_it() {
+        // What Kubernetes injects for a service named `warden`, a typo, and a setting.
+        let (layer, warnings) = env_warnings(&[
+            ("WARDEN_PORT", "tcp://10.96.0.7:8080"),
+            ("WARDEN_SERVICE_HOST", "10.96.0.7"),
+            ("WARDEN_LISTNE", "127.0.0.1:1"),
+            ("WARDEN_LISTEN", "127.0.0.1:2000"),
+        ])
+        .unwrap();
+        assert_eq!(layer.listen, Some("127.0.0.1:2000".parse().unwrap()));
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        assert!(warnings[0].contains("WARDEN_PORT") && warnings[0].contains("warden serve --help"), "{warnings:?}");
+        assert!(warnings[1].contains("WARDEN_SERVICE_HOST"), "{warnings:?}");
+        assert!(warnings[2].contains("WARDEN_LISTNE") && warnings[2].contains("did you mean WARDEN_LISTEN?"), "{warnings:?}");
+        let config = Config::resolve(Layer::default(), layer, Layer::default()).unwrap();
+        assert_eq!(config.listen.port(), 2000);
+        // Not settings, but Warden's or not Warden's: no warning.
+        assert!(env(&[("WARDEN_CONFIG", "x"), ("HOME", "/root"), ("WARDENX", "y")]).is_ok());
+        // A known variable with a bad value still stops Warden.
+        let err = env_warnings(&[("WARDEN_PORT", "x"), ("WARDEN_TASK_MAX_WORKERS", "many")]).unwrap_err().to_string();
+        assert!(err.contains("WARDEN_TASK_MAX_WORKERS") && err.contains("expected a number"), "{err}");
+    }
+
+    #[test]
+    fn typos_are_found_within_two_edits() {
+        assert_eq!(edit_distance("WARDEN_LISTEN", "WARDEN_LISTEN"), 0);
+        assert_eq!(edit_distance("WARDEN_LISTEN", "WARDEN_LISTNE"), 2);
+        assert_eq!(edit_distance("WARDEN_SPA_DIR", "WARDEN_SPADIR"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert!(unknown_variable("WARDEN_PORT").contains("no setting"));
+        assert!(unknown_variable("WARDEN_TASK_LEAS").contains("did you mean WARDEN_TASK_LEASE?"));
+    }
+
+    #[test]
+    fn every_setting_has_a_file_key_an_env_variable_and_a_flag() {
+        let help = Cli::try_parse_from(["warden", "serve", "--help"]).unwrap_err().to_string();
+        let summary = Config::default().summary();
+        for setting in SETTINGS {
+            let (name, flag, env_name) = (setting.name, setting.flag(), setting.env());
+            assert_eq!(env_name, format!("WARDEN_{}", name.to_uppercase()));
+            assert_eq!(flag, name.replace('_', "-"));
+            assert!(!setting.help.trim().is_empty(), "{name} has no help");
+            // The default, given through each source, sets this setting and only it.
+            let mut expected = Layer::default();
+            assert_eq!(expected.set_text(name, setting.default), Ok(true), "{name}");
+            assert_ne!(expected, Layer::default(), "{name}");
+            assert_eq!(Layer::from_toml(&format!("{name} = {:?}", setting.default)).unwrap(), expected, "file key {name}");
+            assert_eq!(env(&[(&env_name, setting.default)]).unwrap(), expected, "{env_name}");
+            assert_eq!(flags(&[&format!("--{flag}"), setting.default]), expected, "--{flag}");
+            assert_eq!(expected.over(Config::default()), Config::default(), "{name}");
+            // `warden serve --help` tells all of it.
+            assert!(help.contains(&format!("--{flag} <{}>", setting.placeholder)), "--{flag} in {help}");
+            assert!(help.contains(&format!("[env: {env_name}")), "{env_name} in {help}");
+            if !setting.default.is_empty() {
+                assert!(help.contains(&format!("[default: {}]", setting.default)), "default of {name} in {help}");
+            }
+            assert!(summary.contains_key(name), "{name} in the summary");
+        }
+        let names: std::collections::BTreeSet<&str> = SETTINGS.iter().map(|setting| setting.name).collect();
+        assert_eq!(names.len(), SETTINGS.len(), "a setting is declared twice");
+        assert_eq!(summary.len(), SETTINGS.len());
+    }
+
+    #[test]
+    fn file_then_env_then_flags_for_lists_durations_numbers_and_secrets() {
+        let file = Layer::from_toml(
+            "trusted_proxies = [\"10.0.0.5\"]\nsession_idle_timeout = \"1h\"\nsession_lifetime = \"12h\"\ntask_max_workers = 4\n\
+             max_body_bytes = 100\nencryption_key = \"a file encryption key that is long enough\"\nspa_dir = \"/srv/file\"",
+        )
+        .unwrap();
+        let environment = env(&[
+            ("WARDEN_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8"),
+            ("WARDEN_SESSION_IDLE_TIMEOUT", "15m"),
+            ("WARDEN_TASK_MAX_WORKERS", "6"),
+            ("WARDEN_ENCRYPTION_KEY", "an environment encryption key, long enough"),
+        ])
+        .unwrap();
+        let given = flags(&["--trusted-proxy", "192.168.0.1", "--trusted-proxies", "172.16.0.0/12", "--task-max-workers", "8", "--spa-dir", "/srv/x"]);
+        let config = Config::resolve(given, environment.clone(), file.clone()).unwrap();
+        assert_eq!(config.trusted_proxies, ["192.168.0.1/32".parse().unwrap(), "172.16.0.0/12".parse().unwrap()]);
+        assert_eq!(config.task_max_workers, 8);
+        assert_eq!(config.spa_dir, PathBuf::from("/srv/x"));
+        assert_eq!(config.session_idle_timeout, Duration::from_secs(15 * 60));
+        assert_eq!(config.encryption_key, Some(Secret("an environment encryption key, long enough".into())));
+        assert_eq!(config.session_lifetime, Duration::from_secs(12 * 3600));
+        assert_eq!(config.max_body_bytes, 100);
+        assert_eq!(config.listen, Config::default().listen);
+
+        let config = Config::resolve(Layer::default(), environment, file.clone()).unwrap();
+        assert_eq!(config.trusted_proxies.len(), 2);
+        assert_eq!(config.task_max_workers, 6);
+        let config = Config::resolve(Layer::default(), Layer::default(), file).unwrap();
+        assert_eq!(config.trusted_proxies, ["10.0.0.5/32".parse().unwrap()]);
+        assert_eq!(config.task_max_workers, 4);
+        assert_eq!(config.encryption_key, Some(Secret("a file encryption key that is long enough".into())));
+        // An empty value is a value: it overrides a weaker source (here: no key, no proxies).
+        let empty = env(&[("WARDEN_ENCRYPTION_KEY", ""), ("WARDEN_TRUSTED_PROXIES", "")]).unwrap();
+        let file = Layer::from_toml("encryption_key = \"a file encryption key that is long enough\"\ntrusted_proxies = [\"10.0.0.5\"]").unwrap();
+        let config = Config::resolve(Layer::default(), empty, file).unwrap();
+        assert_eq!((config.encryption_key, config.trusted_proxies), (None, vec![]));
+    }
+
+    #[test]
+    fn durations_lists_numbers_and_secrets_are_read_or_refused_by_name() {
+        for (text, seconds) in [("30s", 30), ("5m", 300), ("8h", 8 * 3600), ("30d", 30 * 24 * 3600), ("1h 30m", 5400)] {
+            assert_eq!(Duration::from_text(text), Ok(Duration::from_secs(seconds)), "{text}");
+        }
+        assert_eq!(Vec::<IpNet>::from_text(" 127.0.0.1 ,10.0.0.0/8,, ").unwrap().len(), 2);
+        assert!(Vec::<IpNet>::from_text("10.0.0.0/8,nowhere").unwrap_err().contains("nowhere"));
+        assert_eq!(Option::<Secret>::from_text(""), Ok(None));
+        let err = Layer::from_toml("max_body_bytes = -1").unwrap_err().to_string();
+        assert!(err.contains("max_body_bytes"), "{err}");
+        let err = Layer::from_toml("trusted_proxies = [1]").unwrap_err().to_string();
+        assert!(err.contains("trusted_proxies"), "{err}");
+        let err = Layer::from_toml("log_format = \"xml\"").unwrap_err().to_string();
+        assert!(err.contains("log_format") && err.contains("text or json"), "{err}");
+        let err = Cli::try_parse_from(["warden", "serve", "--session-idle-timeout", "soon"]).unwrap_err().to_string();
+        assert!(err.contains("--session-idle-timeout"), "{err}");
+        let err = Cli::try_parse_from(["warden", "serve", "--trusted-proxy", "nowhere"]).unwrap_err().to_string();
+        assert!(err.contains("nowhere"), "{err}");
+        // The checks after resolution keep their messages.
+        let short = env(&[("WARDEN_ENCRYPTION_KEY", "too short")]).unwrap();
+        let err = Config::resolve(Layer::default(), short, Layer::default()).unwrap_err().to_string();
+        assert!(err.contains("at least 32 characters"), "{err}");
+        let err = Config::resolve(flags(&["--task-max-workers", "0"]), Layer::default(), Layer::default()).unwrap_err().to_string();
+        assert!(err.contains("task_max_workers and api_key_invalidation_batch_size must be at least 1"), "{err}");
+        let err = Config::resolve(flags(&["--task-lease", "10ms"]), Layer::default(), Layer::default()).unwrap_err().to_string();
+        assert!(err.contains("task_lease at least 1s"), "{err}");
+        let err = Config::resolve(flags(&["--public-base-path", "warden"]), Layer::default(), Layer::default()).unwrap_err().to_string();
+        assert!(err.contains("public_base_path must be an absolute path"), "{err}");
+        let config = Config::resolve(flags(&["--public-base-path", "/warden/"]), Layer::default(), Layer::default()).unwrap();
+        assert_eq!(config.public_base_path, "/warden");
     }
 
     #[test]
@@ -496,5 +787,9 @@ mod tests {
         assert!(!format!("{:?}", config.summary()).contains("s3cret"));
         let config = Config { encryption_key: Some(Secret("an encryption key that is long enough".into())), ..Config::default() };
         assert!(!format!("{config:?}").contains("long enough"));
+        assert!(!format!("{:?}", config.summary()).contains("long enough"));
+        assert_eq!(config.summary()["encryption_key"], "***");
+        let flags = flags(&["--encryption-key", "an encryption key that is long enough"]);
+        assert!(!format!("{flags:?}").contains("long enough"));
     }
 }

@@ -16,8 +16,12 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let mut config = cli.settings.load()?;
+    let (mut config, warnings) = cli.settings.load()?;
     telemetry::init(config.log_format);
+    // Found while resolving the settings, before logging could run (it needs log_format).
+    for warning in &warnings {
+        tracing::warn!("{warning}");
+    }
     match cli.command {
         Command::Serve { demo } => {
             if demo && config.encryption_key.is_none() {

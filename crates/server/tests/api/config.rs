@@ -1,4 +1,5 @@
-//! Configuration errors stop the process with a message that names the key.
+//! Configuration errors stop the process with a message that names the key;
+//! unknown `WARDEN_*` variables are only warned about.
 
 use crate::helpers::warden_command;
 
@@ -13,11 +14,31 @@ fn unknown_config_file_key_is_named() {
     assert!(stderr.contains("listen_port"), "{stderr}");
 }
 
+/// Kubernetes sets `WARDEN_PORT`, `WARDEN_SERVICE_HOST`… in every pod when a
+/// service is named `warden`: unknown variables are logged, not fatal.
 #[test]
-fn unknown_environment_variable_is_named() {
-    let output = warden_command("sqlite://unused.db").env("WARDEN_LISTNE", "x").args(["user", "list"]).output().unwrap();
+fn unknown_environment_variables_are_named_in_a_warning_and_do_not_stop_warden() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/w.db", dir.path().display());
+    let output = warden_command(&url)
+        .env("WARDEN_PORT", "tcp://10.96.0.7:8080")
+        .env("WARDEN_SERVICE_HOST", "10.96.0.7")
+        .env("WARDEN_LISTNE", "x")
+        .args(["user", "list"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("USERNAME"));
+    for name in ["WARDEN_PORT", "WARDEN_SERVICE_HOST", "WARDEN_LISTNE"] {
+        assert!(stderr.lines().any(|line| line.contains("WARN") && line.contains(name)), "{name} in {stderr}");
+    }
+    assert!(stderr.contains("did you mean WARDEN_LISTEN?"), "{stderr}");
+
+    // A known variable with a bad value still stops Warden, naming it.
+    let output = warden_command(&url).env("WARDEN_PORT", "x").env("WARDEN_TASK_LEASE", "soon").args(["user", "list"]).output().unwrap();
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("WARDEN_LISTNE"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("WARDEN_TASK_LEASE"));
 }
 
 #[test]
@@ -26,6 +47,19 @@ fn every_command_has_help() {
         let output = warden_command("sqlite://unused.db").args(args).output().unwrap();
         assert!(output.status.success(), "{args:?}");
         assert!(String::from_utf8_lossy(&output.stdout).contains("Usage:"), "{args:?}");
+    }
+}
+
+#[test]
+fn serve_help_lists_every_setting_with_its_variable_and_default() {
+    let output = warden_command("sqlite://unused.db").args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    for setting in warden_server::config::SETTINGS {
+        assert!(help.contains(&format!("--{} <", setting.flag())), "{} in {help}", setting.name);
+        assert!(help.contains(&format!("[env: {}", setting.env())), "{} in {help}", setting.name);
+        if !setting.default.is_empty() {
+            assert!(help.contains(&format!("[default: {}]", setting.default)), "{} in {help}", setting.name);
+        }
     }
 }
 
