@@ -63,16 +63,7 @@ impl Application {
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
         let engine = Engine::of_url(&config.database_url);
         let tasks = Arc::new(tasks::TaskManager::new(db.clone(), engine, tasks::TaskSettings::from_config(&config)));
-        tasks::sessions_cleanup::register(&tasks, db.clone(), config.session_idle_timeout);
-        tasks::api_key_invalidation::register(&tasks, db.clone(), config.api_key_removal_delay, config.api_key_invalidation_batch_size);
-        tasks.ensure_recurring(tasks::sessions_cleanup::TASK_ID, tasks::sessions_cleanup::TASK_TYPE, tasks::sessions_cleanup::INTERVAL).await?;
-        tasks::failed_tasks_cleanup::register(&tasks, db.clone());
-        tasks
-            .ensure_recurring(tasks::failed_tasks_cleanup::TASK_ID, tasks::failed_tasks_cleanup::TASK_TYPE, tasks::failed_tasks_cleanup::INTERVAL)
-            .await?;
-        tasks
-            .ensure_recurring(tasks::api_key_invalidation::TASK_ID, tasks::api_key_invalidation::TASK_TYPE, config.api_key_invalidation_interval)
-            .await?;
+        tasks.install(tasks::all(&db, &config)).await?;
         let state = AppState {
             engine,
             config: Arc::new(config),

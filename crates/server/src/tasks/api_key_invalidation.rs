@@ -8,13 +8,11 @@ use std::time::Duration;
 
 use warden_core::api_keys::queued_before_ms;
 
-use super::{RunOutput, TaskDefinition, TaskManager};
+use super::{RunOutput, TaskDefinition};
 use crate::db::{Db, now_ms};
 use crate::store::api_keys as store;
 
 pub const TASK_TYPE: &str = "api_key_invalidation";
-/// The one recurring instance.
-pub const TASK_ID: &str = "api_key_invalidation";
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -62,7 +60,7 @@ pub async fn run_once(db: &Db, removal_delay: Duration, batch_size: usize) -> sq
     Ok(summary)
 }
 
-pub fn register(tasks: &TaskManager, db: Db, removal_delay: Duration, batch_size: usize) {
+pub fn definition(db: Db, every: Duration, removal_delay: Duration, batch_size: usize) -> TaskDefinition {
     let mut definition = TaskDefinition::new(TASK_TYPE, "API key invalidation", move |_ctx| {
         let db = db.clone();
         async move {
@@ -73,5 +71,6 @@ pub fn register(tasks: &TaskManager, db: Db, removal_delay: Duration, batch_size
     definition.timeout = Duration::from_secs(600);
     definition.retry_base = Duration::from_secs(30);
     definition.retry_cap = Duration::from_secs(600);
-    tasks.register(definition);
+    definition.every = Some(every);
+    definition
 }

@@ -49,6 +49,16 @@ pub struct RunOutput {
 pub type RunFuture = Pin<Box<dyn Future<Output = anyhow::Result<RunOutput>> + Send>>;
 pub type Runner = Arc<dyn Fn(TaskContext) -> RunFuture + Send + Sync>;
 
+/// Every task type Warden runs, with its recurrence: the one list to add a
+/// task type to.
+pub fn all(db: &Db, config: &Config) -> Vec<TaskDefinition> {
+    vec![
+        sessions_cleanup::definition(db.clone(), config.session_idle_timeout),
+        api_key_invalidation::definition(db.clone(), config.api_key_invalidation_interval, config.api_key_removal_delay, config.api_key_invalidation_batch_size),
+        failed_tasks_cleanup::definition(db.clone()),
+    ]
+}
+
 /// A task type: how its runs are bounded and retried, and the runner.
 #[derive(Clone)]
 pub struct TaskDefinition {
@@ -60,6 +70,9 @@ pub struct TaskDefinition {
     pub max_concurrency: usize,
     pub retry_base: Duration,
     pub retry_cap: Duration,
+    /// `Some(interval)`: one recurring instance (its id is the task type)
+    /// that `install` makes sure exists; `None`: one-off tasks, scheduled.
+    pub every: Option<Duration>,
     pub runner: Runner,
 }
 
@@ -77,6 +90,7 @@ impl TaskDefinition {
             max_concurrency: 1,
             retry_base: Duration::from_secs(30),
             retry_cap: Duration::from_secs(3600),
+            every: None,
             runner: Arc::new(move |ctx| Box::pin(runner(ctx))),
         }
     }
@@ -165,6 +179,19 @@ impl TaskManager {
             .ok()
             .and_then(|types| types.get(task_type).map(|r| r.definition.title.to_owned()))
             .unwrap_or_else(|| task_type.to_owned())
+    }
+
+    /// Registers every type of `definitions` and makes sure each recurring
+    /// one has its instance (which first runs at once).
+    pub async fn install(&self, definitions: Vec<TaskDefinition>) -> sqlx::Result<()> {
+        for definition in definitions {
+            let (task_type, every) = (definition.task_type, definition.every);
+            self.register(definition);
+            if let Some(interval) = every {
+                self.ensure_recurring(task_type, task_type, interval).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Makes sure a recurring task exists (it first runs at once).

@@ -3,21 +3,22 @@
 
 use std::time::Duration;
 
-use super::{RunOutput, TaskDefinition, TaskManager};
+use super::{RunOutput, TaskDefinition};
 use crate::db::{Db, now_ms};
 use crate::store;
 
 pub const TASK_TYPE: &str = "sessions_cleanup";
-pub const TASK_ID: &str = "sessions_cleanup";
 pub const INTERVAL: Duration = Duration::from_secs(600);
 
-pub fn register(tasks: &TaskManager, db: Db, idle_timeout: Duration) {
-    tasks.register(TaskDefinition::new(TASK_TYPE, "Expired sessions cleanup", move |_ctx| {
+pub fn definition(db: Db, idle_timeout: Duration) -> TaskDefinition {
+    let mut definition = TaskDefinition::new(TASK_TYPE, "Expired sessions cleanup", move |_ctx| {
         let db = db.clone();
         async move {
             let now = now_ms();
             let removed = store::sessions::delete_expired(&db, now, now - idle_timeout.as_millis() as i64).await?;
             Ok(RunOutput { state: None, summary: Some(format!("removed {removed} expired sessions")) })
         }
-    }));
+    });
+    definition.every = Some(INTERVAL);
+    definition
 }
