@@ -8,6 +8,8 @@ use crate::authz::{Privilege, Role};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    /// Not blank: at least one character that is not Unicode white space.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, pattern = r"[^\t\n\x0B\f\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"))]
     pub username: String,
     pub password: String,
 }

@@ -107,12 +107,20 @@ pub struct AgentPolicy {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AgentPolicyRequest {
+    /// Not blank (at least one character that is not Unicode white space);
+    /// unique among agent policies (409 otherwise).
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, pattern = r"[^\t\n\x0B\f\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"))]
     pub name: String,
+    /// Lowercase ASCII letters, digits and `_`; `default` when left out.
     #[serde(default = "default_namespace")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, pattern = "^[a-z0-9_]+$"))]
     pub namespace: String,
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub is_managed: bool,
+    /// Seconds of silence after which an agent is `inactive`; at least 1
+    /// (default 1,209,600: two weeks).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub inactivity_timeout: Option<i64>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub monitoring_enabled: bool,
@@ -146,7 +154,11 @@ pub struct EnrollmentApiKey {
 #[serde(deny_unknown_fields)]
 pub struct EnrollmentApiKeyRequest {
     pub name: Option<String>,
+    /// An existing agent policy (400 otherwise).
     pub policy_id: String,
+    /// As an API key's: `30m`, `12h`, `7d`…, from one minute to ten years
+    /// (`3650d`), as the pattern spells out. None: the key does not expire.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^0*(([1-9][0-9]{0,2}|[12][0-9]{3}|3[0-5][0-9]{2}|36[0-4][0-9]|3650)d|([1-9][0-9]{0,3}|[1-7][0-9]{4}|8[0-6][0-9]{3}|87[0-5][0-9]{2}|87600)h|([1-9][0-9]{0,5}|[1-4][0-9]{6}|5[01][0-9]{5}|52[0-4][0-9]{4}|525[0-5][0-9]{3}|5256000)m|([6-9][0-9]|[1-9][0-9]{2,7}|[12][0-9]{8}|30[0-9]{7}|31[0-4][0-9]{6}|315[0-2][0-9]{5}|3153[0-5][0-9]{4}|315360000)s)$"))]
     pub expiration: Option<String>,
 }
 
@@ -165,6 +177,7 @@ pub struct EnrollMetadata {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnrollRequest {
+    /// `PERMANENT`, `EPHEMERAL` or `TEMPORARY`.
     #[serde(rename = "type")]
     pub agent_type: String,
     pub enrollment_id: Option<String>,
@@ -203,13 +216,16 @@ pub struct EnrollResponse {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CheckinRequest {
+    /// The agent's own status, one of `fleet::CHECKIN_STATUSES`.
     pub status: String,
     #[serde(default)]
     pub message: String,
     pub ack_token: Option<String>,
     pub local_metadata: Option<Value>,
     pub components: Option<Value>,
-    /// How long the server may hold the request, e.g. `"5m"` or `"0s"`.
+    /// How long the server may hold the request, e.g. `"5m"`, `"5m0s"` or
+    /// `"0s"` (a humantime duration; 400 if it is not one); capped at the
+    /// server's `agent_poll_timeout`, which is also the default.
     pub poll_timeout: Option<String>,
     pub upgrade_details: Option<Value>,
 }
@@ -255,6 +271,8 @@ pub struct AckEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AckRequest {
+    /// At most 1,000 per request (400 otherwise).
+    #[cfg_attr(feature = "openapi", schema(max_items = 1000))]
     pub events: Vec<AckEvent>,
 }
 
@@ -278,7 +296,14 @@ pub struct AckResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditUnenrollRequest {
+    #[cfg_attr(feature = "openapi", schema(value_type = AuditReason))]
     pub reason: String,
+    /// When it happened, in UTC: `2024-05-01T12:00:00Z`, fractions of a
+    /// second allowed.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|\+00:00)?$")
+    )]
     pub timestamp: String,
 }
 
@@ -302,6 +327,7 @@ pub struct BulkUnenrollRequest {
     pub force: bool,
     #[serde(default)]
     pub revoke: bool,
+    /// Agents per transaction; default 1,000, clamped to 1–10,000.
     pub batch_size: Option<usize>,
     #[serde(default)]
     pub include_inactive: bool,
@@ -311,7 +337,10 @@ pub struct BulkUnenrollRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum BulkTarget {
+    /// At most 10,000 agent ids.
     Ids(Vec<String>),
+    /// A kuery, as `GET /api/fleet/agents` takes it: at most 4,096 bytes,
+    /// 32 levels of nesting and 100 comparisons.
     Kuery(String),
 }
 

@@ -9,6 +9,7 @@ pub mod api;
 pub mod api_keys;
 pub mod authz;
 pub mod error;
+pub mod events;
 pub mod fleet;
 pub mod fleet_api;
 pub mod kuery;

@@ -10,6 +10,8 @@ pub const ME: &str = "internal/security/me";
 pub const USERS: &str = "internal/security/users";
 pub const API_KEYS: &str = "internal/security/api_key";
 pub const TASK_HEALTH: &str = "api/task_manager/_health";
+/// The browser's one server-sent-events stream (`events` module).
+pub const EVENTS: &str = "internal/warden/events";
 
 /// `POST` here runs a recurring task now.
 pub fn task_run_soon(task_id: &str) -> String {

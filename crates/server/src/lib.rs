@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod events;
 pub mod fleet;
 pub mod http;
 pub mod passwords;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub basic_cache: auth::SharedBasicCache,
     pub passwords: Arc<passwords::PasswordChecker>,
     pub hub: Arc<fleet::Hub>,
+    /// Live events: publish after the commit; the browser's stream and the other nodes hear them.
+    pub events: Arc<events::EventBus>,
     pub tasks: Arc<tasks::TaskManager>,
     pub cipher: crypto::Cipher,
 }
@@ -72,6 +75,7 @@ impl Application {
             basic_cache: Arc::default(),
             passwords: passwords::PasswordChecker::for_this_machine(),
             hub: Arc::default(),
+            events: Arc::new(events::EventBus::new(engine)),
             tasks,
             cipher,
         };
@@ -92,7 +96,9 @@ impl Application {
         let background = tokio::spawn(fleet::run_background(self.state.clone()));
         tokio::spawn(fleet::run_ack_writer(self.state.clone()));
         let task_poller = tokio::spawn(self.state.tasks.clone().run());
+        let event_work = tokio::spawn(events::run_background(&self.state));
         let hub = self.state.hub.clone();
+        let bus = self.state.events.clone();
         tracing::info!(
             url = %format!("http://{addr}{}/", self.state.config.public_base_path),
             database = %self.state.engine.name(),
@@ -103,6 +109,8 @@ impl Application {
                 shutdown_signal().await;
                 // Release held agent check-ins so in-flight requests can finish.
                 hub.shut_down();
+                // End event streams (axum waits for open responses).
+                bus.shut_down();
             })
             .await
             .context("serving HTTP")?;
@@ -110,6 +118,9 @@ impl Application {
         // Stop claiming, let running tasks finish (bounded), hand back the rest.
         self.state.tasks.shutdown().await;
         let _ = task_poller.await;
+        // The last events reach the other nodes before the pool closes.
+        self.state.events.close();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), event_work).await;
         self.state.db.close().await;
         tracing::info!("warden stopped");
         Ok(())

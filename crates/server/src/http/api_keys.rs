@@ -8,8 +8,10 @@ use warden_core::api_keys::{
     parse_expiration_ms, validate_create,
 };
 use warden_core::authz::{Privilege, has_privilege};
+use warden_core::error::ErrorBody;
 
 use super::RawBody;
+use super::openapi::{BodyTooLarge, SignedInErrors, Xsrf};
 use crate::AppState;
 use crate::api_keys::{self, NewPersonalKey};
 use crate::auth::{AuthKind, AuthUser};
@@ -25,11 +27,15 @@ pub fn router() -> Router<AppState> {
 /// this answer only; Warden keeps a hash. A key may be limited to some of the
 /// caller's roles, never more. An API key cannot create keys.
 #[utoipa::path(post, path = "/internal/security/api_key", tag = "security",
+    params(Xsrf),
     request_body = CreateApiKeyRequest,
     responses(
         (status = 200, body = CreateApiKeyResponse),
-        (status = 400, description = "Bad name, expiration or roles", body = warden_core::error::ErrorBody),
-        (status = 403, description = "Missing api_keys:manage_own, or called with an API key", body = warden_core::error::ErrorBody),
+        (status = 400, description = "No kbn-xsrf header, a malformed body, or a bad name, expiration or role \
+            (a role the caller does not hold included)", body = ErrorBody),
+        (status = 403, description = "Missing api_keys:manage_own, or called with an API key", body = ErrorBody),
+        SignedInErrors,
+        BodyTooLarge,
     ))]
 #[tracing::instrument(skip_all, fields(user = %user.username))]
 async fn create(State(state): State<AppState>, user: AuthUser, body: RawBody) -> Result<axum::Json<CreateApiKeyResponse>> {
@@ -62,7 +68,8 @@ async fn create(State(state): State<AppState>, user: AuthUser, body: RawBody) ->
 #[utoipa::path(get, path = "/internal/security/api_key", tag = "security",
     responses(
         (status = 200, body = ApiKeyList),
-        (status = 403, description = "Missing api_keys:manage_own", body = warden_core::error::ErrorBody),
+        (status = 403, description = "Missing api_keys:manage_own", body = ErrorBody),
+        SignedInErrors,
     ))]
 async fn list(State(state): State<AppState>, user: AuthUser) -> Result<axum::Json<ApiKeyList>> {
     user.require(Privilege::ApiKeysManageOwn)?;
@@ -75,11 +82,14 @@ async fn list(State(state): State<AppState>, user: AuthUser) -> Result<axum::Jso
 /// period): the next call with them is 401. Keys that are not the caller's
 /// (unless `users:admin`) count as errors, as in Elasticsearch.
 #[utoipa::path(delete, path = "/internal/security/api_key", tag = "security",
+    params(Xsrf),
     request_body = InvalidateApiKeyRequest,
     responses(
-        (status = 200, body = InvalidateApiKeyResponse),
-        (status = 400, description = "No ids", body = warden_core::error::ErrorBody),
-        (status = 403, description = "Missing api_keys:manage_own", body = warden_core::error::ErrorBody),
+        (status = 200, description = "Unknown ids, or other users' keys, are counted in `error_count`", body = InvalidateApiKeyResponse),
+        (status = 400, description = "No kbn-xsrf header, a malformed body, or not 1 to 1,000 ids", body = ErrorBody),
+        (status = 403, description = "Missing api_keys:manage_own", body = ErrorBody),
+        SignedInErrors,
+        BodyTooLarge,
     ))]
 #[tracing::instrument(skip_all, fields(user = %user.username))]
 async fn invalidate(State(state): State<AppState>, user: AuthUser, body: RawBody) -> Result<axum::Json<InvalidateApiKeyResponse>> {

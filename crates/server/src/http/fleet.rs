@@ -15,8 +15,10 @@ use warden_core::fleet_api::{
     EnrollmentApiKey, EnrollmentApiKeyRequest, ItemResponse, ListResponse, UnenrollRequest,
 };
 use warden_core::api_keys::parse_expiration_ms;
+use warden_core::error::ErrorBody;
 use warden_core::kuery;
 
+use super::openapi::{BodyTooLarge, SignedInErrors, Xsrf};
 use super::{QueryParams, RawBody};
 use crate::AppState;
 use crate::auth::{AuthUser, sha256_hex};
@@ -42,17 +44,32 @@ pub fn router() -> Router<AppState> {
 
 const SO_SEARCH_LIMIT: usize = 10_000;
 
+/// Unknown parameters are a 400.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListAgentsQuery {
+    /// The page, from 1 (the default). `page` × `perPage` may not pass the
+    /// 10,000th agent (400 otherwise): narrow the kuery instead.
+    #[param(minimum = 1, maximum = 10000)]
     page: Option<usize>,
+    /// Agents per page, 1 to 10,000 (default 20).
+    #[param(minimum = 1, maximum = 10000)]
     per_page: Option<usize>,
+    /// A KQL subset over `status`, `policy_id`, `local_metadata.host.hostname`,
+    /// `local_metadata.elastic.agent.version` and `tags`: at most 4,096 bytes,
+    /// 32 levels of parentheses and `not`, and 100 comparisons (400 otherwise).
+    #[param(max_length = 4096)]
     kuery: Option<String>,
+    /// Include inactive and unenrolled agents.
     #[serde(default)]
     show_inactive: bool,
+    /// Add `statusSummary`, the count per status of every agent the kuery matches.
     #[serde(default)]
     get_status_summary: bool,
+    #[param(schema_with = super::openapi::agent_sort_field)]
     sort_field: Option<String>,
+    #[param(schema_with = super::openapi::sort_order)]
     sort_order: Option<String>,
     // Accepted for Kibana compatibility; Warden has no agentless agents or metrics.
     #[serde(default)]
@@ -120,7 +137,12 @@ fn summary(statuses: impl Iterator<Item = AgentStatus>) -> BTreeMap<String, usiz
 /// the stored facts and the current time, so filtering happens after the
 /// derivation (10,000 agents take a few milliseconds; see docs/perf.md).
 #[utoipa::path(get, path = "/api/fleet/agents", tag = "fleet", params(ListAgentsQuery),
-    responses((status = 200, body = ListResponse<Agent>), (status = 400, body = warden_core::error::ErrorBody)))]
+    responses(
+        (status = 200, body = ListResponse<Agent>),
+        (status = 400, description = "A query parameter out of bounds, unknown or malformed (the kuery included)", body = ErrorBody),
+        (status = 403, description = "Missing fleet:read", body = ErrorBody),
+        SignedInErrors,
+    ))]
 async fn list_agents(State(state): State<AppState>, user: AuthUser, QueryParams(query): QueryParams<ListAgentsQuery>) -> Result<axum::Json<ListResponse<Agent>>> {
     user.require(Privilege::FleetRead)?;
     let (page, per_page) = paging(query.page, query.per_page)?;
@@ -193,8 +215,13 @@ async fn find_agent(state: &AppState, id: &str) -> Result<store::AgentRow> {
     store::agent(&state.db, id).await?.ok_or_else(|| ApiError::NotFound(format!("Agent {id} not found")))
 }
 
-#[utoipa::path(get, path = "/api/fleet/agents/{id}", tag = "fleet", params(("id" = String, Path)),
-    responses((status = 200, body = ItemResponse<Agent>), (status = 404, body = warden_core::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/fleet/agents/{id}", tag = "fleet", params(("id" = String, Path, min_length = 1)),
+    responses(
+        (status = 200, body = ItemResponse<Agent>),
+        (status = 403, description = "Missing fleet:read", body = ErrorBody),
+        (status = 404, description = "No such agent", body = ErrorBody),
+        SignedInErrors,
+    ))]
 async fn get_agent(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<axum::Json<ItemResponse<Agent>>> {
     user.require(Privilege::FleetRead)?;
     let row = find_agent(&state, &id).await?;
@@ -203,8 +230,13 @@ async fn get_agent(State(state): State<AppState>, user: AuthUser, Path(id): Path
 }
 
 /// The agent's activity log, newest first (Warden's addition).
-#[utoipa::path(get, path = "/api/fleet/agents/{id}/events", tag = "fleet", params(("id" = String, Path)),
-    responses((status = 200, body = ListResponse<AgentEvent>)))]
+#[utoipa::path(get, path = "/api/fleet/agents/{id}/events", tag = "fleet", params(("id" = String, Path, min_length = 1)),
+    responses(
+        (status = 200, description = "At most the latest 200 lines", body = ListResponse<AgentEvent>),
+        (status = 403, description = "Missing fleet:read", body = ErrorBody),
+        (status = 404, description = "No such agent", body = ErrorBody),
+        SignedInErrors,
+    ))]
 async fn agent_events(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<axum::Json<ListResponse<AgentEvent>>> {
     user.require(Privilege::FleetRead)?;
     find_agent(&state, &id).await?;
@@ -212,16 +244,27 @@ async fn agent_events(State(state): State<AppState>, user: AuthUser, Path(id): P
     Ok(axum::Json(ListResponse { total: items.len(), page: 1, per_page: 200, items, status_summary: None }))
 }
 
+/// Unknown parameters are a 400.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AgentStatusQuery {
+    /// Count only the agents of this policy.
     policy_id: Option<String>,
+    /// As for `GET /api/fleet/agents`: at most 4,096 bytes, 32 levels of
+    /// nesting and 100 comparisons (400 otherwise).
+    #[param(max_length = 4096)]
     kuery: Option<String>,
 }
 
 /// Counts per status, in Fleet's shape plus every Warden status.
 #[utoipa::path(get, path = "/api/fleet/agent_status", tag = "fleet", params(AgentStatusQuery),
-    responses((status = 200, body = AgentStatusResponse)))]
+    responses(
+        (status = 200, body = AgentStatusResponse),
+        (status = 400, description = "An unknown or malformed query parameter (the kuery included)", body = ErrorBody),
+        (status = 403, description = "Missing fleet:read", body = ErrorBody),
+        SignedInErrors,
+    ))]
 async fn agent_status(State(state): State<AppState>, user: AuthUser, QueryParams(query): QueryParams<AgentStatusQuery>) -> Result<axum::Json<AgentStatusResponse>> {
     user.require(Privilege::FleetRead)?;
     let filter = parse_kuery(query.kuery.as_deref())?;
@@ -243,8 +286,17 @@ async fn agent_status(State(state): State<AppState>, user: AuthUser, QueryParams
 /// is asked to unenroll and is unenrolled when it confirms. An agent that
 /// reported itself gone (uninstalled, orphaned, migrated) cannot confirm, so
 /// its unenroll completes at once.
-#[utoipa::path(post, path = "/api/fleet/agents/{id}/unenroll", tag = "fleet", params(("id" = String, Path)), request_body = UnenrollRequest,
-    responses((status = 200, description = "{}"), (status = 400, body = warden_core::error::ErrorBody), (status = 404, body = warden_core::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/fleet/agents/{id}/unenroll", tag = "fleet",
+    params(("id" = String, Path, min_length = 1), Xsrf),
+    request_body(content = Option<UnenrollRequest>, description = "Optional: no body, or `null`, is `{}`"),
+    responses(
+        (status = 200, description = "`{}`", body = Object),
+        (status = 400, description = "No kbn-xsrf header, a malformed body, or the agent is already unenrolled", body = ErrorBody),
+        (status = 403, description = "Missing fleet:all", body = ErrorBody),
+        (status = 404, description = "No such agent", body = ErrorBody),
+        SignedInErrors,
+        BodyTooLarge,
+    ))]
 async fn unenroll(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>, body: axum::body::Bytes) -> Result<axum::Json<serde_json::Value>> {
     user.require(Privilege::FleetAll)?;
     // The body is optional (nullable in Fleet's schema).
@@ -310,8 +362,14 @@ async fn unenroll_one(
 /// Unenrolls many agents, by id or by kuery, in batches of `batchSize`
 /// (default 1,000), each batch one transaction; waiting agents are woken as
 /// soon as their batch commits.
-#[utoipa::path(post, path = "/api/fleet/agents/bulk_unenroll", tag = "fleet", request_body = BulkUnenrollRequest,
-    responses((status = 200, body = BulkActionResponse), (status = 400, body = warden_core::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/fleet/agents/bulk_unenroll", tag = "fleet", params(Xsrf), request_body = BulkUnenrollRequest,
+    responses(
+        (status = 200, description = "Unknown ids and agents already unenrolled are skipped", body = BulkActionResponse),
+        (status = 400, description = "No kbn-xsrf header, a malformed body, more than 10,000 ids, or a bad kuery", body = ErrorBody),
+        (status = 403, description = "Missing fleet:all", body = ErrorBody),
+        SignedInErrors,
+        BodyTooLarge,
+    ))]
 async fn bulk_unenroll(State(state): State<AppState>, user: AuthUser, raw: RawBody) -> Result<axum::Json<BulkActionResponse>> {
     user.require(Privilege::FleetAll)?;
     let body: BulkUnenrollRequest = raw.json()?;
@@ -407,22 +465,40 @@ fn validate_policy(body: &AgentPolicyRequest) -> Result<i64> {
     Ok(timeout)
 }
 
-#[utoipa::path(get, path = "/api/fleet/agent_policies", tag = "fleet", responses((status = 200, body = ListResponse<AgentPolicy>)))]
+#[utoipa::path(get, path = "/api/fleet/agent_policies", tag = "fleet",
+    responses(
+        (status = 200, body = ListResponse<AgentPolicy>),
+        (status = 403, description = "Missing fleet:read", body = ErrorBody),
+        SignedInErrors,
+    ))]
 async fn list_policies(State(state): State<AppState>, user: AuthUser) -> Result<axum::Json<ListResponse<AgentPolicy>>> {
     user.require(Privilege::FleetRead)?;
     let items: Vec<AgentPolicy> = store::policies(&state.db).await?.into_iter().map(to_policy).collect();
     Ok(axum::Json(ListResponse { total: items.len(), page: 1, per_page: items.len().max(20), items, status_summary: None }))
 }
 
-#[utoipa::path(get, path = "/api/fleet/agent_policies/{id}", tag = "fleet", params(("id" = String, Path)), responses((status = 200, body = ItemResponse<AgentPolicy>)))]
+#[utoipa::path(get, path = "/api/fleet/agent_policies/{id}", tag = "fleet", params(("id" = String, Path, min_length = 1)),
+    responses(
+        (status = 200, body = ItemResponse<AgentPolicy>),
+        (status = 403, description = "Missing fleet:read", body = ErrorBody),
+        (status = 404, description = "No such agent policy", body = ErrorBody),
+        SignedInErrors,
+    ))]
 async fn get_policy(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<axum::Json<ItemResponse<AgentPolicy>>> {
     user.require(Privilege::FleetRead)?;
     let row = store::policy(&state.db, &id).await?.ok_or_else(|| ApiError::NotFound(format!("Agent policy {id} not found")))?;
     Ok(axum::Json(ItemResponse { item: to_policy(row) }))
 }
 
-#[utoipa::path(post, path = "/api/fleet/agent_policies", tag = "fleet", request_body = AgentPolicyRequest,
-    responses((status = 200, body = ItemResponse<AgentPolicy>), (status = 409, body = warden_core::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/fleet/agent_policies", tag = "fleet", params(Xsrf), request_body = AgentPolicyRequest,
+    responses(
+        (status = 200, body = ItemResponse<AgentPolicy>),
+        (status = 400, description = "No kbn-xsrf header, a malformed body, or a blank name, a bad namespace or a timeout under 1 s", body = ErrorBody),
+        (status = 403, description = "Missing fleet:all", body = ErrorBody),
+        (status = 409, description = "An agent policy of that name exists", body = ErrorBody),
+        SignedInErrors,
+        BodyTooLarge,
+    ))]
 async fn create_policy(State(state): State<AppState>, user: AuthUser, raw: RawBody) -> Result<axum::Json<ItemResponse<AgentPolicy>>> {
     user.require(Privilege::FleetAll)?;
     let body: AgentPolicyRequest = raw.json()?;
@@ -434,8 +510,17 @@ async fn create_policy(State(state): State<AppState>, user: AuthUser, raw: RawBo
     get_policy(State(state), user, Path(id)).await
 }
 
-#[utoipa::path(put, path = "/api/fleet/agent_policies/{id}", tag = "fleet", params(("id" = String, Path)), request_body = AgentPolicyRequest,
-    responses((status = 200, body = ItemResponse<AgentPolicy>)))]
+#[utoipa::path(put, path = "/api/fleet/agent_policies/{id}", tag = "fleet", params(("id" = String, Path, min_length = 1), Xsrf),
+    request_body = AgentPolicyRequest,
+    responses(
+        (status = 200, body = ItemResponse<AgentPolicy>),
+        (status = 400, description = "No kbn-xsrf header, a malformed body, or a blank name, a bad namespace or a timeout under 1 s", body = ErrorBody),
+        (status = 403, description = "Missing fleet:all", body = ErrorBody),
+        (status = 404, description = "No such agent policy", body = ErrorBody),
+        (status = 409, description = "Another agent policy has that name", body = ErrorBody),
+        SignedInErrors,
+        BodyTooLarge,
+    ))]
 async fn update_policy(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>, raw: RawBody) -> Result<axum::Json<ItemResponse<AgentPolicy>>> {
     user.require(Privilege::FleetAll)?;
     let body: AgentPolicyRequest = raw.json()?;
@@ -450,8 +535,15 @@ async fn update_policy(State(state): State<AppState>, user: AuthUser, Path(id): 
 }
 
 /// Deletes a policy that no agent was ever enrolled into (400 otherwise, as Fleet).
-#[utoipa::path(post, path = "/api/fleet/agent_policies/delete", tag = "fleet", request_body = DeleteAgentPolicyRequest,
-    responses((status = 200, description = "{id, name}"), (status = 400, body = warden_core::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/fleet/agent_policies/delete", tag = "fleet", params(Xsrf), request_body = DeleteAgentPolicyRequest,
+    responses(
+        (status = 200, description = "`{id, name}` of the deleted policy", body = Object),
+        (status = 400, description = "No kbn-xsrf header, a malformed body, or agents were enrolled in the policy", body = ErrorBody),
+        (status = 403, description = "Missing fleet:all", body = ErrorBody),
+        (status = 404, description = "No such agent policy", body = ErrorBody),
+        SignedInErrors,
+        BodyTooLarge,
+    ))]
 async fn delete_policy(State(state): State<AppState>, user: AuthUser, raw: RawBody) -> Result<axum::Json<serde_json::Value>> {
     user.require(Privilege::FleetAll)?;
     let body: DeleteAgentPolicyRequest = raw.json()?;
@@ -479,22 +571,40 @@ fn to_enrollment_key(row: EnrollmentKeyRow) -> EnrollmentApiKey {
     }
 }
 
-#[utoipa::path(get, path = "/api/fleet/enrollment_api_keys", tag = "fleet", responses((status = 200, body = ListResponse<EnrollmentApiKey>)))]
+#[utoipa::path(get, path = "/api/fleet/enrollment_api_keys", tag = "fleet",
+    responses(
+        (status = 200, body = ListResponse<EnrollmentApiKey>),
+        (status = 403, description = "Missing fleet:all", body = ErrorBody),
+        SignedInErrors,
+    ))]
 async fn list_enrollment_keys(State(state): State<AppState>, user: AuthUser) -> Result<axum::Json<ListResponse<EnrollmentApiKey>>> {
     user.require(Privilege::FleetAll)?;
     let items: Vec<EnrollmentApiKey> = store::enrollment_keys(&state.db).await?.into_iter().map(to_enrollment_key).collect();
     Ok(axum::Json(ListResponse { total: items.len(), page: 1, per_page: items.len().max(20), items, status_summary: None }))
 }
 
-#[utoipa::path(get, path = "/api/fleet/enrollment_api_keys/{id}", tag = "fleet", params(("id" = String, Path)), responses((status = 200, body = ItemResponse<EnrollmentApiKey>)))]
+/// A revoked key is still found, with `active: false`.
+#[utoipa::path(get, path = "/api/fleet/enrollment_api_keys/{id}", tag = "fleet", params(("id" = String, Path, min_length = 1)),
+    responses(
+        (status = 200, body = ItemResponse<EnrollmentApiKey>),
+        (status = 403, description = "Missing fleet:all", body = ErrorBody),
+        (status = 404, description = "No such enrollment key", body = ErrorBody),
+        SignedInErrors,
+    ))]
 async fn get_enrollment_key(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<axum::Json<ItemResponse<EnrollmentApiKey>>> {
     user.require(Privilege::FleetAll)?;
     let row = store::enrollment_key(&state.db, &id).await?.ok_or_else(|| ApiError::NotFound(format!("Enrollment API key {id} not found")))?;
     Ok(axum::Json(ItemResponse { item: to_enrollment_key(row) }))
 }
 
-#[utoipa::path(post, path = "/api/fleet/enrollment_api_keys", tag = "fleet", request_body = EnrollmentApiKeyRequest,
-    responses((status = 200, body = ItemResponse<EnrollmentApiKey>), (status = 400, body = warden_core::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/fleet/enrollment_api_keys", tag = "fleet", params(Xsrf), request_body = EnrollmentApiKeyRequest,
+    responses(
+        (status = 200, body = ItemResponse<EnrollmentApiKey>),
+        (status = 400, description = "No kbn-xsrf header, a malformed body, a bad expiration, or no agent policy with that id", body = ErrorBody),
+        (status = 403, description = "Missing fleet:all", body = ErrorBody),
+        SignedInErrors,
+        BodyTooLarge,
+    ))]
 async fn create_enrollment_key(State(state): State<AppState>, user: AuthUser, raw: RawBody) -> Result<axum::Json<ItemResponse<EnrollmentApiKey>>> {
     user.require(Privilege::FleetAll)?;
     let body: EnrollmentApiKeyRequest = raw.json()?;
@@ -523,7 +633,16 @@ async fn create_enrollment_key(State(state): State<AppState>, user: AuthUser, ra
     Ok(axum::Json(ItemResponse { item: to_enrollment_key(row) }))
 }
 
-#[utoipa::path(delete, path = "/api/fleet/enrollment_api_keys/{id}", tag = "fleet", params(("id" = String, Path)), responses((status = 200, description = "{action: deleted}")))]
+/// Revokes the key (as Kibana): agents can no longer enroll with it, and it
+/// stays listed with `active: false`.
+#[utoipa::path(delete, path = "/api/fleet/enrollment_api_keys/{id}", tag = "fleet", params(("id" = String, Path, min_length = 1), Xsrf),
+    responses(
+        (status = 200, description = "`{\"action\": \"deleted\"}`", body = Object),
+        (status = 400, description = "No kbn-xsrf header", body = ErrorBody),
+        (status = 403, description = "Missing fleet:all", body = ErrorBody),
+        (status = 404, description = "No such enrollment key", body = ErrorBody),
+        SignedInErrors,
+    ))]
 async fn revoke_enrollment_key(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<axum::Json<serde_json::Value>> {
     user.require(Privilege::FleetAll)?;
     if !store::revoke_enrollment_key(&state.db, &id).await? {

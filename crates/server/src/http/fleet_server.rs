@@ -12,12 +12,14 @@ use axum::http::request::Parts;
 use axum::routing::post;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use warden_core::error::ErrorBody;
 use warden_core::fleet::{AuditReason, CHECKIN_STATUSES};
 use warden_core::fleet_api::{
     AckRequest, AckResponse, AgentAction, AgentEventKind, AuditUnenrollRequest, CheckinRequest, CheckinResponse,
     EnrollRequest, EnrollResponse, EnrolledAgent,
 };
 
+use super::openapi::{AgentKeyErrors, BodyTooLarge, DatabaseBusy};
 use super::{JsonBody, RawBody};
 use crate::AppState;
 use crate::auth::{secrets_equal, sha256_hex};
@@ -105,8 +107,17 @@ fn host_facts(local: &serde_json::Value) -> (String, String) {
     (text("/host/hostname"), text("/elastic/agent/version"))
 }
 
+/// Enrolls a new agent with an enrollment key (`Authorization: ApiKey
+/// <the enrollment key's api_key>`); the answer holds the agent's own key.
 #[utoipa::path(post, path = "/api/fleet/agents/enroll", tag = "fleet-server", request_body = EnrollRequest,
-    responses((status = 200, body = EnrollResponse), (status = 401, body = warden_core::error::ErrorBody)))]
+    responses(
+        (status = 200, body = EnrollResponse),
+        (status = 400, description = "A malformed body, or an unknown `type`", body = ErrorBody),
+        (status = 401, description = "`ErrUnauthorized`: no or a malformed `Authorization: ApiKey`, or an enrollment key that is \
+            unknown, revoked or expired, or whose policy is gone", body = ErrorBody),
+        BodyTooLarge,
+        DatabaseBusy,
+    ))]
 async fn enroll(State(state): State<AppState>, parts: Parts, raw: RawBody) -> Result<axum::Json<EnrollResponse>> {
     let (key_id, secret) = api_key(&parts).ok_or_else(|| unauthorized("missing or malformed enrollment ApiKey"))?;
     let key = store::enrollment_key_by_key_id(&state.db, &key_id)
@@ -183,9 +194,16 @@ fn poll_timeout(state: &AppState, requested: Option<&str>) -> Result<Duration> {
     }
 }
 
+/// The agent's long poll: records its status, then answers as soon as an
+/// action is queued for it, or after `poll_timeout` with no actions.
 #[utoipa::path(post, path = "/api/fleet/agents/{id}/checkin", tag = "fleet-server", request_body = CheckinRequest,
-    params(("id" = String, Path, description = "Agent id")),
-    responses((status = 200, body = CheckinResponse), (status = 401, body = warden_core::error::ErrorBody), (status = 403, body = warden_core::error::ErrorBody)))]
+    params(("id" = String, Path, min_length = 1, description = "Agent id")),
+    responses(
+        (status = 200, body = CheckinResponse),
+        (status = 400, description = "A malformed body, an unknown `status`, or a `poll_timeout` that is not a duration", body = ErrorBody),
+        AgentKeyErrors,
+        BodyTooLarge,
+    ))]
 async fn checkin(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -322,14 +340,12 @@ async fn deliver(state: &AppState, agent_id: &str) -> Result<Vec<AgentAction>> {
 pub const MAX_ACK_EVENTS: usize = 1_000;
 
 #[utoipa::path(post, path = "/api/fleet/agents/{id}/acks", tag = "fleet-server", request_body = AckRequest,
-    params(("id" = String, Path, description = "Agent id")),
+    params(("id" = String, Path, min_length = 1, description = "Agent id")),
     responses(
-        (status = 200, body = AckResponse),
-        (status = 400, description = "Malformed body, or more than 1,000 events", body = warden_core::error::ErrorBody),
-        (status = 401, description = "Unknown, revoked or unenrolled agent key", body = warden_core::error::ErrorBody),
-        (status = 403, description = "The key belongs to another agent", body = warden_core::error::ErrorBody),
-        (status = 413, description = "Body larger than max_body_bytes", body = warden_core::error::ErrorBody),
-        (status = 503, description = "Database busy; see Retry-After", body = warden_core::error::ErrorBody),
+        (status = 200, description = "Per event: 200, or 404 for an action that is not this agent's", body = AckResponse),
+        (status = 400, description = "A malformed body, or more than 1,000 events", body = ErrorBody),
+        AgentKeyErrors,
+        BodyTooLarge,
     ))]
 async fn acks(State(state): State<AppState>, Path(id): Path<String>, auth: AgentAuth, JsonBody(body): JsonBody<AckRequest>) -> Result<axum::Json<AckResponse>> {
     auth.for_agent(&id)?;
@@ -348,8 +364,14 @@ async fn acks(State(state): State<AppState>, Path(id): Path<String>, auth: Agent
 /// The agent's final message: uninstalled, orphaned, key revoked, or moved
 /// to another Fleet. Once per agent: a second call is 409 and changes nothing.
 #[utoipa::path(post, path = "/api/fleet/agents/{id}/audit/unenroll", tag = "fleet-server", request_body = AuditUnenrollRequest,
-    params(("id" = String, Path, description = "Agent id")),
-    responses((status = 200, description = "Recorded"), (status = 400, body = warden_core::error::ErrorBody), (status = 409, body = warden_core::error::ErrorBody)))]
+    params(("id" = String, Path, min_length = 1, description = "Agent id")),
+    responses(
+        (status = 200, description = "Recorded"),
+        (status = 400, description = "A malformed body, an unknown `reason`, or a `timestamp` that is not RFC 3339 UTC", body = ErrorBody),
+        (status = 409, description = "`ErrAuditReasonConflict`: the agent already reported its final message", body = ErrorBody),
+        AgentKeyErrors,
+        BodyTooLarge,
+    ))]
 async fn audit_unenroll(State(state): State<AppState>, Path(id): Path<String>, auth: AgentAuth, JsonBody(body): JsonBody<AuditUnenrollRequest>) -> Result<StatusCode> {
     let row = auth.for_agent(&id)?;
     let reason = AuditReason::parse(&body.reason).ok_or_else(|| ApiError::BadRequest("audit/unenroll request invalid reason".into()))?;

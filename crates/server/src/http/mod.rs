@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .merge(fleet::router())
         .merge(api_keys::router())
         .merge(tasks::router())
+        .merge(crate::events::router())
         .merge(openapi::router())
         .route("/api/{*rest}", any(not_found))
         .route("/internal/{*rest}", any(not_found))

@@ -8,8 +8,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use warden_core::api::{CurrentUser, LoginRequest, UserSummary};
 use warden_core::authz::{Privilege, privileges_of};
+use warden_core::error::ErrorBody;
 
 use super::JsonBody;
+use super::openapi::{BodyTooLarge, DatabaseBusy, SignedInErrors, Xsrf};
 use crate::AppState;
 use crate::auth::{self, AuthUser, ClientInfo, SESSION_COOKIE};
 use crate::db::now_ms;
@@ -37,14 +39,17 @@ fn current_user(user: &AuthUser) -> CurrentUser {
 /// Starts a session. Failures never say whether the user exists, and both the
 /// user name and the client address are throttled.
 #[utoipa::path(post, path = "/internal/security/login", tag = "security",
+    params(Xsrf),
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in; sets the session cookie", body = CurrentUser),
-        (status = 400, description = "Malformed body", body = warden_core::error::ErrorBody),
-        (status = 401, description = "Wrong user name or password", body = warden_core::error::ErrorBody),
-        (status = 413, description = "Body larger than max_body_bytes", body = warden_core::error::ErrorBody),
-        (status = 429, description = "Too many failed attempts for this user name or address, or too many sign-ins from this address in progress; see Retry-After", body = warden_core::error::ErrorBody),
-        (status = 503, description = "Too many sign-ins in progress on this node; see Retry-After", body = warden_core::error::ErrorBody),
+        (status = 400, description = "No kbn-xsrf header, a malformed body, or an empty user name", body = ErrorBody),
+        (status = 401, description = "Wrong user name or password", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts for this user name or address, or too many sign-ins from this address in progress",
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again")), body = ErrorBody),
+        (status = 503, description = "Too many sign-ins in progress on this node, or the database is busy",
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again")), body = ErrorBody),
+        BodyTooLarge,
     ))]
 #[tracing::instrument(skip_all, fields(username = %body.username, client = %client.address))]
 async fn login(
@@ -84,8 +89,14 @@ async fn login(
 }
 
 /// Ends the session (server-side, so the cookie is useless at once).
+/// Answers 204 whether or not a session was sent.
 #[utoipa::path(post, path = "/internal/security/logout", tag = "security",
-    responses((status = 204, description = "Signed out; clears the session cookie")))]
+    params(Xsrf),
+    responses(
+        (status = 204, description = "Signed out; clears the session cookie"),
+        (status = 400, description = "No kbn-xsrf header", body = ErrorBody),
+        DatabaseBusy,
+    ))]
 async fn logout(State(state): State<AppState>, client: ClientInfo, headers: HeaderMap) -> Result<Response> {
     if let Some(token) = session_token(&headers) {
         store::sessions::delete(&state.db, &auth::sha256_hex(token.as_bytes())).await?;
@@ -96,10 +107,7 @@ async fn logout(State(state): State<AppState>, client: ClientInfo, headers: Head
 
 /// The signed-in user with the privileges their roles grant.
 #[utoipa::path(get, path = "/internal/security/me", tag = "security",
-    responses(
-        (status = 200, body = CurrentUser),
-        (status = 401, description = "Not signed in", body = warden_core::error::ErrorBody),
-    ))]
+    responses((status = 200, body = CurrentUser), SignedInErrors))]
 async fn me(user: AuthUser) -> axum::Json<CurrentUser> {
     axum::Json(current_user(&user))
 }
@@ -108,7 +116,8 @@ async fn me(user: AuthUser) -> axum::Json<CurrentUser> {
 #[utoipa::path(get, path = "/internal/security/users", tag = "security",
     responses(
         (status = 200, body = [UserSummary]),
-        (status = 403, description = "Missing users:admin", body = warden_core::error::ErrorBody),
+        (status = 403, description = "Missing users:admin", body = ErrorBody),
+        SignedInErrors,
     ))]
 async fn list_users(State(state): State<AppState>, user: AuthUser) -> Result<axum::Json<Vec<UserSummary>>> {
     user.require(Privilege::UsersAdmin)?;

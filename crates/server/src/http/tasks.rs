@@ -5,8 +5,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use warden_core::authz::Privilege;
+use warden_core::error::ErrorBody;
 use warden_core::tasks::TaskManagerHealth;
 
+use super::openapi::{SignedInErrors, Xsrf};
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::error::Result;
@@ -22,7 +24,7 @@ pub fn router() -> Router<AppState> {
 #[utoipa::path(get, path = "/api/task_manager/_health", tag = "task_manager",
     responses(
         (status = 200, body = TaskManagerHealth),
-        (status = 401, description = "Not signed in", body = warden_core::error::ErrorBody),
+        SignedInErrors,
     ))]
 async fn health(State(state): State<AppState>, _user: AuthUser) -> Result<axum::Json<TaskManagerHealth>> {
     Ok(axum::Json(state.tasks.health().await?))
@@ -30,12 +32,14 @@ async fn health(State(state): State<AppState>, _user: AuthUser) -> Result<axum::
 
 /// Makes a task due now (needs `tasks:admin`); a task that is running is a 409.
 #[utoipa::path(post, path = "/internal/task_manager/tasks/{id}/_run_soon", tag = "task_manager",
-    params(("id" = String, Path, description = "The task's id, e.g. api_key_invalidation")),
+    params(("id" = String, Path, min_length = 1, description = "The task's id, e.g. api_key_invalidation"), Xsrf),
     responses(
         (status = 204, description = "The task will run within a moment"),
-        (status = 403, description = "Missing tasks:admin", body = warden_core::error::ErrorBody),
-        (status = 404, description = "No such task", body = warden_core::error::ErrorBody),
-        (status = 409, description = "The task is running now", body = warden_core::error::ErrorBody),
+        (status = 400, description = "No kbn-xsrf header", body = ErrorBody),
+        (status = 403, description = "Missing tasks:admin", body = ErrorBody),
+        (status = 404, description = "No such task", body = ErrorBody),
+        (status = 409, description = "The task is running now", body = ErrorBody),
+        SignedInErrors,
     ))]
 #[tracing::instrument(skip_all, fields(user = %user.username, task = %id))]
 async fn run_soon(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<StatusCode> {

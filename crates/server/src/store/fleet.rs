@@ -157,6 +157,24 @@ pub async fn agent<'e>(db: impl Executor<'e, Database = Any>, id: &str) -> sqlx:
         .await
 }
 
+/// Several agents' full rows in one query (a page of the Fleet list), in no
+/// particular order; ids of deleted agents are simply missing.
+pub async fn agents_by_ids(db: impl Executor<'_, Database = Any>, engine: Engine, ids: &[&str]) -> sqlx::Result<Vec<AgentRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = json_array(ids.iter().map(|id| serde_json::json!(id)));
+    let sql = match engine {
+        Engine::Sqlite => concat!("select ", agent_columns!(), " from agents a join agent_policies p on p.id = a.policy_id where a.id in (select value from json_each($1))"),
+        Engine::Postgres => concat!(
+            "select ",
+            agent_columns!(),
+            " from agents a join agent_policies p on p.id = a.policy_id where a.id in (select json_array_elements_text($1::json))"
+        ),
+    };
+    sqlx::query_as(sql).bind(ids).fetch_all(db).await
+}
+
 pub async fn agent_by_key_id<'e>(db: impl Executor<'e, Database = Any>, key_id: &str) -> sqlx::Result<Option<AgentRow>> {
     sqlx::query_as(concat!(
         "select ",

@@ -1,0 +1,212 @@
+//! Live events: what the server pushes to the browser over its one
+//! server-sent-events stream (`paths::EVENTS`), and what Warden's services and
+//! nodes tell each other. The set of kinds is closed; each event names the
+//! privilege a browser needs to receive it, or none for internal events (such
+//! as a check-in wake-up), which never leave the server.
+//!
+//! On the stream, an event is `event: <kind>` (see [`EventKind::as_str`]),
+//! `id: <node>:<sequence>` and `data: <payload as JSON>`, plus two signals of
+//! the stream itself: [`READY`] when a stream starts fresh and [`RESET`] when
+//! the client may have missed events (its `Last-Event-ID` is from another node
+//! or too old, it read too slowly, or the node lost touch with the others).
+//! A client opens the stream first and (re)fetches what it shows on `ready`
+//! and on `reset`; in between, the events keep it current, and a reconnect
+//! with `Last-Event-ID` (the browser's `EventSource` sends it) replays what it
+//! missed.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::authz::{Privilege, Role, has_privilege};
+use crate::fleet_api::AgentEvent;
+
+/// The stream's first event when it starts without a usable `Last-Event-ID`:
+/// fetch what you show now. Its `id` is the stream's position.
+pub const READY: &str = "ready";
+/// You may have missed events: fetch what you show again. Its `id` is the
+/// stream's position.
+pub const RESET: &str = "reset";
+
+/// What an event is about. Serialized (and named on the stream) in snake_case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A new line of an agent's activity log; the payload is an [`AgentEvent`].
+    AgentEvent,
+    /// An action was queued (and committed) for an agent: wake its check-in,
+    /// wherever it waits. Internal; the payload is an [`AgentActionQueued`].
+    AgentActionQueued,
+    /// This node may have missed events (its link to the other nodes was
+    /// down): consumers look again at what they keep. Internal and local to a
+    /// node; browsers get a [`RESET`] instead. No payload.
+    Resync,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 3] = [EventKind::AgentEvent, EventKind::AgentActionQueued, EventKind::Resync];
+
+    /// The name of the `event:` field on the stream.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::AgentEvent => "agent_event",
+            EventKind::AgentActionQueued => "agent_action_queued",
+            EventKind::Resync => "resync",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+}
+
+/// One event: what it is about, who may see it, and its JSON payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub kind: EventKind,
+    /// What a browser needs to receive it; `None`: internal, never sent to a browser.
+    pub privilege: Option<Privilege>,
+    /// The kind's payload, or `null` when the event came from another node and
+    /// was too large to cross between nodes: then refetch what the kind names.
+    pub payload: Value,
+}
+
+/// The payload of [`EventKind::AgentActionQueued`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentActionQueued {
+    pub agent_id: String,
+}
+
+impl Event {
+    pub fn new(kind: EventKind, privilege: Option<Privilege>, payload: &impl Serialize) -> Event {
+        Event { kind, privilege, payload: serde_json::to_value(payload).unwrap_or(Value::Null) }
+    }
+
+    /// A new activity-log line, for whoever may read Fleet.
+    pub fn agent_event(line: &AgentEvent) -> Event {
+        Event::new(EventKind::AgentEvent, Some(Privilege::FleetRead), line)
+    }
+
+    /// A check-in wake-up (internal).
+    pub fn agent_action_queued(agent_id: &str) -> Event {
+        Event::new(EventKind::AgentActionQueued, None, &AgentActionQueued { agent_id: agent_id.to_owned() })
+    }
+
+    /// The local catch-up signal (internal).
+    pub fn resync() -> Event {
+        Event { kind: EventKind::Resync, privilege: None, payload: Value::Null }
+    }
+
+    /// Internal events never reach a browser.
+    pub fn is_internal(&self) -> bool {
+        self.privilege.is_none()
+    }
+
+    /// Whether a user holding `roles` receives it in the browser.
+    pub fn visible_to(&self, roles: &[Role]) -> bool {
+        self.privilege.is_some_and(|privilege| has_privilege(roles, privilege))
+    }
+
+    /// The payload as its type, e.g. `event.payload_as::<AgentEvent>()`;
+    /// `None` if it is not one (or was left out between nodes).
+    pub fn payload_as<T: DeserializeOwned>(&self) -> Option<T> {
+        T::deserialize(&self.payload).ok()
+    }
+}
+
+/// A stream position: `<node>:<sequence>`, the `id` of every event on the
+/// stream. Sequences count per node, so a position means something only to
+/// the node that wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamPosition {
+    pub node: String,
+    pub sequence: u64,
+}
+
+impl StreamPosition {
+    pub fn parse(id: &str) -> Option<StreamPosition> {
+        let (node, sequence) = id.trim().rsplit_once(':')?;
+        if node.is_empty() {
+            return None;
+        }
+        Some(StreamPosition { node: node.to_owned(), sequence: sequence.parse().ok()? })
+    }
+}
+
+impl std::fmt::Display for StreamPosition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.node, self.sequence)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet_api::AgentEventKind;
+
+    fn line() -> AgentEvent {
+        AgentEvent {
+            id: "e1".into(),
+            agent_id: "a1".into(),
+            kind: AgentEventKind::Enrolled,
+            message: "Enrolled".into(),
+            actor: None,
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+        }
+    }
+
+    #[test]
+    fn who_receives_what() {
+        let fleet = Event::agent_event(&line());
+        let wake_up = Event::agent_action_queued("a1");
+        let admin_only = Event::new(EventKind::AgentEvent, Some(Privilege::UsersAdmin), &line());
+        for (event, roles, expected) in [
+            (&fleet, &[Role::Viewer][..], true),
+            (&fleet, &[][..], false),
+            (&wake_up, &[Role::Superuser][..], false),
+            (&Event::resync(), &[Role::Superuser][..], false),
+            (&admin_only, &[Role::Viewer, Role::PlatformEngineer][..], false),
+            (&admin_only, &[Role::Viewer, Role::Superuser][..], true),
+        ] {
+            assert_eq!(event.visible_to(roles), expected, "{event:?} for {roles:?}");
+        }
+        assert!(wake_up.is_internal());
+        assert!(!fleet.is_internal());
+    }
+
+    #[test]
+    fn payloads_round_trip() {
+        assert_eq!(Event::agent_event(&line()).payload_as::<AgentEvent>(), Some(line()));
+        assert_eq!(Event::agent_action_queued("a1").payload_as::<AgentActionQueued>(), Some(AgentActionQueued { agent_id: "a1".into() }));
+        assert_eq!(Event::resync().payload_as::<AgentActionQueued>(), None);
+        let wire = serde_json::to_string(&Event::agent_action_queued("a1")).unwrap_or_default();
+        assert_eq!(wire, r#"{"kind":"agent_action_queued","privilege":null,"payload":{"agent_id":"a1"}}"#);
+    }
+
+    #[test]
+    fn kinds_have_stable_names() {
+        for kind in EventKind::ALL {
+            assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
+            assert_eq!(serde_json::to_value(kind).ok(), Some(Value::from(kind.as_str())));
+        }
+    }
+
+    #[test]
+    fn positions_parse() {
+        for (id, expected) in [
+            ("abc:12", Some(("abc", 12))),
+            (" abc:0 ", Some(("abc", 0))),
+            ("abc", None),
+            (":12", None),
+            ("abc:", None),
+            ("abc:-1", None),
+            ("abc:x", None),
+            ("", None),
+        ] {
+            let parsed = StreamPosition::parse(id);
+            assert_eq!(parsed.as_ref().map(|p| (p.node.as_str(), p.sequence)), expected, "{id:?}");
+        }
+        assert_eq!(StreamPosition { node: "n".into(), sequence: 7 }.to_string(), "n:7");
+    }
+}
