@@ -9,6 +9,7 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 use warden_core::authz::Privilege;
 use warden_core::fleet_api::{Agent, AgentEvent, ItemResponse, ListResponse, UnenrollRequest, can_unenroll};
+use warden_core::paths;
 
 use crate::api;
 use crate::app::href;
@@ -29,19 +30,19 @@ pub fn AgentPage() -> impl IntoView {
     let agent = LocalResource::new(move || {
         tick.track();
         changed.track();
-        let url = format!("api/fleet/agents/{}", id());
+        let url = paths::agent(&id());
         async move { api::get::<ItemResponse<Agent>>(&url).await.map(|r| r.item) }
     });
     let events = LocalResource::new(move || {
         tick.track();
         changed.track();
-        let url = format!("api/fleet/agents/{}/events", id());
+        let url = paths::agent_events(&id());
         async move { api::get::<ListResponse<AgentEvent>>(&url).await.map(|r| r.items) }
     });
 
     let confirming = RwSignal::new(None::<bool>);
     let unenroll = Action::new_local(move |force: &bool| {
-        let url = format!("api/fleet/agents/{}/unenroll", id());
+        let url = paths::agent_unenroll(&id());
         let request = UnenrollRequest { force: *force, revoke: false };
         async move { api::post::<_, serde_json::Value>(&url, &request).await }
     });

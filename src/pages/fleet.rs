@@ -10,6 +10,7 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 use warden_core::fleet::AgentStatus;
 use warden_core::fleet_api::{Agent, ListResponse};
 use warden_core::kuery;
+use warden_core::paths;
 
 use crate::api;
 use crate::app::href;
@@ -72,13 +73,17 @@ pub fn FleetPage() -> impl IntoView {
     let agents = LocalResource::new(move || {
         tick.track();
         let kuery = kuery::for_view(Some(&status()).filter(|s| !s.is_empty()).map(|s| s.as_str()), &search());
-        let url = format!(
-            "api/fleet/agents?page={}&perPage={PER_PAGE}&sortField={}&sortOrder={}&getStatusSummary=true&showInactive={}&kuery={}",
-            page(),
-            encode(&sort()),
-            order(),
-            show_inactive(),
-            encode(&kuery)
+        let url = paths::with_query(
+            paths::AGENTS,
+            &[
+                ("page", &page().to_string()),
+                ("perPage", &PER_PAGE.to_string()),
+                ("sortField", &sort()),
+                ("sortOrder", &order()),
+                ("getStatusSummary", "true"),
+                ("showInactive", &show_inactive().to_string()),
+                ("kuery", &kuery),
+            ],
         );
         async move { api::get::<ListResponse<Agent>>(&url).await }
     });

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use warden_core::fleet_api::{AckEvent, AckRequest, AuditUnenrollRequest, CheckinRequest, CheckinResponse, EnrollMetadata, EnrollRequest, EnrollResponse};
+use warden_core::paths;
 
 /// A simulated Elastic Agent for Warden.
 #[derive(Debug, Parser)]
@@ -143,7 +144,7 @@ async fn enroll(client: &reqwest::Client, base: &str, token: &str, hostname: &st
         },
     };
     let response = client
-        .post(url(base, "api/fleet/agents/enroll"))
+        .post(url(base, paths::AGENT_ENROLL))
         .header("Authorization", format!("ApiKey {token}"))
         .header("User-Agent", format!("elastic agent {VERSION}"))
         .json(&request)
@@ -166,7 +167,7 @@ async fn checkin(client: &reqwest::Client, id: &Identity, status: &str, poll_tim
         ..CheckinRequest::default()
     };
     let response = client
-        .post(url(&id.url, &format!("api/fleet/agents/{}/checkin", id.agent_id)))
+        .post(url(&id.url, &paths::agent_checkin(&id.agent_id)))
         .header("Authorization", format!("ApiKey {}", id.api_key))
         .json(&request)
         .send()
@@ -191,7 +192,7 @@ async fn ack(client: &reqwest::Client, id: &Identity, action_ids: &[String]) -> 
         })
         .collect();
     let response = client
-        .post(url(&id.url, &format!("api/fleet/agents/{}/acks", id.agent_id)))
+        .post(url(&id.url, &paths::agent_acks(&id.agent_id)))
         .header("Authorization", format!("ApiKey {}", id.api_key))
         .json(&AckRequest { events })
         .send()
@@ -211,7 +212,7 @@ async fn audit(client: &reqwest::Client, id: &Identity, reason: &str, retries: u
     let mut backoff = Duration::from_millis(250);
     for attempt in 0..=retries {
         let result = client
-            .post(url(&id.url, &format!("api/fleet/agents/{}/audit/unenroll", id.agent_id)))
+            .post(url(&id.url, &paths::agent_audit_unenroll(&id.agent_id)))
             .header("Authorization", format!("ApiKey {}", id.api_key))
             .json(&AuditUnenrollRequest { reason: reason.to_owned(), timestamp: now_rfc3339() })
             .send()

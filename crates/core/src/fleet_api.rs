@@ -246,6 +246,8 @@ pub struct AgentAction {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CheckinResponse {
     pub action: String,
+    /// Left out when there is none: Fleet Server's own schema says a string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ack_token: Option<String>,
     pub actions: Vec<AgentAction>,
 }
@@ -422,3 +424,34 @@ impl AgentEventKind {
 pub fn can_unenroll(agent: &Agent) -> bool {
     agent.active
 }
+
+/// What the Fleet list sorts by (`sortField`), with Kibana's names and
+/// Warden's short aliases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentSortField {
+    EnrolledAt,
+    Hostname,
+    Status,
+    PolicyId,
+    LastCheckin,
+    Version,
+}
+
+impl AgentSortField {
+    /// Every name `parse` accepts.
+    pub const NAMES: [&'static str; 8] =
+        ["enrolled_at", "local_metadata.host.hostname", "hostname", "status", "policy_id", "last_checkin", "local_metadata.elastic.agent.version", "agent.version"];
+
+    pub fn parse(name: &str) -> Option<AgentSortField> {
+        Some(match name {
+            "enrolled_at" => AgentSortField::EnrolledAt,
+            "local_metadata.host.hostname" | "hostname" => AgentSortField::Hostname,
+            "status" => AgentSortField::Status,
+            "policy_id" => AgentSortField::PolicyId,
+            "last_checkin" => AgentSortField::LastCheckin,
+            "local_metadata.elastic.agent.version" | "agent.version" => AgentSortField::Version,
+            _ => return None,
+        })
+    }
+}
+

@@ -1,21 +1,124 @@
 //! Route paths, relative to Warden's base path. The SPA prefixes nothing: it
 //! requests them relative to the document's `<base href>`, so the same paths
 //! work at `/` and behind a proxy at `/warden/`.
+//!
+//! Every route the server answers is declared once in `routes!` below: a
+//! constant for a fixed path, a function for a path with an id (the id
+//! percent-encoded as one path segment). [`ALL`] lists each as its OpenAPI
+//! template, and an API test holds it to the server's OpenAPI document both
+//! ways, so no route exists without its path here.
 
-pub const STATUS: &str = "api/status";
-pub const OPENAPI: &str = "api/openapi.json";
-pub const LOGIN: &str = "internal/security/login";
-pub const LOGOUT: &str = "internal/security/logout";
-pub const ME: &str = "internal/security/me";
-pub const USERS: &str = "internal/security/users";
-pub const API_KEYS: &str = "internal/security/api_key";
-pub const TASK_HEALTH: &str = "api/task_manager/_health";
-/// The browser's one server-sent-events stream (`events` module).
-pub const EVENTS: &str = "internal/warden/events";
+use std::fmt::Write;
 
-/// `POST` here runs a recurring task now.
-pub fn task_run_soon(task_id: &str) -> String {
-    format!("internal/task_manager/tasks/{task_id}/_run_soon")
+/// Declares each route path once; see the module's documentation.
+macro_rules! routes {
+    ($($(#[doc = $doc:literal])* $kind:ident $name:ident $(($id:ident))? = $template:literal;)*) => {
+        $(routes!(@one $(#[doc = $doc])* $kind $name $(($id))? = $template);)*
+
+        /// Every route path Warden serves, as its OpenAPI template (`{id}`
+        /// where the function takes an id), in the order declared.
+        pub const ALL: &[&str] = &[$($template),*];
+    };
+    (@one $(#[doc = $doc:literal])* const $name:ident = $template:literal) => {
+        $(#[doc = $doc])*
+        pub const $name: &str = $template;
+    };
+    (@one $(#[doc = $doc:literal])* fn $name:ident($id:ident) = $template:literal) => {
+        $(#[doc = $doc])*
+        #[doc = concat!("\n\n`", $template, "`, with `", stringify!($id), "` percent-encoded.")]
+        pub fn $name($id: &str) -> String {
+            $template.replace(concat!("{", stringify!($id), "}"), &encode($id))
+        }
+    };
+}
+
+routes! {
+    /// `GET`: Warden's health; public.
+    const STATUS = "api/status";
+    /// `GET`: the OpenAPI document; public.
+    const OPENAPI = "api/openapi.json";
+
+    /// `POST`: sign in.
+    const LOGIN = "internal/security/login";
+    /// `POST`: sign out.
+    const LOGOUT = "internal/security/logout";
+    /// `GET`: the signed-in user.
+    const ME = "internal/security/me";
+    /// `GET`: the users.
+    const USERS = "internal/security/users";
+    /// `GET` lists, `POST` creates, `DELETE` invalidates API keys.
+    const API_KEYS = "internal/security/api_key";
+
+    /// `GET`: the task manager's health and its tasks.
+    const TASK_HEALTH = "api/task_manager/_health";
+    /// `POST`: run a recurring task now.
+    fn task_run_soon(id) = "internal/task_manager/tasks/{id}/_run_soon";
+
+    /// `GET`: the browser's one server-sent-events stream (`events` module).
+    const EVENTS = "internal/warden/events";
+
+    /// `GET`: the agents, a page at a time (query: [`with_query`]).
+    const AGENTS = "api/fleet/agents";
+    /// `GET`: one agent.
+    fn agent(id) = "api/fleet/agents/{id}";
+    /// `GET`: one agent's activity log.
+    fn agent_events(id) = "api/fleet/agents/{id}/events";
+    /// `POST`: unenroll one agent.
+    fn agent_unenroll(id) = "api/fleet/agents/{id}/unenroll";
+    /// `POST`: unenroll agents by ids or kuery.
+    const BULK_UNENROLL = "api/fleet/agents/bulk_unenroll";
+    /// `GET`: counts per status.
+    const AGENT_STATUS = "api/fleet/agent_status";
+    /// `GET` lists, `POST` creates agent policies.
+    const AGENT_POLICIES = "api/fleet/agent_policies";
+    /// `GET` reads, `PUT` updates one agent policy.
+    fn agent_policy(id) = "api/fleet/agent_policies/{id}";
+    /// `POST`: delete an agent policy.
+    const AGENT_POLICIES_DELETE = "api/fleet/agent_policies/delete";
+    /// `GET` lists, `POST` creates enrollment API keys.
+    const ENROLLMENT_API_KEYS = "api/fleet/enrollment_api_keys";
+    /// `GET` reads, `DELETE` revokes one enrollment API key.
+    fn enrollment_api_key(id) = "api/fleet/enrollment_api_keys/{id}";
+
+    /// Fleet Server, `POST`: an agent enrolls with an enrollment token.
+    const AGENT_ENROLL = "api/fleet/agents/enroll";
+    /// Fleet Server, `POST`: an agent's long-poll check-in.
+    fn agent_checkin(id) = "api/fleet/agents/{id}/checkin";
+    /// Fleet Server, `POST`: an agent acknowledges actions.
+    fn agent_acks(id) = "api/fleet/agents/{id}/acks";
+    /// Fleet Server, `POST`: an agent's final message (uninstalled, orphaned, …).
+    fn agent_audit_unenroll(id) = "api/fleet/agents/{id}/audit/unenroll";
+}
+
+/// Percent-encodes `text` for one path segment or one query value: every
+/// byte but RFC 3986's unreserved characters (`A-Z a-z 0-9 - . _ ~`), so a
+/// `/`, `?`, `#` or `%` in an id stays inside its segment. (A whole id of `.`
+/// or `..` is still a dot segment: URL parsers resolve it even encoded.
+/// Warden's ids are never that.)
+pub fn encode(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            // Writing to a String cannot fail.
+            let _ = write!(encoded, "%{byte:02X}");
+        }
+    }
+    encoded
+}
+
+/// `path` with a query string of `params`, each value percent-encoded (names
+/// are the API's own, plain ASCII); `path` alone when there are none.
+pub fn with_query(path: &str, params: &[(&str, &str)]) -> String {
+    let mut url = path.to_owned();
+    for (i, (name, value)) in params.iter().enumerate() {
+        url.push(if i == 0 { '?' } else { '&' });
+        url.push_str(name);
+        url.push('=');
+        url.push_str(&encode(value));
+    }
+    url
 }
 
 /// The header every state-changing request must carry (any value), as in Kibana.
@@ -34,6 +137,43 @@ pub fn safe_return_path(next: Option<&str>) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_are_encoded_as_one_segment() {
+        for (path, expected) in [
+            (agent("5f0c-a1_b.c~d"), "api/fleet/agents/5f0c-a1_b.c~d"),
+            (agent("a/b"), "api/fleet/agents/a%2Fb"),
+            (agent_events("x?y#z"), "api/fleet/agents/x%3Fy%23z/events"),
+            (agent_unenroll("100%"), "api/fleet/agents/100%25/unenroll"),
+            (agent_checkin("a b+c"), "api/fleet/agents/a%20b%2Bc/checkin"),
+            (agent_acks("é"), "api/fleet/agents/%C3%A9/acks"),
+            (agent_audit_unenroll("{id}"), "api/fleet/agents/%7Bid%7D/audit/unenroll"),
+            (agent_policy("p:1"), "api/fleet/agent_policies/p%3A1"),
+            (enrollment_api_key("k&1=2"), "api/fleet/enrollment_api_keys/k%261%3D2"),
+            (task_run_soon("sessions_cleanup"), "internal/task_manager/tasks/sessions_cleanup/_run_soon"),
+            (agent(""), "api/fleet/agents/"),
+        ] {
+            assert_eq!(path, expected);
+        }
+    }
+
+    #[test]
+    fn every_template_is_relative_and_declared_once() {
+        for path in ALL {
+            assert!(!path.starts_with('/') && !path.ends_with('/') && !path.contains("//"), "{path}");
+            assert!(path.split('/').all(|segment| segment == "{id}" || !segment.contains(['{', '}'])), "{path}");
+            assert_eq!(ALL.iter().filter(|p| p == &path).count(), 1, "{path}");
+        }
+    }
+
+    #[test]
+    fn query_values_are_encoded() {
+        assert_eq!(with_query(AGENTS, &[]), "api/fleet/agents");
+        assert_eq!(
+            with_query(AGENTS, &[("page", "2"), ("sortField", "local_metadata.host.hostname"), ("kuery", r#"status:online and tags:"a&b""#)]),
+            "api/fleet/agents?page=2&sortField=local_metadata.host.hostname&kuery=status%3Aonline%20and%20tags%3A%22a%26b%22"
+        );
+    }
 
     #[test]
     fn return_paths_stay_inside_warden() {

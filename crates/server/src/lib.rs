@@ -93,8 +93,8 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let addr = self.local_addr();
         let router = http::router(self.state.clone());
-        let background = tokio::spawn(fleet::run_background(self.state.clone()));
-        tokio::spawn(fleet::run_ack_writer(self.state.clone()));
+        let background = tokio::spawn(fleet::background::run_background(self.state.clone()));
+        tokio::spawn(fleet::background::run_ack_writer(self.state.clone()));
         let task_poller = tokio::spawn(self.state.tasks.clone().run());
         let event_work = tokio::spawn(events::run_background(&self.state));
         let hub = self.state.hub.clone();

@@ -16,64 +16,30 @@ pub mod bus;
 pub mod postgres;
 pub mod sse;
 
-use axum::Router;
-use axum::routing::get;
-use tokio::sync::broadcast::error::RecvError;
-use warden_core::events::Event;
-use warden_core::paths::EVENTS;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use bus::{Delivered, EventBus, MAX_STREAMS_PER_USER, RING_CAPACITY};
 
 use crate::AppState;
 use crate::db::Engine;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route(&format!("/{EVENTS}"), get(sse::stream))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(sse::stream))
 }
 
-/// This node's event work until shutdown: on PostgreSQL, sending its events
-/// to the other nodes and hearing theirs; and the Fleet bridge. Start it
-/// before serving; after `EventBus::shut_down` the listener stops, after
-/// `EventBus::close` the rest.
+/// This node's event work until shutdown, on PostgreSQL: sending its events
+/// to the other nodes and hearing theirs (on SQLite there is one node and
+/// nothing to do). Start it before serving; after `EventBus::shut_down` the
+/// listener stops, after `EventBus::close` the sender.
 pub fn run_background(state: &AppState) -> impl Future<Output = ()> + Send + 'static {
-    let bridge = bridge_fleet_events(state);
     let bus = state.events.clone();
     let db = state.db.clone();
     let engine = state.engine;
     let database_url = state.config.database_url.clone();
     async move {
-        match engine {
-            Engine::Postgres => {
-                tokio::join!(bridge, postgres::send_notices(bus.clone(), db), postgres::listen(bus, database_url));
-            }
-            Engine::Sqlite => bridge.await,
-        }
-    }
-}
-
-/// Forwards Fleet's activity-log lines (`Hub::events`) onto the bus, for
-/// `fleet:read`, until the bus is closed. Subscribes at once, so no line
-/// published after this call is missed. (Stands in until Fleet publishes on
-/// the bus itself.)
-pub fn bridge_fleet_events(state: &AppState) -> impl Future<Output = ()> + Send + 'static {
-    let mut lines = state.hub.events.subscribe();
-    let bus = state.events.clone();
-    async move {
-        let mut closed = bus.closed_signal();
-        loop {
-            tokio::select! {
-                line = lines.recv() => match line {
-                    Ok(line) => bus.publish(Event::agent_event(&line)),
-                    Err(RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "the Fleet event bridge fell behind");
-                        // Nobody got those lines: this node and the others catch up.
-                        bus.notice_dropped();
-                        bus.resync();
-                    }
-                    Err(RecvError::Closed) => return,
-                },
-                () = bus::stopped(&mut closed) => return,
-            }
+        if engine == Engine::Postgres {
+            tokio::join!(postgres::send_notices(bus.clone(), db), postgres::listen(bus, database_url));
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Personal API keys (`/internal/security/api_key`, Elasticsearch's shapes).
 
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use axum::extract::State;
-use axum::routing::get;
 use warden_core::api_keys::{
     ApiKeyList, CreateApiKeyRequest, CreateApiKeyResponse, InvalidateApiKeyRequest, InvalidateApiKeyResponse, InvalidateError,
     parse_expiration_ms, validate_create,
@@ -10,17 +10,17 @@ use warden_core::api_keys::{
 use warden_core::authz::{Privilege, has_privilege};
 use warden_core::error::ErrorBody;
 
-use super::RawBody;
+use super::JsonBody;
+use super::authz::{ApiKeysManageOwn, Require, RequireSignedIn};
 use super::openapi::{BodyTooLarge, SignedInErrors, Xsrf};
 use crate::AppState;
 use crate::api_keys::{self, NewPersonalKey};
-use crate::auth::{AuthKind, AuthUser};
 use crate::db::now_ms;
 use crate::error::{ApiError, Result};
 use crate::store;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/internal/security/api_key", get(list).post(create).delete(invalidate))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, create, invalidate))
 }
 
 /// Creates a personal API key (needs `api_keys:manage_own`). The secret is in
@@ -38,16 +38,7 @@ pub fn router() -> Router<AppState> {
         BodyTooLarge,
     ))]
 #[tracing::instrument(skip_all, fields(user = %user.username))]
-async fn create(State(state): State<AppState>, user: AuthUser, body: RawBody) -> Result<axum::Json<CreateApiKeyResponse>> {
-    user.require(Privilege::ApiKeysManageOwn)?;
-    if user.kind == AuthKind::ApiKey {
-        return Err(ApiError::Coded {
-            status: axum::http::StatusCode::FORBIDDEN,
-            code: "Forbidden",
-            message: "An API key cannot create API keys; sign in as the user to create one".into(),
-        });
-    }
-    let request: CreateApiKeyRequest = body.json()?;
+async fn create(State(state): State<AppState>, RequireSignedIn(user, _): RequireSignedIn<ApiKeysManageOwn>, JsonBody(request): JsonBody<CreateApiKeyRequest>) -> Result<axum::Json<CreateApiKeyResponse>> {
     let roles = validate_create(&request, &user.roles).map_err(ApiError::BadRequest)?;
     let now = now_ms();
     let expires_at = request.expiration.as_deref().map(parse_expiration_ms).transpose().map_err(ApiError::BadRequest)?.map(|ms| now + ms);
@@ -71,8 +62,7 @@ async fn create(State(state): State<AppState>, user: AuthUser, body: RawBody) ->
         (status = 403, description = "Missing api_keys:manage_own", body = ErrorBody),
         SignedInErrors,
     ))]
-async fn list(State(state): State<AppState>, user: AuthUser) -> Result<axum::Json<ApiKeyList>> {
-    user.require(Privilege::ApiKeysManageOwn)?;
+async fn list(State(state): State<AppState>, Require(user, _): Require<ApiKeysManageOwn>) -> Result<axum::Json<ApiKeyList>> {
     let owner = (!has_privilege(&user.roles, Privilege::UsersAdmin)).then_some(user.id.as_str());
     let rows = store::api_keys::list_personal(&state.db, owner).await?;
     Ok(axum::Json(ApiKeyList { api_keys: rows.iter().map(api_keys::to_info).collect() }))
@@ -92,9 +82,7 @@ async fn list(State(state): State<AppState>, user: AuthUser) -> Result<axum::Jso
         BodyTooLarge,
     ))]
 #[tracing::instrument(skip_all, fields(user = %user.username))]
-async fn invalidate(State(state): State<AppState>, user: AuthUser, body: RawBody) -> Result<axum::Json<InvalidateApiKeyResponse>> {
-    user.require(Privilege::ApiKeysManageOwn)?;
-    let request: InvalidateApiKeyRequest = body.json()?;
+async fn invalidate(State(state): State<AppState>, Require(user, _): Require<ApiKeysManageOwn>, JsonBody(request): JsonBody<InvalidateApiKeyRequest>) -> Result<axum::Json<InvalidateApiKeyResponse>> {
     if request.ids.is_empty() || request.ids.len() > 1000 {
         return Err(ApiError::BadRequest("[request body.ids]: expected between 1 and 1000 ids".into()));
     }

@@ -18,15 +18,21 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// The body unparsed, for handlers that check the caller's privileges before
-/// they look at it (a forbidden caller gets 403 whatever they sent).
-pub struct RawBody(pub Bytes);
+/// A JSON body that may be left out: no body, or `null` (Fleet's nullable bodies).
+pub struct OptionalJsonBody<T>(pub Option<T>);
 
-impl RawBody {
-    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
-        parse(&self.0)
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self> {
+        let RawBody(bytes) = RawBody::from_request(request, state).await?;
+        let text = bytes.trim_ascii();
+        if text.is_empty() || text == b"null" { Ok(OptionalJsonBody(None)) } else { parse(text).map(|value| OptionalJsonBody(Some(value))) }
     }
 }
+
+/// The body's bytes, with a 413 in Kibana's shape past `max_body_bytes`.
+struct RawBody(Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = ApiError;
@@ -43,8 +49,13 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
 }
 
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::BadRequest("[request body]: expected a JSON body but got nothing".into()));
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => return Err(ApiError::BadRequest("[request body]: expected a JSON body but got nothing".into())),
+        // Every body Warden takes is an object; serde would also read a
+        // struct from an array of its fields (`["admin", "pw"]`), which no
+        // documented client sends.
+        Some(b'{') => {}
+        Some(_) => return Err(ApiError::BadRequest("[request body]: expected a JSON object".into())),
     }
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(deserializer).map_err(|err| {
@@ -74,6 +85,8 @@ mod tests {
         assert!(message(r#"{"username": "a", "password": "b", "admin": true}"#).contains("unknown field `admin`"));
         assert!(message("{not json").starts_with("[request body]"));
         assert!(message("").contains("got nothing"));
+        assert_eq!(message(r#"["admin", "warden-demo"]"#), "[request body]: expected a JSON object");
+        assert_eq!(message(" null"), "[request body]: expected a JSON object");
     }
 }
 

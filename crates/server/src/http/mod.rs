@@ -3,6 +3,7 @@
 //! the kbn-xsrf rule) and JSON 404/405 for unknown API routes.
 
 mod api_keys;
+pub mod authz;
 pub(crate) mod fleet;
 pub(crate) mod fleet_server;
 mod json;
@@ -13,6 +14,8 @@ mod status;
 mod tasks;
 
 use axum::Router;
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, Method};
 use axum::middleware::{self, Next};
@@ -24,30 +27,23 @@ use tower_http::trace::TraceLayer;
 use warden_core::error::XSRF_MISSING_MESSAGE;
 use warden_core::paths::XSRF_HEADER;
 
-pub use json::{JsonBody, QueryParams, RawBody};
+pub use json::{JsonBody, OptionalJsonBody, QueryParams};
 
 use crate::AppState;
 use crate::error::ApiError;
 
 pub fn router(state: AppState) -> Router {
     let base = state.config.public_base_path.clone();
-    let app = Router::new()
-        .merge(status::router())
-        .merge(security::router())
-        .merge(fleet::router())
-        .merge(api_keys::router())
-        .merge(tasks::router())
-        .merge(crate::events::router())
-        .merge(openapi::router())
+    let (api, agents, _) = routes();
+    // What browsers and scripts call: every state-changing request needs kbn-xsrf.
+    let browser = api
         .route("/api/{*rest}", any(not_found))
         .route("/internal/{*rest}", any(not_found))
         .merge(spa::router(&state))
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(require_xsrf))
-        // Agents' routes: after the kbn-xsrf layer, which does not apply to them.
-        .merge(fleet_server::router())
-        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
-        .with_state(state);
+        .layer(middleware::from_fn(require_xsrf));
+    // What agents call (Fleet Server): their key is in a header, so no kbn-xsrf.
+    let app = browser.merge(agents).layer(DefaultBodyLimit::max(state.config.max_body_bytes)).with_state(state);
     let app = if base.is_empty() {
         app
     } else {
@@ -62,6 +58,30 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Every route, declared once per resource with its handler's OpenAPI
+/// annotation: the browser's routes, the agents' routes, and the document
+/// both describe.
+fn routes() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
+    let (api, mut document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(status::router())
+        .merge(openapi::router())
+        .merge(security::router())
+        .merge(api_keys::router())
+        .merge(tasks::router())
+        .merge(crate::events::router())
+        .merge(fleet::router())
+        .split_for_parts();
+    let (agents, agent_paths) = fleet_server::router().split_for_parts();
+    document.merge(agent_paths);
+    openapi::Constraints.modify(&mut document);
+    (api, agents, document)
+}
+
+/// The OpenAPI document (`GET /api/openapi.json`).
+pub fn document() -> utoipa::openapi::OpenApi {
+    routes().2
 }
 
 /// Serves only what is under the base path, with the base removed; `/`

@@ -9,10 +9,10 @@
 //! [`DatabaseBusy`], and the [`Xsrf`] header (the `require_xsrf` layer). Each
 //! route writes its own 400, 403, 404 and 409, whose causes differ.
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use std::collections::BTreeMap;
 
-use axum::Router;
-use axum::routing::get;
 use serde_json::Value;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Schema, Type};
 use utoipa::openapi::{OpenApi as Document, RefOr};
@@ -27,41 +27,7 @@ use crate::AppState;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Warden", description = "Warden's HTTP API: Kibana- and Fleet Server-compatible routes for the SOC console."),
-    paths(
-        super::status::status,
-        openapi_json,
-        super::security::login,
-        super::security::logout,
-        super::security::me,
-        super::security::list_users,
-        super::api_keys::create,
-        super::api_keys::list,
-        super::api_keys::invalidate,
-        super::tasks::health,
-        super::tasks::run_soon,
-        crate::events::sse::stream,
-        super::fleet::list_agents,
-        super::fleet::get_agent,
-        super::fleet::agent_events,
-        super::fleet::unenroll,
-        super::fleet::bulk_unenroll,
-        super::fleet::agent_status,
-        super::fleet::list_policies,
-        super::fleet::get_policy,
-        super::fleet::create_policy,
-        super::fleet::update_policy,
-        super::fleet::delete_policy,
-        super::fleet::list_enrollment_keys,
-        super::fleet::get_enrollment_key,
-        super::fleet::create_enrollment_key,
-        super::fleet::revoke_enrollment_key,
-        super::fleet_server::enroll,
-        super::fleet_server::checkin,
-        super::fleet_server::acks,
-        super::fleet_server::audit_unenroll,
-    ),
     components(schemas(ErrorBody)),
-    modifiers(&Constraints),
     tags(
         (name = "status", description = "Health and this document"),
         (name = "security", description = "Sign-in, sessions, users and API keys"),
@@ -71,17 +37,21 @@ use crate::AppState;
         (name = "fleet-server", description = "Fleet Server's agent API: enroll, check-in, acks, audit"),
     )
 )]
+/// The document's frame (title, tags, shared schemas); the paths come from
+/// the routers themselves (`http::document`), and `Constraints` is applied
+/// last, once every route's schemas are in.
 pub struct ApiDoc;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/openapi.json", get(openapi_json))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(openapi_json))
 }
 
 /// This document. No authentication needed.
 #[utoipa::path(get, path = "/api/openapi.json", tag = "status",
     responses((status = 200, description = "The OpenAPI 3.1 document", body = Object)))]
-async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
-    axum::Json(ApiDoc::openapi())
+async fn openapi_json() -> axum::Json<&'static Document> {
+    static DOCUMENT: std::sync::OnceLock<Document> = std::sync::OnceLock::new();
+    axum::Json(DOCUMENT.get_or_init(super::document))
 }
 
 /// What the `AuthUser` extractor answers, on every route that takes a user
@@ -141,16 +111,7 @@ pub struct Xsrf {
 pub fn agent_sort_field() -> Object {
     string_enum(
         "The field to sort by (default `enrolled_at`); any other is a 400.",
-        [
-            "enrolled_at",
-            "local_metadata.host.hostname",
-            "hostname",
-            "status",
-            "policy_id",
-            "last_checkin",
-            "local_metadata.elastic.agent.version",
-            "agent.version",
-        ],
+        warden_core::fleet_api::AgentSortField::NAMES,
     )
 }
 
@@ -168,7 +129,7 @@ fn string_enum<'a>(description: &str, values: impl IntoIterator<Item = &'a str>)
 /// constant where there is one), the role names an API key's
 /// `role_descriptors` may use, and the limits of `BulkTarget`'s variants
 /// (utoipa takes no limits on an enum's variants).
-struct Constraints;
+pub struct Constraints;
 
 impl Modify for Constraints {
     fn modify(&self, openapi: &mut Document) {

@@ -1,16 +1,17 @@
 //! Sign-in, sign-out and the current user (`/internal/security/*`, as Kibana).
 
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use axum::extract::State;
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use warden_core::api::{CurrentUser, LoginRequest, UserSummary};
-use warden_core::authz::{Privilege, privileges_of};
+use warden_core::authz::privileges_of;
 use warden_core::error::ErrorBody;
 
 use super::JsonBody;
+use super::authz::{Require, UsersAdmin};
 use super::openapi::{BodyTooLarge, DatabaseBusy, SignedInErrors, Xsrf};
 use crate::AppState;
 use crate::auth::{self, AuthUser, ClientInfo, SESSION_COOKIE};
@@ -18,12 +19,8 @@ use crate::db::now_ms;
 use crate::error::{ApiError, Result};
 use crate::store;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/internal/security/login", post(login))
-        .route("/internal/security/logout", post(logout))
-        .route("/internal/security/me", get(me))
-        .route("/internal/security/users", get(list_users))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(login)).routes(routes!(logout)).routes(routes!(me)).routes(routes!(list_users))
 }
 
 fn current_user(user: &AuthUser) -> CurrentUser {
@@ -119,8 +116,7 @@ async fn me(user: AuthUser) -> axum::Json<CurrentUser> {
         (status = 403, description = "Missing users:admin", body = ErrorBody),
         SignedInErrors,
     ))]
-async fn list_users(State(state): State<AppState>, user: AuthUser) -> Result<axum::Json<Vec<UserSummary>>> {
-    user.require(Privilege::UsersAdmin)?;
+async fn list_users(State(state): State<AppState>, _: Require<UsersAdmin>) -> Result<axum::Json<Vec<UserSummary>>> {
     let users = store::users::list(&state.db).await?;
     Ok(axum::Json(
         users

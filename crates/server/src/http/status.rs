@@ -1,15 +1,15 @@
 use std::time::Duration;
 
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use warden_core::api::{DatabaseStatus, OverallStatus, StatusLevel, StatusResponse, VersionInfo};
 
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/status", get(status))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(status))
 }
 
 /// Health for load balancers and people: no authentication needed. 503 when

@@ -1,22 +1,20 @@
 //! Task manager health (`/api/task_manager/_health`, as Kibana) and "run now".
 
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use warden_core::authz::Privilege;
 use warden_core::error::ErrorBody;
 use warden_core::tasks::TaskManagerHealth;
 
 use super::openapi::{SignedInErrors, Xsrf};
 use crate::AppState;
+use super::authz::{Require, TasksAdmin};
 use crate::auth::AuthUser;
 use crate::error::Result;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/task_manager/_health", get(health))
-        .route("/internal/task_manager/tasks/{id}/_run_soon", post(run_soon))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(health)).routes(routes!(run_soon))
 }
 
 /// Every recurring task (last run, next run, duration, failures, last error)
@@ -42,8 +40,7 @@ async fn health(State(state): State<AppState>, _user: AuthUser) -> Result<axum::
         SignedInErrors,
     ))]
 #[tracing::instrument(skip_all, fields(user = %user.username, task = %id))]
-async fn run_soon(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<StatusCode> {
-    user.require(Privilege::TasksAdmin)?;
+async fn run_soon(State(state): State<AppState>, Require(user, _): Require<TasksAdmin>, Path(id): Path<String>) -> Result<StatusCode> {
     state.tasks.run_soon(&id).await?;
     tracing::info!("task asked to run now");
     Ok(StatusCode::NO_CONTENT)

@@ -32,6 +32,7 @@ const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
     ("POST", "internal/security/api_key", Access::NeedsSignIn(Privilege::ApiKeysManageOwn), Some(r#"{"name": "key {n}"}"#)),
     ("DELETE", "internal/security/api_key", Access::Needs(Privilege::ApiKeysManageOwn), Some(r#"{"ids": ["no-such-key-{n}"]}"#)),
     ("GET", "api/task_manager/_health", Access::SignedIn, None),
+    ("GET", "internal/warden/events", Access::SignedIn, None),
     ("POST", "internal/task_manager/tasks/no-such-task/_run_soon", Access::NeedsThen404(Privilege::TasksAdmin), None),
     ("GET", "api/fleet/agents", Access::Needs(FleetRead), None),
     ("GET", "api/fleet/agents/{agent}", Access::Needs(FleetRead), None),
@@ -54,7 +55,42 @@ const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
     // Last: revoking the demo token stops {fresh_agent}, and logout ends the callers' sessions.
     ("DELETE", "api/fleet/enrollment_api_keys/demo-endpoints-key", Access::Needs(FleetAll), None),
     ("POST", "internal/security/logout", Access::Public, None),
+    // After logout: signing in replaces the caller's session.
+    ("POST", "internal/security/login", Access::Public, Some(r#"{"username": "viewer", "password": "warden-demo"}"#)),
 ];
+
+/// Whether `path` (with concrete ids) is an instance of the document's
+/// `template` (`/api/fleet/agents/{id}`).
+fn instance_of(path: &str, template: &str) -> bool {
+    let (path, template): (Vec<&str>, Vec<&str>) = (path.split('/').collect(), template.trim_start_matches('/').split('/').collect());
+    path.len() == template.len() && path.iter().zip(&template).all(|(p, t)| p == t || (t.starts_with('{') && t.ends_with('}')))
+}
+
+/// The table above covers every route the server declares, and declares
+/// nothing that is not a route: a new route cannot be left out of the matrix.
+#[tokio::test]
+async fn the_matrix_covers_every_route() {
+    let app = spawn_app().await;
+    let document: serde_json::Value = app.client().get(app.url("api/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let mut declared = Vec::new();
+    for (template, operations) in document["paths"].as_object().unwrap() {
+        for method in operations.as_object().unwrap().keys() {
+            declared.push((method.to_uppercase(), template.clone()));
+        }
+    }
+    let missing: Vec<String> = declared
+        .iter()
+        .filter(|(method, template)| !ROUTES.iter().any(|(m, path, _, _)| m == method && instance_of(path, template)))
+        .map(|(method, template)| format!("{method} {template}"))
+        .collect();
+    assert!(missing.is_empty(), "routes without a row in the authorization matrix:\n{}", missing.join("\n"));
+    let unknown: Vec<String> = ROUTES
+        .iter()
+        .filter(|(m, path, _, _)| !declared.iter().any(|(method, template)| m == method && instance_of(path, template)))
+        .map(|(m, path, _, _)| format!("{m} {path}"))
+        .collect();
+    assert!(unknown.is_empty(), "rows for routes the server does not declare:\n{}", unknown.join("\n"));
+}
 
 /// The demo user that holds each role.
 fn demo_user(role: Role) -> &'static str {

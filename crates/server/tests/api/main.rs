@@ -13,6 +13,7 @@ mod fleet;
 mod helpers;
 mod key_queue;
 mod openapi;
+mod paths;
 mod proxy;
 mod security;
 mod status;
