@@ -55,10 +55,7 @@ async fn send(builder: RequestBuilder, body: Option<String>) -> ApiResult<Respon
 
 async fn decode<T: DeserializeOwned>(response: Response) -> ApiResult<T> {
     let status = response.status();
-    response
-        .json::<T>()
-        .await
-        .map_err(|err| ApiError { status, message: format!("Unexpected answer from Warden: {err}") })
+    response.json::<T>().await.map_err(|err| ApiError { status, message: format!("Unexpected answer from Warden: {err}") })
 }
 
 pub async fn get<T: DeserializeOwned>(path: &str) -> ApiResult<T> {

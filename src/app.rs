@@ -10,9 +10,8 @@ use leptos_router::path;
 
 use crate::components::shell::Shell;
 use crate::pages::{
-    agent::AgentPage, api_keys::ApiKeysPage,
-    connectors::ConnectorsPage, console::ConsolePage, fleet::FleetPage, login::LoginPage, not_found::NotFoundPage,
-    overview::OverviewPage, response_actions::ResponseActionsPage, rules::RulesPage, tasks::TasksPage,
+    agent::AgentPage, api_keys::ApiKeysPage, connectors::ConnectorsPage, console::ConsolePage, fleet::FleetPage, login::LoginPage,
+    not_found::NotFoundPage, overview::OverviewPage, response_actions::ResponseActionsPage, rules::RulesPage, tasks::TasksPage,
 };
 use crate::session;
 

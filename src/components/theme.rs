@@ -6,10 +6,7 @@ use leptos::prelude::*;
 const KEY: &str = "warden-theme";
 
 fn current() -> String {
-    document()
-        .document_element()
-        .and_then(|html| html.get_attribute("data-theme"))
-        .unwrap_or_else(|| "dark".to_owned())
+    document().document_element().and_then(|html| html.get_attribute("data-theme")).unwrap_or_else(|| "dark".to_owned())
 }
 
 fn apply(theme: &str) {

@@ -2,9 +2,7 @@
 //! button) and invalidate. Scripts send `Authorization: ApiKey <encoded>`.
 
 use leptos::prelude::*;
-use warden_core::api_keys::{
-    ApiKeyInfo, ApiKeyList, CreateApiKeyRequest, CreateApiKeyResponse, InvalidateApiKeyRequest, InvalidateApiKeyResponse,
-};
+use warden_core::api_keys::{ApiKeyInfo, ApiKeyList, CreateApiKeyRequest, CreateApiKeyResponse, InvalidateApiKeyRequest, InvalidateApiKeyResponse};
 use warden_core::authz::{Privilege, Role};
 use warden_core::paths;
 
@@ -74,8 +72,15 @@ pub fn ApiKeysPage() -> impl IntoView {
 
     let row = move |key: ApiKeyInfo| {
         let expired = key.expiration.is_some_and(|at| (at as f64) <= now.get_untracked());
-        let state = if key.invalidated { ("badge status-unenrolled", "invalidated") } else if expired { ("badge status-offline", "expired") } else { ("badge status-online", "active") };
-        let roles = if key.roles.is_empty() { "all of the owner's".to_owned() } else { key.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ") };
+        let state = if key.invalidated {
+            ("badge status-unenrolled", "invalidated")
+        } else if expired {
+            ("badge status-offline", "expired")
+        } else {
+            ("badge status-online", "active")
+        };
+        let roles =
+            if key.roles.is_empty() { "all of the owner's".to_owned() } else { key.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ") };
         let creation = key.creation;
         let expiration = key.expiration;
         let active = !key.invalidated && !expired;

@@ -45,8 +45,14 @@ pub fn FleetPage() -> impl IntoView {
     let status = move || param("status");
     let search = move || param("q");
     let page = move || param("page").parse::<usize>().unwrap_or(1).max(1);
-    let sort = move || { let s = param("sort"); if s.is_empty() { "local_metadata.host.hostname".to_owned() } else { s } };
-    let order = move || { let o = param("order"); if o == "desc" { o } else { "asc".to_owned() } };
+    let sort = move || {
+        let s = param("sort");
+        if s.is_empty() { "local_metadata.host.hostname".to_owned() } else { s }
+    };
+    let order = move || {
+        let o = param("order");
+        if o == "desc" { o } else { "asc".to_owned() }
+    };
     let show_inactive = move || param("inactive") == "1";
 
     // Every change of filter is a navigation, so the URL always says what is shown.

@@ -61,8 +61,20 @@ pub fn TasksPage() -> impl IntoView {
     let row = move |task: TaskHealth| {
         let id = task.id.clone();
         let running = matches!(task.status, TaskStatus::Running | TaskStatus::Claiming);
-        let status_class = if task.last_error.is_some() || task.failed > 0 { "badge status-error" } else if running { "badge status-updating" } else { "badge status-online" };
-        let status_text = if running { "running" } else if task.last_error.is_some() || task.failed > 0 { "failing" } else { "idle" };
+        let status_class = if task.last_error.is_some() || task.failed > 0 {
+            "badge status-error"
+        } else if running {
+            "badge status-updating"
+        } else {
+            "badge status-online"
+        };
+        let status_text = if running {
+            "running"
+        } else if task.last_error.is_some() || task.failed > 0 {
+            "failing"
+        } else {
+            "idle"
+        };
         let last_run = task.last_run_at;
         let next_run = task.next_run_at;
         let row_id = id.clone();

@@ -11,7 +11,9 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use warden_core::fleet_api::{AckEvent, AckRequest, AuditUnenrollRequest, CheckinRequest, CheckinResponse, EnrollMetadata, EnrollRequest, EnrollResponse};
+use warden_core::fleet_api::{
+    AckEvent, AckRequest, AuditUnenrollRequest, CheckinRequest, CheckinResponse, EnrollMetadata, EnrollRequest, EnrollResponse,
+};
 use warden_core::paths;
 
 /// A simulated Elastic Agent for Warden.
@@ -240,7 +242,15 @@ async fn audit(client: &reqwest::Client, id: &Identity, reason: &str, retries: u
 }
 
 /// Checks in until an UNENROLL action arrives (acked, then stop) or the key is refused.
-async fn run_agent(client: reqwest::Client, id: Identity, status: String, poll_timeout: String, interval: Duration, stats: Option<Arc<Stats>>, until: Option<Instant>) {
+async fn run_agent(
+    client: reqwest::Client,
+    id: Identity,
+    status: String,
+    poll_timeout: String,
+    interval: Duration,
+    stats: Option<Arc<Stats>>,
+    until: Option<Instant>,
+) {
     loop {
         if until.is_some_and(|u| Instant::now() >= u) {
             return;
@@ -256,9 +266,10 @@ async fn run_agent(client: reqwest::Client, id: Identity, status: String, poll_t
                 let ids: Vec<String> = response.actions.iter().map(|a| a.id.clone()).collect();
                 let unenroll = response.actions.iter().any(|a| a.action_type == "UNENROLL");
                 if !ids.is_empty()
-                    && let Err(err) = ack(&client, &id, &ids).await {
-                        tracing::warn!(agent_id = %id.agent_id, error = %err, "ack failed");
-                    }
+                    && let Err(err) = ack(&client, &id, &ids).await
+                {
+                    tracing::warn!(agent_id = %id.agent_id, error = %err, "ack failed");
+                }
                 if unenroll {
                     if let Some(stats) = &stats {
                         stats.unenrolled.fetch_add(1, Ordering::Relaxed);
@@ -359,7 +370,20 @@ async fn main() -> anyhow::Result<()> {
             let delivered = audit(&http, &id, "orphaned", retries).await;
             println!("reported the endpoint as orphaned: {}", if delivered { "recorded" } else { "not recorded" });
         }
-        Command::Swarm { url, enrollment_token, count, uninstalled, orphaned, silent, degraded, poll_timeout, interval, duration, enroll_concurrency, state } => {
+        Command::Swarm {
+            url,
+            enrollment_token,
+            count,
+            uninstalled,
+            orphaned,
+            silent,
+            degraded,
+            poll_timeout,
+            interval,
+            duration,
+            enroll_concurrency,
+            state,
+        } => {
             if uninstalled + orphaned + silent + degraded > count {
                 bail!("--uninstalled, --orphaned, --silent and --degraded add up to more than --count");
             }

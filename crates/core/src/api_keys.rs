@@ -16,13 +16,21 @@ use crate::authz::Role;
 pub struct CreateApiKeyRequest {
     /// Not blank (at least one character that is not Unicode white space);
     /// at most 256 characters.
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256, pattern = r"[^\t\n\x0B\f\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 256, pattern = r"[^\t\n\x0B\f\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]")
+    )]
     pub name: String,
     /// `30m`, `12h`, `7d`…: a whole number of seconds (`s`), minutes (`m`),
     /// hours (`h`) or days (`d`), from one minute to ten years (`3650d`), as
     /// the pattern spells out. None: the key does not expire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(pattern = "^0*(([1-9][0-9]{0,2}|[12][0-9]{3}|3[0-5][0-9]{2}|36[0-4][0-9]|3650)d|([1-9][0-9]{0,3}|[1-7][0-9]{4}|8[0-6][0-9]{3}|87[0-5][0-9]{2}|87600)h|([1-9][0-9]{0,5}|[1-4][0-9]{6}|5[01][0-9]{5}|52[0-4][0-9]{4}|525[0-5][0-9]{3}|5256000)m|([6-9][0-9]|[1-9][0-9]{2,7}|[12][0-9]{8}|30[0-9]{7}|31[0-4][0-9]{6}|315[0-2][0-9]{5}|3153[0-5][0-9]{4}|315360000)s)$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = "^0*(([1-9][0-9]{0,2}|[12][0-9]{3}|3[0-5][0-9]{2}|36[0-4][0-9]|3650)d|([1-9][0-9]{0,3}|[1-7][0-9]{4}|8[0-6][0-9]{3}|87[0-5][0-9]{2}|87600)h|([1-9][0-9]{0,5}|[1-4][0-9]{6}|5[01][0-9]{5}|52[0-4][0-9]{4}|525[0-5][0-9]{3}|5256000)m|([6-9][0-9]|[1-9][0-9]{2,7}|[12][0-9]{8}|30[0-9]{7}|31[0-4][0-9]{6}|315[0-2][0-9]{5}|3153[0-5][0-9]{4}|315360000)s)$"
+        )
+    )]
     pub expiration: Option<String>,
     /// Keys are Warden role names the key is limited to (values may be `{}`),
     /// each a role the caller holds (400 otherwise); none or empty: the key
@@ -191,9 +199,7 @@ impl InvalidationReason {
     }
 
     pub fn parse(text: &str) -> Option<InvalidationReason> {
-        [InvalidationReason::Rotated, InvalidationReason::RuleDeleted, InvalidationReason::UserRequest]
-            .into_iter()
-            .find(|r| r.as_str() == text)
+        [InvalidationReason::Rotated, InvalidationReason::RuleDeleted, InvalidationReason::UserRequest].into_iter().find(|r| r.as_str() == text)
     }
 }
 

@@ -111,31 +111,75 @@ impl Role {
         match self {
             Role::Viewer => &[FleetRead, ResponseActionsLogRead, ActionsRead, RulesRead, CasesRead],
             Role::T1Analyst => &[FleetRead, ResponseActionsLogRead, ActionsRead, RulesRead, CasesAll, CasesRead, ApiKeysManageOwn],
-            Role::T2Analyst => &[
-                FleetRead, ResponseActionsLogRead, ActionsRead, RulesRead, CasesAll, CasesRead,
-                Isolate, Release, Processes, ApiKeysManageOwn,
-            ],
+            Role::T2Analyst => {
+                &[FleetRead, ResponseActionsLogRead, ActionsRead, RulesRead, CasesAll, CasesRead, Isolate, Release, Processes, ApiKeysManageOwn]
+            }
             Role::T3Analyst => &[
-                FleetRead, ResponseActionsLogRead, ActionsRead, RulesRead, CasesAll, CasesRead,
-                Isolate, Release, Processes, KillProcess, SuspendProcess, GetFile, Upload, Execute,
-                Runscript, Scan, MemoryDump, ApiKeysManageOwn,
+                FleetRead,
+                ResponseActionsLogRead,
+                ActionsRead,
+                RulesRead,
+                CasesAll,
+                CasesRead,
+                Isolate,
+                Release,
+                Processes,
+                KillProcess,
+                SuspendProcess,
+                GetFile,
+                Upload,
+                Execute,
+                Runscript,
+                Scan,
+                MemoryDump,
+                ApiKeysManageOwn,
             ],
-            Role::RuleAuthor => &[
-                FleetRead, ResponseActionsLogRead, ActionsRead, RulesAll, RulesRead, CasesAll, CasesRead, ApiKeysManageOwn,
-            ],
+            Role::RuleAuthor => &[FleetRead, ResponseActionsLogRead, ActionsRead, RulesAll, RulesRead, CasesAll, CasesRead, ApiKeysManageOwn],
             Role::SocManager => &[
-                FleetRead, ResponseActionsLogRead, ActionsAll, ActionsRead, RulesAll, RulesRead, CasesAll,
-                CasesRead, Isolate, Release, Processes, KillProcess, SuspendProcess, GetFile, Upload,
-                Execute, Runscript, Scan, MemoryDump, ApiKeysManageOwn,
+                FleetRead,
+                ResponseActionsLogRead,
+                ActionsAll,
+                ActionsRead,
+                RulesAll,
+                RulesRead,
+                CasesAll,
+                CasesRead,
+                Isolate,
+                Release,
+                Processes,
+                KillProcess,
+                SuspendProcess,
+                GetFile,
+                Upload,
+                Execute,
+                Runscript,
+                Scan,
+                MemoryDump,
+                ApiKeysManageOwn,
             ],
-            Role::PlatformEngineer => &[
-                FleetAll, FleetRead, ResponseActionsLogRead, ActionsAll, ActionsRead, RulesAll, RulesRead,
-                CasesRead, ApiKeysManageOwn, TasksAdmin,
-            ],
+            Role::PlatformEngineer => {
+                &[FleetAll, FleetRead, ResponseActionsLogRead, ActionsAll, ActionsRead, RulesAll, RulesRead, CasesRead, ApiKeysManageOwn, TasksAdmin]
+            }
             Role::EndpointOperationsAnalyst => &[
-                FleetAll, FleetRead, ResponseActionsLogRead, ActionsRead, RulesRead, CasesAll, CasesRead,
-                Isolate, Release, Processes, KillProcess, SuspendProcess, GetFile, Upload, Execute,
-                Runscript, Scan, MemoryDump, ApiKeysManageOwn,
+                FleetAll,
+                FleetRead,
+                ResponseActionsLogRead,
+                ActionsRead,
+                RulesRead,
+                CasesAll,
+                CasesRead,
+                Isolate,
+                Release,
+                Processes,
+                KillProcess,
+                SuspendProcess,
+                GetFile,
+                Upload,
+                Execute,
+                Runscript,
+                Scan,
+                MemoryDump,
+                ApiKeysManageOwn,
             ],
             Role::Superuser => Privilege::ALL,
         }
@@ -322,8 +366,7 @@ pub const CONSOLE_COMMAND_PRIVILEGES: &[Privilege] = &[
 ];
 
 impl Section {
-    pub const ALL: [Section; 6] =
-        [Section::Console, Section::ResponseActions, Section::Fleet, Section::Rules, Section::Connectors, Section::Tasks];
+    pub const ALL: [Section; 6] = [Section::Console, Section::ResponseActions, Section::Fleet, Section::Rules, Section::Connectors, Section::Tasks];
 
     pub fn title(self) -> &'static str {
         match self {

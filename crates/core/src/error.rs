@@ -17,11 +17,7 @@ pub struct ErrorBody {
 impl ErrorBody {
     /// An error body whose `error` is the reason phrase of `status_code`.
     pub fn new(status_code: u16, message: impl Into<String>) -> Self {
-        Self {
-            status_code,
-            error: reason_phrase(status_code).to_owned(),
-            message: message.into(),
-        }
+        Self { status_code, error: reason_phrase(status_code).to_owned(), message: message.into() }
     }
 }
 
@@ -69,13 +65,8 @@ mod tests {
 
     #[test]
     fn reason_phrases_match_http() {
-        for (code, phrase) in [
-            (400, "Bad Request"),
-            (401, "Unauthorized"),
-            (409, "Conflict"),
-            (413, "Payload Too Large"),
-            (429, "Too Many Requests"),
-        ] {
+        for (code, phrase) in [(400, "Bad Request"), (401, "Unauthorized"), (409, "Conflict"), (413, "Payload Too Large"), (429, "Too Many Requests")]
+        {
             assert_eq!(ErrorBody::new(code, "x").error, phrase);
         }
         assert_eq!(reason_phrase(599), "Error");

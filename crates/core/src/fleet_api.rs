@@ -158,7 +158,12 @@ pub struct EnrollmentApiKeyRequest {
     pub policy_id: String,
     /// As an API key's: `30m`, `12h`, `7d`…, from one minute to ten years
     /// (`3650d`), as the pattern spells out. None: the key does not expire.
-    #[cfg_attr(feature = "openapi", schema(pattern = "^0*(([1-9][0-9]{0,2}|[12][0-9]{3}|3[0-5][0-9]{2}|36[0-4][0-9]|3650)d|([1-9][0-9]{0,3}|[1-7][0-9]{4}|8[0-6][0-9]{3}|87[0-5][0-9]{2}|87600)h|([1-9][0-9]{0,5}|[1-4][0-9]{6}|5[01][0-9]{5}|52[0-4][0-9]{4}|525[0-5][0-9]{3}|5256000)m|([6-9][0-9]|[1-9][0-9]{2,7}|[12][0-9]{8}|30[0-9]{7}|31[0-4][0-9]{6}|315[0-2][0-9]{5}|3153[0-5][0-9]{4}|315360000)s)$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = "^0*(([1-9][0-9]{0,2}|[12][0-9]{3}|3[0-5][0-9]{2}|36[0-4][0-9]|3650)d|([1-9][0-9]{0,3}|[1-7][0-9]{4}|8[0-6][0-9]{3}|87[0-5][0-9]{2}|87600)h|([1-9][0-9]{0,5}|[1-4][0-9]{6}|5[01][0-9]{5}|52[0-4][0-9]{4}|525[0-5][0-9]{3}|5256000)m|([6-9][0-9]|[1-9][0-9]{2,7}|[12][0-9]{8}|30[0-9]{7}|31[0-4][0-9]{6}|315[0-2][0-9]{5}|3153[0-5][0-9]{4}|315360000)s)$"
+        )
+    )]
     pub expiration: Option<String>,
 }
 
@@ -302,10 +307,7 @@ pub struct AuditUnenrollRequest {
     pub reason: String,
     /// When it happened, in UTC: `2024-05-01T12:00:00Z`, fractions of a
     /// second allowed.
-    #[cfg_attr(
-        feature = "openapi",
-        schema(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|\+00:00)?$")
-    )]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|\+00:00)?$"))]
     pub timestamp: String,
 }
 
@@ -403,9 +405,22 @@ impl AgentEventKind {
 
     pub fn parse(text: &str) -> Option<AgentEventKind> {
         use AgentEventKind::*;
-        [Enrolled, CheckedInAfterSilence, WentOffline, WentInactive, Uninstalled, Orphaned, Migrated, KeyRevoked, UnenrollRequested, Unenrolled, ForceUnenrolled, RejectedCall]
-            .into_iter()
-            .find(|k| k.as_str() == text)
+        [
+            Enrolled,
+            CheckedInAfterSilence,
+            WentOffline,
+            WentInactive,
+            Uninstalled,
+            Orphaned,
+            Migrated,
+            KeyRevoked,
+            UnenrollRequested,
+            Unenrolled,
+            ForceUnenrolled,
+            RejectedCall,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == text)
     }
 
     pub fn for_audit_reason(reason: AuditReason) -> AgentEventKind {
@@ -439,8 +454,16 @@ pub enum AgentSortField {
 
 impl AgentSortField {
     /// Every name `parse` accepts.
-    pub const NAMES: [&'static str; 8] =
-        ["enrolled_at", "local_metadata.host.hostname", "hostname", "status", "policy_id", "last_checkin", "local_metadata.elastic.agent.version", "agent.version"];
+    pub const NAMES: [&'static str; 8] = [
+        "enrolled_at",
+        "local_metadata.host.hostname",
+        "hostname",
+        "status",
+        "policy_id",
+        "last_checkin",
+        "local_metadata.elastic.agent.version",
+        "agent.version",
+    ];
 
     pub fn parse(name: &str) -> Option<AgentSortField> {
         Some(match name {
@@ -454,4 +477,3 @@ impl AgentSortField {
         })
     }
 }
-

@@ -321,7 +321,12 @@ impl<F: KueryField> Parser<'_, F> {
             _ => return Err(self.error("a field name")),
         };
         let Some(field) = F::parse(&field_name) else {
-            return Err(KueryError(format!("kuery `{}`: unknown field `{field_name}` at position {}; use {}", self.input, self.position(), F::KNOWN)));
+            return Err(KueryError(format!(
+                "kuery `{}`: unknown field `{field_name}` at position {}; use {}",
+                self.input,
+                self.position(),
+                F::KNOWN
+            )));
         };
         self.at += 1;
         let op = match self.peek() {
@@ -356,10 +361,7 @@ pub fn parse(input: &str) -> Result<Option<Query>, KueryError> {
 /// grammar and limits.
 pub fn parse_fields<F: KueryField>(input: &str) -> Result<Option<Query<F>>, KueryError> {
     if input.len() > MAX_KUERY_LENGTH {
-        return Err(KueryError(format!(
-            "kuery is {} bytes long; the limit is {MAX_KUERY_LENGTH} bytes",
-            input.len()
-        )));
+        return Err(KueryError(format!("kuery is {} bytes long; the limit is {MAX_KUERY_LENGTH} bytes", input.len())));
     }
     if input.trim().is_empty() {
         return Ok(None);
@@ -375,11 +377,7 @@ pub fn parse_fields<F: KueryField>(input: &str) -> Result<Option<Query<F>>, Kuer
 /// `text` with ASCII letters lowercased; borrowed when it has no uppercase
 /// ASCII letter (always, for a value that came through [`parse`]).
 fn ascii_lowercase(text: &str) -> Cow<'_, str> {
-    if text.bytes().any(|b| b.is_ascii_uppercase()) {
-        Cow::Owned(text.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(text)
-    }
+    if text.bytes().any(|b| b.is_ascii_uppercase()) { Cow::Owned(text.to_ascii_lowercase()) } else { Cow::Borrowed(text) }
 }
 
 /// Whether `text` matches `pattern`, both already ASCII-lowercased (see
@@ -665,10 +663,7 @@ mod tests {
         // (kuery, None when it parses, else the whole error message)
         let cases: Vec<(String, Option<String>)> = vec![
             (format!("tags:{}", "a".repeat(MAX_KUERY_LENGTH - 5)), None),
-            (
-                format!("tags:{}", "a".repeat(MAX_KUERY_LENGTH - 4)),
-                Some("kuery is 4097 bytes long; the limit is 4096 bytes".to_owned()),
-            ),
+            (format!("tags:{}", "a".repeat(MAX_KUERY_LENGTH - 4)), Some("kuery is 4097 bytes long; the limit is 4096 bytes".to_owned())),
             (format!("tags:{}", "é".repeat(2046)), Some("kuery is 4097 bytes long; the limit is 4096 bytes".to_owned())),
             (" ".repeat(MAX_KUERY_LENGTH), None),
             (" ".repeat(MAX_KUERY_LENGTH + 1), Some("kuery is 4097 bytes long; the limit is 4096 bytes".to_owned())),
@@ -788,8 +783,33 @@ mod tests {
     /// parser's corners rather than failing at the first character.
     fn kuery_pieces() -> impl Strategy<Value = String> {
         let piece = prop::sample::select(vec![
-            "(", ")", ":", "<", ">", "<=", ">=", "\"", "\\", "*", " ", " ", " ", "not", "and", "or", "NOT", "status", "tags",
-            "hostname", "version", "fleet-agents.status", "online", "web-*", "8.15.0", "é", "İ",
+            "(",
+            ")",
+            ":",
+            "<",
+            ">",
+            "<=",
+            ">=",
+            "\"",
+            "\\",
+            "*",
+            " ",
+            " ",
+            " ",
+            "not",
+            "and",
+            "or",
+            "NOT",
+            "status",
+            "tags",
+            "hostname",
+            "version",
+            "fleet-agents.status",
+            "online",
+            "web-*",
+            "8.15.0",
+            "é",
+            "İ",
         ]);
         prop::collection::vec(piece, 0..300).prop_map(|pieces| pieces.concat())
     }

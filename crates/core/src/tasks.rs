@@ -28,9 +28,7 @@ impl TaskStatus {
     }
 
     pub fn parse(text: &str) -> Option<TaskStatus> {
-        [TaskStatus::Idle, TaskStatus::Claiming, TaskStatus::Running, TaskStatus::Failed]
-            .into_iter()
-            .find(|s| s.as_str() == text)
+        [TaskStatus::Idle, TaskStatus::Claiming, TaskStatus::Running, TaskStatus::Failed].into_iter().find(|s| s.as_str() == text)
     }
 }
 

@@ -148,10 +148,7 @@ pub async fn authenticate(db: &Db, credentials: &Credentials) -> sqlx::Result<Op
     let Some(key) = store::api_keys::get(db, &credentials.id).await? else { return Ok(None) };
     let now = now_ms();
     let hash = sha256_hex(credentials.secret.as_bytes());
-    if !secrets_equal(&key.secret_hash, &hash)
-        || key.invalidated_at.is_some()
-        || key.expires_at.is_some_and(|at| at <= now)
-    {
+    if !secrets_equal(&key.secret_hash, &hash) || key.invalidated_at.is_some() || key.expires_at.is_some_and(|at| at <= now) {
         return Ok(None);
     }
     let Some(owner) = store::users::by_id(db, &key.user_id).await?.filter(|u| u.enabled()) else { return Ok(None) };
@@ -167,12 +164,7 @@ pub async fn authenticate(db: &Db, credentials: &Credentials) -> sqlx::Result<Op
 /// Invalidates keys at a user's request, at once: "An invalidated key is 401
 /// at once" (the user meant it). Returns (invalidated now, already invalid,
 /// not found or not the caller's).
-pub async fn invalidate_by_request(
-    db: &Db,
-    ids: &[String],
-    caller_id: &str,
-    admin: bool,
-) -> sqlx::Result<(Vec<String>, Vec<String>, Vec<String>)> {
+pub async fn invalidate_by_request(db: &Db, ids: &[String], caller_id: &str, admin: bool) -> sqlx::Result<(Vec<String>, Vec<String>, Vec<String>)> {
     let (mut invalidated, mut previously, mut missing) = (Vec::new(), Vec::new(), Vec::new());
     let now = now_ms();
     let mut tx = db.begin().await?;
@@ -268,10 +260,7 @@ pub async fn schedule_action(
 
 /// What an action runner reads back: the key to act with and its params.
 pub async fn load_action(db: &Db, cipher: &Cipher, task_params: &serde_json::Value) -> anyhow::Result<(Credentials, serde_json::Value)> {
-    let id = task_params
-        .get("action_task_params_id")
-        .and_then(|v| v.as_str())
-        .ok_or_else(|| anyhow::anyhow!("task has no action_task_params_id"))?;
+    let id = task_params.get("action_task_params_id").and_then(|v| v.as_str()).ok_or_else(|| anyhow::anyhow!("task has no action_task_params_id"))?;
     let row = store::api_keys::action_params(db, id).await?.ok_or_else(|| anyhow::anyhow!("action parameters {id} are gone"))?;
     let secret = cipher.decrypt(&row.api_key_secret, &row.id)?;
     let params = serde_json::from_str(&row.params).unwrap_or_default();

@@ -325,11 +325,7 @@ impl FromRequestParts<AppState> for ClientInfo {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip())
-            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
         Ok(client_info(&state.config, peer, &parts.headers))
     }
 }
@@ -340,11 +336,7 @@ pub fn client_info(config: &crate::config::Config, peer: IpAddr, headers: &axum:
     }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     // The nearest address that is not one of our proxies is the client.
-    let forwarded: Vec<IpAddr> = header("x-forwarded-for")
-        .unwrap_or_default()
-        .split(',')
-        .filter_map(|part| part.trim().parse().ok())
-        .collect();
+    let forwarded: Vec<IpAddr> = header("x-forwarded-for").unwrap_or_default().split(',').filter_map(|part| part.trim().parse().ok()).collect();
     let address = forwarded.iter().rev().copied().find(|ip| !config.is_trusted_proxy(*ip)).or(forwarded.first().copied()).unwrap_or(peer);
     let https = header("x-forwarded-proto").is_some_and(|proto| proto.split(',').next().is_some_and(|p| p.trim().eq_ignore_ascii_case("https")));
     ClientInfo { address, https }

@@ -190,7 +190,9 @@ mod tests {
 
     #[test]
     fn flags_reach_the_config() {
-        let cli = Cli::try_parse_from(["warden", "serve", "--listen", "127.0.0.1:9", "--public-base-path", "/warden/", "--trusted-proxy", "127.0.0.1"]).unwrap();
+        let cli =
+            Cli::try_parse_from(["warden", "serve", "--listen", "127.0.0.1:9", "--public-base-path", "/warden/", "--trusted-proxy", "127.0.0.1"])
+                .unwrap();
         let flags = &cli.settings.flags;
         assert_eq!(flags.listen.unwrap().port(), 9);
         assert_eq!(flags.public_base_path.as_deref(), Some("/warden/"));

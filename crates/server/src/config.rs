@@ -420,7 +420,10 @@ impl Config {
         if config.session_idle_timeout.is_zero() || config.session_lifetime.is_zero() {
             bail!("session_idle_timeout and session_lifetime must be longer than zero");
         }
-        if !(config.database_url.starts_with("sqlite:") || config.database_url.starts_with("postgres://") || config.database_url.starts_with("postgresql://")) {
+        if !(config.database_url.starts_with("sqlite:")
+            || config.database_url.starts_with("postgres://")
+            || config.database_url.starts_with("postgresql://"))
+        {
             bail!("database_url must start with sqlite: or postgres://");
         }
         Ok(config)
@@ -646,7 +649,8 @@ mod tests {
             ("WARDEN_ENCRYPTION_KEY", "an environment encryption key, long enough"),
         ])
         .unwrap();
-        let given = flags(&["--trusted-proxy", "192.168.0.1", "--trusted-proxies", "172.16.0.0/12", "--task-max-workers", "8", "--spa-dir", "/srv/x"]);
+        let given =
+            flags(&["--trusted-proxy", "192.168.0.1", "--trusted-proxies", "172.16.0.0/12", "--task-max-workers", "8", "--spa-dir", "/srv/x"]);
         let config = Config::resolve(given, environment.clone(), file.clone()).unwrap();
         assert_eq!(config.trusted_proxies, ["192.168.0.1/32".parse().unwrap(), "172.16.0.0/12".parse().unwrap()]);
         assert_eq!(config.task_max_workers, 8);
@@ -713,12 +717,9 @@ mod tests {
 
     #[test]
     fn env_lists_and_durations() {
-        let layer = env(&[
-            ("WARDEN_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8"),
-            ("WARDEN_SESSION_IDLE_TIMEOUT", "15m"),
-            ("WARDEN_MAX_BODY_BYTES", "2048"),
-        ])
-        .unwrap();
+        let layer =
+            env(&[("WARDEN_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8"), ("WARDEN_SESSION_IDLE_TIMEOUT", "15m"), ("WARDEN_MAX_BODY_BYTES", "2048")])
+                .unwrap();
         let config = Config::resolve(Layer::default(), layer, Layer::default()).unwrap();
         assert!(config.is_trusted_proxy("127.0.0.1".parse().unwrap()));
         assert!(config.is_trusted_proxy("10.1.2.3".parse().unwrap()));

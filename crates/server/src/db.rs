@@ -84,10 +84,7 @@ fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
 
 /// Milliseconds since the epoch: how every time is stored.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -58,7 +58,17 @@ async fn seed_fleet(db: &Db) -> anyhow::Result<()> {
     const POLICY_ID: &str = "demo-endpoints";
     let now = crate::db::now_ms();
     if fleet_store::policy(db, POLICY_ID).await?.is_none() {
-        let inserted = fleet_store::insert_policy(db, POLICY_ID, "Endpoints", "default", Some("Laptops and servers protected by Elastic Defend"), false, 1_209_600, now).await;
+        let inserted = fleet_store::insert_policy(
+            db,
+            POLICY_ID,
+            "Endpoints",
+            "default",
+            Some("Laptops and servers protected by Elastic Defend"),
+            false,
+            1_209_600,
+            now,
+        )
+        .await;
         match inserted {
             Ok(()) | Err(sqlx::Error::Database(_)) => {}
             Err(e) => return Err(e.into()),

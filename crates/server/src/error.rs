@@ -43,10 +43,7 @@ pub enum ApiError {
 }
 
 fn privilege_name(privilege: &Privilege) -> String {
-    serde_json::to_value(privilege)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
+    serde_json::to_value(privilege).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 impl ApiError {

@@ -82,9 +82,7 @@ fn verify_with(memory: &mut Vec<Block>, hash: &str, password: &str) -> bool {
         memory.resize(blocks, Block::default());
     }
     let mut out = vec![0u8; expected.len()];
-    Argon2::new(algorithm, version, params)
-        .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut memory[..])
-        .is_ok()
+    Argon2::new(algorithm, version, params).hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut memory[..]).is_ok()
         && bool::from(out.ct_eq(expected.as_bytes()))
 }
 
@@ -235,9 +233,13 @@ mod tests {
         assert!(!verify_with(&mut memory, &hash, "correct horse "));
         assert!(!verify_with(&mut memory, "not a hash", "x"));
         // Hashes stored by earlier versions (argon2's own hasher) still verify.
-        let older = argon2::PasswordHasher::hash_password(&Argon2::default(), b"correct horse", &SaltString::generate(&mut argon2::password_hash::rand_core::OsRng))
-            .unwrap()
-            .to_string();
+        let older = argon2::PasswordHasher::hash_password(
+            &Argon2::default(),
+            b"correct horse",
+            &SaltString::generate(&mut argon2::password_hash::rand_core::OsRng),
+        )
+        .unwrap()
+        .to_string();
         assert!(verify_with(&mut memory, &older, "correct horse"));
         let len = memory.len();
         assert!(verify_with(&mut memory, &hash, "correct horse"));
@@ -263,9 +265,7 @@ mod tests {
         let refused = checker.admit(one).err().unwrap();
         assert_eq!(refused.status(), 429);
         // Other addresses fill the rest of the queue, then everyone waits.
-        let others: Vec<_> = (0..checker.capacity - checker.per_address)
-            .map(|n| checker.admit(IpAddr::from([10, 0, 1, n as u8])).unwrap())
-            .collect();
+        let others: Vec<_> = (0..checker.capacity - checker.per_address).map(|n| checker.admit(IpAddr::from([10, 0, 1, n as u8])).unwrap()).collect();
         assert_eq!(checker.admit([10, 0, 2, 1].into()).err().unwrap().status(), 503);
         drop(held);
         assert!(checker.admit(one).is_ok(), "places are given back");

@@ -191,9 +191,7 @@ async fn write_acks(state: &AppState, jobs: &[&AckJob]) -> sqlx::Result<Vec<Vec<
     let now = now_ms();
     let acks: Vec<store::Ack<'_>> = jobs
         .iter()
-        .flat_map(|job| {
-            job.events.iter().map(|ack| store::Ack { agent_id: &job.agent_id, action_id: &ack.action_id, error: ack.error.as_deref() })
-        })
+        .flat_map(|job| job.events.iter().map(|ack| store::Ack { agent_id: &job.agent_id, action_id: &ack.action_id, error: ack.error.as_deref() }))
         .collect();
     let mut tx = state.db.begin().await?;
     let found: HashMap<(String, String), String> =

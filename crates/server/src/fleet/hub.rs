@@ -63,9 +63,10 @@ pub struct Parked<'a> {
 impl Drop for Parked<'_> {
     fn drop(&mut self) {
         if let Ok(mut waiters) = self.hub.waiters.lock()
-            && waiters.get(&self.agent_id).is_some_and(|n| Arc::ptr_eq(n, &self.notify)) {
-                waiters.remove(&self.agent_id);
-            }
+            && waiters.get(&self.agent_id).is_some_and(|n| Arc::ptr_eq(n, &self.notify))
+        {
+            waiters.remove(&self.agent_id);
+        }
     }
 }
 

@@ -26,10 +26,7 @@ pub fn rfc3339(ms: i64) -> String {
 }
 
 pub fn parse_rfc3339(text: &str) -> Option<i64> {
-    humantime::parse_rfc3339_weak(text)
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map(|d| d.as_millis() as i64)
+    humantime::parse_rfc3339_weak(text).ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_millis() as i64)
 }
 
 /// The status of an agent row (full or facts-only) at `now`.
@@ -92,7 +89,10 @@ pub fn to_agent(row: AgentRow, status: AgentStatus) -> Agent {
             (Some(by), Some(at)) => Some(ForceUnenrollAnnotation { by, at: rfc3339(at) }),
             _ => None,
         },
-        rejected_calls: row.last_rejected_at.filter(|_| row.rejected_count > 0).map(|at| RejectedCalls { count: row.rejected_count, last_at: rfc3339(at) }),
+        rejected_calls: row
+            .last_rejected_at
+            .filter(|_| row.rejected_count > 0)
+            .map(|at| RejectedCalls { count: row.rejected_count, last_at: rfc3339(at) }),
         id: row.id,
     }
 }

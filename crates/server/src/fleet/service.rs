@@ -12,8 +12,8 @@ use warden_core::events::Event;
 use warden_core::fleet::{AgentStatus, AuditReason, CHECKIN_STATUSES};
 use warden_core::fleet_api::{
     AckEvent, AckResponse, Agent, AgentAction, AgentEvent, AgentEventKind, AgentPolicy, AgentPolicyRequest, AgentSortField, BulkTarget,
-    BulkUnenrollRequest, CheckinRequest, CheckinResponse, EnrollRequest, EnrollResponse, EnrolledAgent, EnrollmentApiKey,
-    EnrollmentApiKeyRequest, ListResponse, UnenrollRequest,
+    BulkUnenrollRequest, CheckinRequest, CheckinResponse, EnrollRequest, EnrollResponse, EnrolledAgent, EnrollmentApiKey, EnrollmentApiKeyRequest,
+    ListResponse, UnenrollRequest,
 };
 use warden_core::kuery;
 
@@ -63,7 +63,9 @@ impl From<FleetError> for ApiError {
         let coded = |status, code, message: String| ApiError::Coded { status, code, message };
         match err {
             FleetError::Invalid(message) => ApiError::BadRequest(message),
-            FleetError::AgentNotFound(_) | FleetError::PolicyNotFound(_) | FleetError::EnrollmentKeyNotFound(_) => ApiError::NotFound(err.to_string()),
+            FleetError::AgentNotFound(_) | FleetError::PolicyNotFound(_) | FleetError::EnrollmentKeyNotFound(_) => {
+                ApiError::NotFound(err.to_string())
+            }
             FleetError::Conflict(message) => ApiError::Conflict(message),
             FleetError::AgentUnauthorized(message) => coded(StatusCode::UNAUTHORIZED, "ErrUnauthorized", message.to_owned()),
             FleetError::WrongAgent => coded(StatusCode::FORBIDDEN, "ErrAgentIdentity", err.to_string()),
@@ -88,7 +90,13 @@ struct Ranked {
 
 impl Ranked {
     fn subject(&self) -> kuery::Subject<'_> {
-        kuery::Subject { status: self.status.as_str(), policy_id: &self.row.policy_id, hostname: &self.row.hostname, version: &self.row.version, tags: &self.tags }
+        kuery::Subject {
+            status: self.status.as_str(),
+            policy_id: &self.row.policy_id,
+            hostname: &self.row.hostname,
+            version: &self.row.version,
+            tags: &self.tags,
+        }
     }
 }
 
@@ -147,7 +155,8 @@ pub async fn list_agents(state: &AppState, list: AgentList) -> Result<ListRespon
     let total = shown.len();
     let on_page: Vec<&Ranked> = shown.iter().skip((page - 1) * per_page).take(per_page).collect();
     let ids: Vec<&str> = on_page.iter().map(|a| a.row.id.as_str()).collect();
-    let mut rows: BTreeMap<String, AgentRow> = store::agents_by_ids(&state.db, state.engine, &ids).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+    let mut rows: BTreeMap<String, AgentRow> =
+        store::agents_by_ids(&state.db, state.engine, &ids).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
     // In the page's order; an agent deleted meanwhile is skipped.
     let items = on_page.iter().filter_map(|a| rows.remove(&a.row.id).map(|row| to_agent(row, a.status))).collect();
     Ok(ListResponse { items, total, page, per_page, status_summary })
@@ -297,7 +306,8 @@ pub async fn bulk_unenroll(state: &AppState, body: BulkUnenrollRequest, filter: 
     let action_id = uuid::Uuid::new_v4().to_string();
     let acts_at_once = |row: &store::AgentFactsRow| request.force || request.revoke || row.audit_unenrolled_reason.is_some();
     // Active agents, except those already asked whose UNENROLL is still queued.
-    let todo: Vec<&store::AgentFactsRow> = targets.iter().filter(|r| r.active != 0 && (acts_at_once(r) || r.unenrollment_started_at.is_none())).collect();
+    let todo: Vec<&store::AgentFactsRow> =
+        targets.iter().filter(|r| r.active != 0 && (acts_at_once(r) || r.unenrollment_started_at.is_none())).collect();
     for batch in todo.chunks(body.batch_size.unwrap_or(1000).clamp(1, SO_SEARCH_LIMIT)) {
         let mut tx = state.db.begin().await?;
         // Agents that will confirm get an UNENROLL action, written in one go;
@@ -369,7 +379,9 @@ pub async fn create_policy(state: &AppState, body: &AgentPolicyRequest) -> Resul
     let timeout = validate_policy(body)?;
     let id = uuid::Uuid::new_v4().to_string();
     let name = body.name.trim();
-    store::insert_policy(&state.db, &id, name, &body.namespace, body.description.as_deref(), body.is_managed, timeout, now_ms()).await.map_err(name_taken(name))?;
+    store::insert_policy(&state.db, &id, name, &body.namespace, body.description.as_deref(), body.is_managed, timeout, now_ms())
+        .await
+        .map_err(name_taken(name))?;
     get_policy(state, &id).await
 }
 
@@ -541,7 +553,8 @@ pub async fn authenticate_agent(state: &AppState, key_id: &str, secret: &str) ->
         let now = now_ms();
         let mut tx = state.db.begin().await?;
         store::record_rejected_call(&mut *tx, &row.id, now).await?;
-        let first = (row.rejected_count == 0).then(|| event(&row.id, AgentEventKind::RejectedCall, "An unenrolled agent keeps trying to connect", None, now));
+        let first =
+            (row.rejected_count == 0).then(|| event(&row.id, AgentEventKind::RejectedCall, "An unenrolled agent keeps trying to connect", None, now));
         commit_logged(state, tx, first.into_iter().collect()).await?;
         return Err(FleetError::AgentUnauthorized("agent is unenrolled or its API key was revoked"));
     }
@@ -557,7 +570,9 @@ fn poll_timeout(state: &AppState, requested: Option<&str>) -> Result<Duration> {
     let limit = state.config.agent_poll_timeout;
     match requested {
         None => Ok(limit),
-        Some(text) => humantime::parse_duration(text).map(|d| d.min(limit)).map_err(|e| FleetError::Invalid(format!("[request body.poll_timeout]: {e}"))),
+        Some(text) => {
+            humantime::parse_duration(text).map(|d| d.min(limit)).map_err(|e| FleetError::Invalid(format!("[request body.poll_timeout]: {e}")))
+        }
     }
 }
 
@@ -613,7 +628,8 @@ async fn record_checkin(state: &AppState, row: &AgentRow, body: &CheckinRequest)
     }
     // What the analyst sees changes: write it now, not in the next batch.
     let (hostname, version) = body.local_metadata.as_ref().map(host_facts).unzip();
-    let after_row = AgentRow { last_checkin: Some(now), last_checkin_status: Some(body.status.clone()), audit_unenrolled_reason: None, ..row.clone() };
+    let after_row =
+        AgentRow { last_checkin: Some(now), last_checkin_status: Some(body.status.clone()), audit_unenrolled_reason: None, ..row.clone() };
     let after = status(state, &after_row, now);
     let mut tx = state.db.begin().await?;
     store::write_checkin(

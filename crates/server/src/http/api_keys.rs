@@ -1,11 +1,11 @@
 //! Personal API keys (`/internal/security/api_key`, Elasticsearch's shapes).
 
+use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use axum::extract::State;
 use warden_core::api_keys::{
-    ApiKeyList, CreateApiKeyRequest, CreateApiKeyResponse, InvalidateApiKeyRequest, InvalidateApiKeyResponse, InvalidateError,
-    parse_expiration_ms, validate_create,
+    ApiKeyList, CreateApiKeyRequest, CreateApiKeyResponse, InvalidateApiKeyRequest, InvalidateApiKeyResponse, InvalidateError, parse_expiration_ms,
+    validate_create,
 };
 use warden_core::authz::{Privilege, has_privilege};
 use warden_core::error::ErrorBody;
@@ -38,7 +38,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         BodyTooLarge,
     ))]
 #[tracing::instrument(skip_all, fields(user = %user.username))]
-async fn create(State(state): State<AppState>, RequireSignedIn(user, _): RequireSignedIn<ApiKeysManageOwn>, JsonBody(request): JsonBody<CreateApiKeyRequest>) -> Result<axum::Json<CreateApiKeyResponse>> {
+async fn create(
+    State(state): State<AppState>,
+    RequireSignedIn(user, _): RequireSignedIn<ApiKeysManageOwn>,
+    JsonBody(request): JsonBody<CreateApiKeyRequest>,
+) -> Result<axum::Json<CreateApiKeyResponse>> {
     let roles = validate_create(&request, &user.roles).map_err(ApiError::BadRequest)?;
     let now = now_ms();
     let expires_at = request.expiration.as_deref().map(parse_expiration_ms).transpose().map_err(ApiError::BadRequest)?.map(|ms| now + ms);
@@ -82,7 +86,11 @@ async fn list(State(state): State<AppState>, Require(user, _): Require<ApiKeysMa
         BodyTooLarge,
     ))]
 #[tracing::instrument(skip_all, fields(user = %user.username))]
-async fn invalidate(State(state): State<AppState>, Require(user, _): Require<ApiKeysManageOwn>, JsonBody(request): JsonBody<InvalidateApiKeyRequest>) -> Result<axum::Json<InvalidateApiKeyResponse>> {
+async fn invalidate(
+    State(state): State<AppState>,
+    Require(user, _): Require<ApiKeysManageOwn>,
+    JsonBody(request): JsonBody<InvalidateApiKeyRequest>,
+) -> Result<axum::Json<InvalidateApiKeyResponse>> {
     if request.ids.is_empty() || request.ids.len() > 1000 {
         return Err(ApiError::BadRequest("[request body.ids]: expected between 1 and 1000 ids".into()));
     }

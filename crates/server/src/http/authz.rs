@@ -64,4 +64,3 @@ impl<G: Grant> FromRequestParts<AppState> for RequireSignedIn<G> {
         Ok(RequireSignedIn(user, PhantomData))
     }
 }
-

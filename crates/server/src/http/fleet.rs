@@ -3,10 +3,10 @@
 //! Each handler parses, names its privilege (`Require<…>`, checked before the
 //! body is read), calls one `fleet::service` function and shapes the reply.
 
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use axum::extract::{Path, State};
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use warden_core::api_keys::parse_expiration_ms;
 use warden_core::error::ErrorBody;
 use warden_core::fleet_api::{
@@ -109,7 +109,11 @@ fn paging(page: Option<usize>, per_page: Option<usize>) -> Result<(usize, usize)
         (status = 403, description = "Missing fleet:read", body = ErrorBody),
         SignedInErrors,
     ))]
-async fn list_agents(State(state): State<AppState>, _: Require<FleetRead>, QueryParams(query): QueryParams<ListAgentsQuery>) -> Result<axum::Json<ListResponse<Agent>>> {
+async fn list_agents(
+    State(state): State<AppState>,
+    _: Require<FleetRead>,
+    QueryParams(query): QueryParams<ListAgentsQuery>,
+) -> Result<axum::Json<ListResponse<Agent>>> {
     let (page, per_page) = paging(query.page, query.per_page)?;
     let descending = match query.sort_order.as_deref() {
         None | Some("desc") => true,
@@ -118,7 +122,9 @@ async fn list_agents(State(state): State<AppState>, _: Require<FleetRead>, Query
     };
     let sort = match query.sort_field.as_deref() {
         None => AgentSortField::EnrolledAt,
-        Some(name) => AgentSortField::parse(name).ok_or_else(|| ApiError::BadRequest(format!("[request query.sortField]: cannot sort by `{name}`")))?,
+        Some(name) => {
+            AgentSortField::parse(name).ok_or_else(|| ApiError::BadRequest(format!("[request query.sortField]: cannot sort by `{name}`")))?
+        }
     };
     let list = AgentList {
         page,
@@ -177,7 +183,11 @@ pub struct AgentStatusQuery {
         (status = 403, description = "Missing fleet:read", body = ErrorBody),
         SignedInErrors,
     ))]
-async fn agent_status(State(state): State<AppState>, _: Require<FleetRead>, QueryParams(query): QueryParams<AgentStatusQuery>) -> Result<axum::Json<AgentStatusResponse>> {
+async fn agent_status(
+    State(state): State<AppState>,
+    _: Require<FleetRead>,
+    QueryParams(query): QueryParams<AgentStatusQuery>,
+) -> Result<axum::Json<AgentStatusResponse>> {
     let filter = parse_kuery(query.kuery.as_deref())?;
     Ok(axum::Json(AgentStatusResponse { results: service::agent_status(&state, query.policy_id, filter).await? }))
 }
@@ -198,7 +208,12 @@ async fn agent_status(State(state): State<AppState>, _: Require<FleetRead>, Quer
         SignedInErrors,
         BodyTooLarge,
     ))]
-async fn unenroll(State(state): State<AppState>, Require(user, _): Require<FleetAll>, Path(id): Path<String>, OptionalJsonBody(request): OptionalJsonBody<UnenrollRequest>) -> Result<axum::Json<serde_json::Value>> {
+async fn unenroll(
+    State(state): State<AppState>,
+    Require(user, _): Require<FleetAll>,
+    Path(id): Path<String>,
+    OptionalJsonBody(request): OptionalJsonBody<UnenrollRequest>,
+) -> Result<axum::Json<serde_json::Value>> {
     let request = request.unwrap_or_default();
     service::unenroll(&state, &id, &request, &user.username).await?;
     Ok(axum::Json(serde_json::json!({})))
@@ -215,7 +230,11 @@ async fn unenroll(State(state): State<AppState>, Require(user, _): Require<Fleet
         SignedInErrors,
         BodyTooLarge,
     ))]
-async fn bulk_unenroll(State(state): State<AppState>, Require(user, _): Require<FleetAll>, JsonBody(body): JsonBody<BulkUnenrollRequest>) -> Result<axum::Json<BulkActionResponse>> {
+async fn bulk_unenroll(
+    State(state): State<AppState>,
+    Require(user, _): Require<FleetAll>,
+    JsonBody(body): JsonBody<BulkUnenrollRequest>,
+) -> Result<axum::Json<BulkActionResponse>> {
     let filter = match &body.agents {
         BulkTarget::Kuery(text) => parse_kuery(Some(text))?,
         BulkTarget::Ids(_) => None,
@@ -257,7 +276,11 @@ async fn get_policy(State(state): State<AppState>, _: Require<FleetRead>, Path(i
         SignedInErrors,
         BodyTooLarge,
     ))]
-async fn create_policy(State(state): State<AppState>, _: Require<FleetAll>, JsonBody(body): JsonBody<AgentPolicyRequest>) -> Result<axum::Json<ItemResponse<AgentPolicy>>> {
+async fn create_policy(
+    State(state): State<AppState>,
+    _: Require<FleetAll>,
+    JsonBody(body): JsonBody<AgentPolicyRequest>,
+) -> Result<axum::Json<ItemResponse<AgentPolicy>>> {
     Ok(axum::Json(ItemResponse { item: service::create_policy(&state, &body).await? }))
 }
 
@@ -272,7 +295,12 @@ async fn create_policy(State(state): State<AppState>, _: Require<FleetAll>, Json
         SignedInErrors,
         BodyTooLarge,
     ))]
-async fn update_policy(State(state): State<AppState>, _: Require<FleetAll>, Path(id): Path<String>, JsonBody(body): JsonBody<AgentPolicyRequest>) -> Result<axum::Json<ItemResponse<AgentPolicy>>> {
+async fn update_policy(
+    State(state): State<AppState>,
+    _: Require<FleetAll>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<AgentPolicyRequest>,
+) -> Result<axum::Json<ItemResponse<AgentPolicy>>> {
     Ok(axum::Json(ItemResponse { item: service::update_policy(&state, &id, &body).await? }))
 }
 
@@ -286,7 +314,11 @@ async fn update_policy(State(state): State<AppState>, _: Require<FleetAll>, Path
         SignedInErrors,
         BodyTooLarge,
     ))]
-async fn delete_policy(State(state): State<AppState>, _: Require<FleetAll>, JsonBody(body): JsonBody<DeleteAgentPolicyRequest>) -> Result<axum::Json<serde_json::Value>> {
+async fn delete_policy(
+    State(state): State<AppState>,
+    _: Require<FleetAll>,
+    JsonBody(body): JsonBody<DeleteAgentPolicyRequest>,
+) -> Result<axum::Json<serde_json::Value>> {
     let policy = service::delete_policy(&state, &body.agent_policy_id).await?;
     Ok(axum::Json(serde_json::json!({"id": policy.id, "name": policy.name})))
 }
@@ -309,7 +341,11 @@ async fn list_enrollment_keys(State(state): State<AppState>, _: Require<FleetAll
         (status = 404, description = "No such enrollment key", body = ErrorBody),
         SignedInErrors,
     ))]
-async fn get_enrollment_key(State(state): State<AppState>, _: Require<FleetAll>, Path(id): Path<String>) -> Result<axum::Json<ItemResponse<EnrollmentApiKey>>> {
+async fn get_enrollment_key(
+    State(state): State<AppState>,
+    _: Require<FleetAll>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<ItemResponse<EnrollmentApiKey>>> {
     Ok(axum::Json(ItemResponse { item: service::get_enrollment_key(&state, &id).await? }))
 }
 
@@ -321,9 +357,18 @@ async fn get_enrollment_key(State(state): State<AppState>, _: Require<FleetAll>,
         SignedInErrors,
         BodyTooLarge,
     ))]
-async fn create_enrollment_key(State(state): State<AppState>, _: Require<FleetAll>, JsonBody(body): JsonBody<EnrollmentApiKeyRequest>) -> Result<axum::Json<ItemResponse<EnrollmentApiKey>>> {
+async fn create_enrollment_key(
+    State(state): State<AppState>,
+    _: Require<FleetAll>,
+    JsonBody(body): JsonBody<EnrollmentApiKeyRequest>,
+) -> Result<axum::Json<ItemResponse<EnrollmentApiKey>>> {
     // The same durations (and bounds) as API keys: 30m, 12h, 7d, up to ten years.
-    let expires_in = body.expiration.as_deref().map(parse_expiration_ms).transpose().map_err(|e| ApiError::BadRequest(format!("[request body.expiration]: {e}")))?;
+    let expires_in = body
+        .expiration
+        .as_deref()
+        .map(parse_expiration_ms)
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(format!("[request body.expiration]: {e}")))?;
     Ok(axum::Json(ItemResponse { item: service::create_enrollment_key(&state, body, expires_in).await? }))
 }
 

@@ -4,11 +4,11 @@
 //! by a cross-site form. Each handler parses, authenticates the agent, calls
 //! one `fleet::service` function and shapes the reply.
 
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use warden_core::error::ErrorBody;
 use warden_core::fleet::AuditReason;
 use warden_core::fleet_api::{AckRequest, AckResponse, AuditUnenrollRequest, CheckinRequest, CheckinResponse, EnrollRequest, EnrollResponse};
@@ -71,7 +71,11 @@ impl FromRequestParts<AppState> for EnrollmentKey {
         BodyTooLarge,
         DatabaseBusy,
     ))]
-async fn enroll(State(state): State<AppState>, EnrollmentKey(key): EnrollmentKey, JsonBody(body): JsonBody<EnrollRequest>) -> Result<axum::Json<EnrollResponse>> {
+async fn enroll(
+    State(state): State<AppState>,
+    EnrollmentKey(key): EnrollmentKey,
+    JsonBody(body): JsonBody<EnrollRequest>,
+) -> Result<axum::Json<EnrollResponse>> {
     Ok(axum::Json(service::enroll(&state, key, body).await?))
 }
 
@@ -83,7 +87,12 @@ async fn enroll(State(state): State<AppState>, EnrollmentKey(key): EnrollmentKey
         AgentKeyErrors,
         BodyTooLarge,
     ))]
-async fn checkin(State(state): State<AppState>, Path(id): Path<String>, auth: AgentAuth, JsonBody(body): JsonBody<CheckinRequest>) -> Result<axum::Json<CheckinResponse>> {
+async fn checkin(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    auth: AgentAuth,
+    JsonBody(body): JsonBody<CheckinRequest>,
+) -> Result<axum::Json<CheckinResponse>> {
     Ok(axum::Json(service::checkin(&state, auth.for_agent(&id)?, body).await?))
 }
 
@@ -95,7 +104,12 @@ async fn checkin(State(state): State<AppState>, Path(id): Path<String>, auth: Ag
         AgentKeyErrors,
         BodyTooLarge,
     ))]
-async fn acks(State(state): State<AppState>, Path(id): Path<String>, auth: AgentAuth, JsonBody(body): JsonBody<AckRequest>) -> Result<axum::Json<AckResponse>> {
+async fn acks(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    auth: AgentAuth,
+    JsonBody(body): JsonBody<AckRequest>,
+) -> Result<axum::Json<AckResponse>> {
     auth.for_agent(&id)?;
     Ok(axum::Json(service::ack(&state, &id, body.events).await?))
 }
@@ -111,7 +125,12 @@ async fn acks(State(state): State<AppState>, Path(id): Path<String>, auth: Agent
         AgentKeyErrors,
         BodyTooLarge,
     ))]
-async fn audit_unenroll(State(state): State<AppState>, Path(id): Path<String>, auth: AgentAuth, JsonBody(body): JsonBody<AuditUnenrollRequest>) -> Result<StatusCode> {
+async fn audit_unenroll(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    auth: AgentAuth,
+    JsonBody(body): JsonBody<AuditUnenrollRequest>,
+) -> Result<StatusCode> {
     let row = auth.for_agent(&id)?;
     let reason = AuditReason::parse(&body.reason).ok_or_else(|| ApiError::BadRequest("audit/unenroll request invalid reason".into()))?;
     let at = parse_rfc3339(&body.timestamp)

@@ -14,8 +14,6 @@ mod status;
 mod tasks;
 
 use axum::Router;
-use utoipa::{Modify, OpenApi};
-use utoipa_axum::router::OpenApiRouter;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, Method};
 use axum::middleware::{self, Next};
@@ -24,6 +22,8 @@ use axum::routing::any;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
 use warden_core::error::XSRF_MISSING_MESSAGE;
 use warden_core::paths::XSRF_HEADER;
 

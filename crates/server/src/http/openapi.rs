@@ -9,9 +9,9 @@
 //! [`DatabaseBusy`], and the [`Xsrf`] header (the `require_xsrf` layer). Each
 //! route writes its own 400, 403, 404 and 409, whose causes differ.
 
+use std::collections::BTreeMap;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use std::collections::BTreeMap;
 
 use serde_json::Value;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Schema, Type};
@@ -109,10 +109,7 @@ pub struct Xsrf {
 
 /// `sortField` of `GET /api/fleet/agents`: the fields `list_agents` sorts by.
 pub fn agent_sort_field() -> Object {
-    string_enum(
-        "The field to sort by (default `enrolled_at`); any other is a 400.",
-        warden_core::fleet_api::AgentSortField::NAMES,
-    )
+    string_enum("The field to sort by (default `enrolled_at`); any other is a 400.", warden_core::fleet_api::AgentSortField::NAMES)
 }
 
 /// `sortOrder` of `GET /api/fleet/agents`.

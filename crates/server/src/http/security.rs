@@ -1,11 +1,11 @@
 //! Sign-in, sign-out and the current user (`/internal/security/*`, as Kibana).
 
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use axum::extract::State;
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use warden_core::api::{CurrentUser, LoginRequest, UserSummary};
 use warden_core::authz::privileges_of;
 use warden_core::error::ErrorBody;
@@ -49,12 +49,7 @@ fn current_user(user: &AuthUser) -> CurrentUser {
         BodyTooLarge,
     ))]
 #[tracing::instrument(skip_all, fields(username = %body.username, client = %client.address))]
-async fn login(
-    State(state): State<AppState>,
-    client: ClientInfo,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody<LoginRequest>,
-) -> Result<Response> {
+async fn login(State(state): State<AppState>, client: ClientInfo, headers: HeaderMap, JsonBody(body): JsonBody<LoginRequest>) -> Result<Response> {
     if body.username.trim().is_empty() {
         return Err(ApiError::BadRequest("[request body.username]: must not be empty".into()));
     }
@@ -74,13 +69,7 @@ async fn login(
     tx.commit().await?;
     tracing::info!("signed in");
 
-    let auth_user = AuthUser {
-        roles: user.roles(),
-        id: user.id,
-        username: user.username,
-        full_name: user.full_name,
-        kind: auth::AuthKind::Session,
-    };
+    let auth_user = AuthUser { roles: user.roles(), id: user.id, username: user.username, full_name: user.full_name, kind: auth::AuthKind::Session };
     let cookie = session_cookie_header(&state, &token, client.https, None)?;
     Ok(([(SET_COOKIE, cookie)], axum::Json(current_user(&auth_user))).into_response())
 }
@@ -119,10 +108,7 @@ async fn me(user: AuthUser) -> axum::Json<CurrentUser> {
 async fn list_users(State(state): State<AppState>, _: Require<UsersAdmin>) -> Result<axum::Json<Vec<UserSummary>>> {
     let users = store::users::list(&state.db).await?;
     Ok(axum::Json(
-        users
-            .into_iter()
-            .map(|u| UserSummary { roles: u.roles(), enabled: u.enabled(), username: u.username, full_name: u.full_name })
-            .collect(),
+        users.into_iter().map(|u| UserSummary { roles: u.roles(), enabled: u.enabled(), username: u.username, full_name: u.full_name }).collect(),
     ))
 }
 

@@ -22,10 +22,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .append_index_html_on_directories(false)
         .call_fallback_on_method_not_allowed(true)
         .fallback(axum::routing::any(index).with_state(state.clone()));
-    Router::new()
-        .route("/", get(index))
-        .route("/index.html", get(index))
-        .fallback_service(files)
+    Router::new().route("/", get(index)).route("/index.html", get(index)).fallback_service(files)
 }
 
 async fn index(State(state): State<AppState>, method: Method) -> Response {

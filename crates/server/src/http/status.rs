@@ -1,9 +1,9 @@
 use std::time::Duration;
 
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use axum::extract::State;
 use axum::http::StatusCode;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use warden_core::api::{DatabaseStatus, OverallStatus, StatusLevel, StatusResponse, VersionInfo};
 
 use crate::AppState;

@@ -1,15 +1,15 @@
 //! Task manager health (`/api/task_manager/_health`, as Kibana) and "run now".
 
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use warden_core::error::ErrorBody;
 use warden_core::tasks::TaskManagerHealth;
 
+use super::authz::{Require, TasksAdmin};
 use super::openapi::{SignedInErrors, Xsrf};
 use crate::AppState;
-use super::authz::{Require, TasksAdmin};
 use crate::auth::AuthUser;
 use crate::error::Result;
 

@@ -92,11 +92,8 @@ pub async fn current_for_rule<'e>(db: impl Executor<'e, Database = Any>, rule_id
 
 /// Marks one key invalidated now. False if it already was.
 pub async fn invalidate<'e>(db: impl Executor<'e, Database = Any>, id: &str, now: i64) -> sqlx::Result<bool> {
-    let result = sqlx::query("update api_keys set invalidated_at = $2 where id = $1 and invalidated_at is null")
-        .bind(id)
-        .bind(now)
-        .execute(db)
-        .await?;
+    let result =
+        sqlx::query("update api_keys set invalidated_at = $2 where id = $1 and invalidated_at is null").bind(id).bind(now).execute(db).await?;
     Ok(result.rows_affected() == 1)
 }
 
@@ -203,10 +200,7 @@ pub async fn insert_action_params<'e>(db: impl Executor<'e, Database = Any>, row
 }
 
 pub async fn action_params<'e>(db: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<Option<ActionParamsRow>> {
-    sqlx::query_as("select id, task_id, api_key_id, api_key_secret, params from action_task_params where id = $1")
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as("select id, task_id, api_key_id, api_key_secret, params from action_task_params where id = $1").bind(id).fetch_optional(db).await
 }
 
 /// Rows whose secret does not start with `prefix` (the current encryption's

@@ -145,9 +145,7 @@ fn like_pattern(value: &str) -> String {
 }
 
 pub async fn all_agents<'e>(db: impl Executor<'e, Database = Any>) -> sqlx::Result<Vec<AgentRow>> {
-    sqlx::query_as(concat!("select ", agent_columns!(), " from agents a join agent_policies p on p.id = a.policy_id"))
-        .fetch_all(db)
-        .await
+    sqlx::query_as(concat!("select ", agent_columns!(), " from agents a join agent_policies p on p.id = a.policy_id")).fetch_all(db).await
 }
 
 pub async fn agent<'e>(db: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<Option<AgentRow>> {
@@ -165,7 +163,11 @@ pub async fn agents_by_ids(db: impl Executor<'_, Database = Any>, engine: Engine
     }
     let ids = json_array(ids.iter().map(|id| serde_json::json!(id)));
     let sql = match engine {
-        Engine::Sqlite => concat!("select ", agent_columns!(), " from agents a join agent_policies p on p.id = a.policy_id where a.id in (select value from json_each($1))"),
+        Engine::Sqlite => concat!(
+            "select ",
+            agent_columns!(),
+            " from agents a join agent_policies p on p.id = a.policy_id where a.id in (select value from json_each($1))"
+        ),
         Engine::Postgres => concat!(
             "select ",
             agent_columns!(),
@@ -176,14 +178,10 @@ pub async fn agents_by_ids(db: impl Executor<'_, Database = Any>, engine: Engine
 }
 
 pub async fn agent_by_key_id<'e>(db: impl Executor<'e, Database = Any>, key_id: &str) -> sqlx::Result<Option<AgentRow>> {
-    sqlx::query_as(concat!(
-        "select ",
-        agent_columns!(),
-        " from agents a join agent_policies p on p.id = a.policy_id where a.access_api_key_id = $1"
-    ))
-    .bind(key_id)
-    .fetch_optional(db)
-    .await
+    sqlx::query_as(concat!("select ", agent_columns!(), " from agents a join agent_policies p on p.id = a.policy_id where a.access_api_key_id = $1"))
+        .bind(key_id)
+        .fetch_optional(db)
+        .await
 }
 
 pub struct NewAgent<'a> {
@@ -287,11 +285,7 @@ pub async fn set_audit_reason<'e>(db: impl Executor<'e, Database = Any>, id: &st
 }
 
 pub async fn record_rejected_call<'e>(db: impl Executor<'e, Database = Any>, id: &str, at: i64) -> sqlx::Result<()> {
-    sqlx::query("update agents set rejected_count = rejected_count + 1, last_rejected_at = $2 where id = $1")
-        .bind(id)
-        .bind(at)
-        .execute(db)
-        .await?;
+    sqlx::query("update agents set rejected_count = rejected_count + 1, last_rejected_at = $2 where id = $1").bind(id).bind(at).execute(db).await?;
     Ok(())
 }
 
@@ -373,7 +367,12 @@ pub struct Ack<'a> {
 /// Acknowledges many agents' actions in one statement; returns
 /// `(agent id, action id, action type)` for each action that exists (an ack
 /// for an action of another agent, or of none, matches nothing).
-pub async fn ack_actions_many(tx: &mut sqlx::AnyConnection, engine: Engine, acks: &[Ack<'_>], at: i64) -> sqlx::Result<Vec<(String, String, String)>> {
+pub async fn ack_actions_many(
+    tx: &mut sqlx::AnyConnection,
+    engine: Engine,
+    acks: &[Ack<'_>],
+    at: i64,
+) -> sqlx::Result<Vec<(String, String, String)>> {
     if acks.is_empty() {
         return Ok(Vec::new());
     }
@@ -489,10 +488,7 @@ pub async fn mark_delivered<'e>(db: impl Executor<'e, Database = Any>, action_id
 
 /// Agents with an unacknowledged action created at or after `since`.
 pub async fn agents_with_new_actions<'e>(db: impl Executor<'e, Database = Any>, since: i64) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar("select distinct agent_id from agent_actions where created_at >= $1 and acked_at is null")
-        .bind(since)
-        .fetch_all(db)
-        .await
+    sqlx::query_scalar("select distinct agent_id from agent_actions where created_at >= $1 and acked_at is null").bind(since).fetch_all(db).await
 }
 
 // --- the activity log ---

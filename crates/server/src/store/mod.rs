@@ -1,9 +1,9 @@
 //! SQL, one module per resource. Functions take an executor so they run on the
 //! pool or inside a transaction.
 
+pub mod api_keys;
 pub mod fleet;
 pub mod login_failures;
-pub mod api_keys;
 pub mod sessions;
 pub mod settings;
 pub mod tasks;

@@ -35,13 +35,7 @@ pub struct TaskRow {
 
 /// Creates a recurring task once (first run now); later starts only update
 /// its interval.
-pub async fn ensure_recurring<'e>(
-    db: impl Executor<'e, Database = Any>,
-    id: &str,
-    task_type: &str,
-    interval_ms: i64,
-    now: i64,
-) -> sqlx::Result<()> {
+pub async fn ensure_recurring<'e>(db: impl Executor<'e, Database = Any>, id: &str, task_type: &str, interval_ms: i64, now: i64) -> sqlx::Result<()> {
     sqlx::query(
         "insert into tasks (id, task_type, interval_ms, run_at, created_at) values ($1, $2, $3, $4, $4)
          on conflict (id) do update set interval_ms = excluded.interval_ms",
@@ -133,12 +127,8 @@ pub async fn start<'e>(db: impl Executor<'e, Database = Any>, id: &str, owner: &
 
 /// Extends the lease. False if another node took the task over.
 pub async fn renew<'e>(db: impl Executor<'e, Database = Any>, id: &str, owner: &str, lease_until: i64) -> sqlx::Result<bool> {
-    let result = sqlx::query("update tasks set lease_until = $3 where id = $1 and owner = $2")
-        .bind(id)
-        .bind(owner)
-        .bind(lease_until)
-        .execute(db)
-        .await?;
+    let result =
+        sqlx::query("update tasks set lease_until = $3 where id = $1 and owner = $2").bind(id).bind(owner).bind(lease_until).execute(db).await?;
     Ok(result.rows_affected() == 1)
 }
 
@@ -209,10 +199,8 @@ pub async fn delete_action_params<'e>(db: impl Executor<'e, Database = Any>, tas
 
 /// Removes one-off tasks that gave up before `before`.
 pub async fn delete_failed_before<'e>(db: impl Executor<'e, Database = Any>, before: i64) -> sqlx::Result<u64> {
-    let result = sqlx::query("delete from tasks where interval_ms is null and status = 'failed' and last_run_at < $1")
-        .bind(before)
-        .execute(db)
-        .await?;
+    let result =
+        sqlx::query("delete from tasks where interval_ms is null and status = 'failed' and last_run_at < $1").bind(before).execute(db).await?;
     Ok(result.rows_affected())
 }
 
@@ -228,13 +216,12 @@ pub async fn release<'e>(db: impl Executor<'e, Database = Any>, id: &str, owner:
 
 /// Makes an idle (or failed) task due now. False if it is running or absent.
 pub async fn run_soon<'e>(db: impl Executor<'e, Database = Any>, id: &str, now: i64) -> sqlx::Result<bool> {
-    let result = sqlx::query(
-        "update tasks set run_at = $2, retry_at = null, status = 'idle', attempts = 0 where id = $1 and status in ('idle', 'failed')",
-    )
-    .bind(id)
-    .bind(now)
-    .execute(db)
-    .await?;
+    let result =
+        sqlx::query("update tasks set run_at = $2, retry_at = null, status = 'idle', attempts = 0 where id = $1 and status in ('idle', 'failed')")
+            .bind(id)
+            .bind(now)
+            .execute(db)
+            .await?;
     Ok(result.rows_affected() == 1)
 }
 

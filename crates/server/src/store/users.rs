@@ -62,10 +62,7 @@ pub async fn by_username<'e>(db: impl Executor<'e, Database = Any>, username: &s
 }
 
 pub async fn by_id<'e>(db: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<Option<UserRow>> {
-    sqlx::query_as("select id, username, full_name, password_hash, roles, enabled from users where id = $1")
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as("select id, username, full_name, password_hash, roles, enabled from users where id = $1").bind(id).fetch_optional(db).await
 }
 
 pub async fn list<'e>(db: impl Executor<'e, Database = Any>) -> sqlx::Result<Vec<UserRow>> {

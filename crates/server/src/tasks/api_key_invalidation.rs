@@ -25,10 +25,7 @@ pub struct Summary {
 
 impl Summary {
     pub fn line(&self) -> String {
-        format!(
-            "invalidated {}, kept {} still in use, {} waiting for the removal delay",
-            self.invalidated, self.kept_referenced, self.waiting
-        )
+        format!("invalidated {}, kept {} still in use, {} waiting for the removal delay", self.invalidated, self.kept_referenced, self.waiting)
     }
 }
 

@@ -54,7 +54,12 @@ pub type Runner = Arc<dyn Fn(TaskContext) -> RunFuture + Send + Sync>;
 pub fn all(db: &Db, config: &Config) -> Vec<TaskDefinition> {
     vec![
         sessions_cleanup::definition(db.clone(), config.session_idle_timeout),
-        api_key_invalidation::definition(db.clone(), config.api_key_invalidation_interval, config.api_key_removal_delay, config.api_key_invalidation_batch_size),
+        api_key_invalidation::definition(
+            db.clone(),
+            config.api_key_invalidation_interval,
+            config.api_key_removal_delay,
+            config.api_key_invalidation_batch_size,
+        ),
         failed_tasks_cleanup::definition(db.clone()),
     ]
 }
@@ -174,11 +179,7 @@ impl TaskManager {
     }
 
     fn title_of(&self, task_type: &str) -> String {
-        self.types
-            .lock()
-            .ok()
-            .and_then(|types| types.get(task_type).map(|r| r.definition.title.to_owned()))
-            .unwrap_or_else(|| task_type.to_owned())
+        self.types.lock().ok().and_then(|types| types.get(task_type).map(|r| r.definition.title.to_owned())).unwrap_or_else(|| task_type.to_owned())
     }
 
     /// Registers every type of `definitions` and makes sure each recurring
@@ -299,7 +300,13 @@ impl TaskManager {
     /// `.await`: the span stays entered on the worker thread while the task
     /// waits, so other tasks polled there log inside it and spans exit out of
     /// order (tracing-subscriber panicked on it).
-    async fn execute(self: Arc<Self>, registered: Arc<Registered>, row: store::ClaimedRow, owner: String, permits: (OwnedSemaphorePermit, OwnedSemaphorePermit)) {
+    async fn execute(
+        self: Arc<Self>,
+        registered: Arc<Registered>,
+        row: store::ClaimedRow,
+        owner: String,
+        permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+    ) {
         let attempt = row.attempts.max(1) as u32;
         let span = tracing::info_span!("task", task_type = registered.definition.task_type, task = %row.id, attempt);
         self.execute_in_span(registered, row, owner, attempt, permits).instrument(span).await
@@ -408,8 +415,7 @@ impl TaskManager {
                 store::finish_idle(&mut *tx, &row.id, owner, &store::Finished { run_at: run_at_ms, attempts: 0, ..finished }).await?;
             }
             AfterRun::Retry { run_at_ms } => {
-                store::finish_idle(&mut *tx, &row.id, owner, &store::Finished { run_at: run_at_ms, retry_at: Some(run_at_ms), ..finished })
-                    .await?;
+                store::finish_idle(&mut *tx, &row.id, owner, &store::Finished { run_at: run_at_ms, retry_at: Some(run_at_ms), ..finished }).await?;
             }
             AfterRun::Done => {
                 if store::delete_done(&mut *tx, &row.id, owner).await? {

@@ -43,13 +43,8 @@ async fn deep_or_huge_kueries_are_refused_not_fatal() {
     assert!(assert_error(response, StatusCode::BAD_REQUEST).await.contains("more than 100 comparisons"));
 
     let admin = app.signed_in("admin").await;
-    let response = admin
-        .post(app.url("api/fleet/agents/bulk_unenroll"))
-        .header("kbn-xsrf", "t")
-        .json(&json!({"agents": nested}))
-        .send()
-        .await
-        .unwrap();
+    let response =
+        admin.post(app.url("api/fleet/agents/bulk_unenroll")).header("kbn-xsrf", "t").json(&json!({"agents": nested})).send().await.unwrap();
     assert!(assert_error(response, StatusCode::BAD_REQUEST).await.contains("32 levels"));
     assert_still_serving(&app).await;
 }
@@ -172,7 +167,10 @@ async fn a_flood_of_bad_credentials_is_bounded_and_answered() {
         async move { request.send().await.unwrap().status() }
     });
     let statuses = join_all(attempts).await;
-    assert!(statuses.iter().all(|s| [StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS, StatusCode::SERVICE_UNAVAILABLE].contains(s)), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| [StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS, StatusCode::SERVICE_UNAVAILABLE].contains(s)),
+        "{statuses:?}"
+    );
     let mut checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
     assert!(checked <= 50, "{checked} passwords checked from one address against a limit of 50");
     // Whatever the flood left, exactly fifty failures from one address are ever checked.
@@ -253,7 +251,8 @@ async fn repeating_an_unenroll_queues_one_action() {
             admin.post(app.url(&format!("api/fleet/agents/{}/unenroll", agent.id))).header("kbn-xsrf", "t").json(&json!({})).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
     }
-    let response = admin.post(app.url("api/fleet/agents/bulk_unenroll")).header("kbn-xsrf", "t").json(&json!({"agents": [agent.id]})).send().await.unwrap();
+    let response =
+        admin.post(app.url("api/fleet/agents/bulk_unenroll")).header("kbn-xsrf", "t").json(&json!({"agents": [agent.id]})).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let db = app.db().await;
     let queued: i64 = sqlx::query_scalar("select count(*) from agent_actions where agent_id = $1 and action_type = 'UNENROLL'")

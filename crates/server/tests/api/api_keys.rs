@@ -56,8 +56,16 @@ async fn create_call_list_invalidate() {
 
     assert_eq!(me_with_key(&app, encoded).await.status(), StatusCode::UNAUTHORIZED, "invalidated: 401 at once");
 
-    let again: Value =
-        t2.delete(app.url("internal/security/api_key")).header("kbn-xsrf", "t").json(&json!({"ids": [id]})).send().await.unwrap().json().await.unwrap();
+    let again: Value = t2
+        .delete(app.url("internal/security/api_key"))
+        .header("kbn-xsrf", "t")
+        .json(&json!({"ids": [id]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(again["previously_invalidated_api_keys"], json!([id]));
     assert_eq!(again["invalidated_api_keys"], json!([]));
     let list: Value = t2.get(app.url("internal/security/api_key")).send().await.unwrap().json().await.unwrap();
@@ -98,7 +106,13 @@ async fn a_key_holds_at_most_its_owners_roles_and_follows_the_owner() {
     assert!(privileges.contains(&"rules:all"));
     assert!(!privileges.contains(&"response:isolate"), "{privileges:?}");
 
-    let response = dual.post(app.url("internal/security/api_key")).header("kbn-xsrf", "t").json(&json!({"name": "x", "role_descriptors": {"superuser": {}}})).send().await.unwrap();
+    let response = dual
+        .post(app.url("internal/security/api_key"))
+        .header("kbn-xsrf", "t")
+        .json(&json!({"name": "x", "role_descriptors": {"superuser": {}}}))
+        .send()
+        .await
+        .unwrap();
     let message = assert_error(response, StatusCode::BAD_REQUEST).await;
     assert!(message.contains("do not hold the role `superuser`"), "{message}");
 
@@ -133,16 +147,32 @@ async fn users_see_and_invalidate_only_their_own_keys_and_admins_all() {
     assert_eq!(t3_list["api_keys"][0]["name"], "t3 key");
 
     let id = t2_key["id"].as_str().unwrap();
-    let result: Value =
-        t3.delete(app.url("internal/security/api_key")).header("kbn-xsrf", "t").json(&json!({"ids": [id]})).send().await.unwrap().json().await.unwrap();
+    let result: Value = t3
+        .delete(app.url("internal/security/api_key"))
+        .header("kbn-xsrf", "t")
+        .json(&json!({"ids": [id]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(result["error_count"], 1);
     assert_eq!(result["invalidated_api_keys"], json!([]));
     assert_eq!(me_with_key(&app, t2_key["encoded"].as_str().unwrap()).await.status(), StatusCode::OK, "still valid");
 
     let all: Value = admin.get(app.url("internal/security/api_key")).send().await.unwrap().json().await.unwrap();
     assert_eq!(all["api_keys"].as_array().unwrap().len(), 2);
-    let result: Value =
-        admin.delete(app.url("internal/security/api_key")).header("kbn-xsrf", "t").json(&json!({"ids": [id]})).send().await.unwrap().json().await.unwrap();
+    let result: Value = admin
+        .delete(app.url("internal/security/api_key"))
+        .header("kbn-xsrf", "t")
+        .json(&json!({"ids": [id]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(result["invalidated_api_keys"], json!([id]));
     assert_eq!(me_with_key(&app, t2_key["encoded"].as_str().unwrap()).await.status(), StatusCode::UNAUTHORIZED);
 }

@@ -152,12 +152,15 @@ async fn every_route_for_every_role() {
             }
             let status = request.send().await.unwrap().status();
             let ok = if matches!(access, Access::NeedsThen404(_)) { status == StatusCode::NOT_FOUND } else { status.is_success() };
-            let expected_denial =
-                if role.is_none() || matches!(access, Access::AgentKey) { StatusCode::UNAUTHORIZED } else { StatusCode::FORBIDDEN };
+            let expected_denial = if role.is_none() || matches!(access, Access::AgentKey) { StatusCode::UNAUTHORIZED } else { StatusCode::FORBIDDEN };
             // A caller who may not use the route learns nothing from its body:
             // a malformed one is refused as forbidden too, not parsed first.
             if !expected_ok && body_sent {
-                let malformed = client.request(method.clone(), app.url(&path)).header("kbn-xsrf", "t").header("content-type", "application/json").body("{not json");
+                let malformed = client
+                    .request(method.clone(), app.url(&path))
+                    .header("kbn-xsrf", "t")
+                    .header("content-type", "application/json")
+                    .body("{not json");
                 let status = malformed.send().await.unwrap().status();
                 if status != expected_denial {
                     failures.push(format!("{method} {path} as {role:?} with a malformed body: got {status}, expected {expected_denial}"));
@@ -165,7 +168,10 @@ async fn every_route_for_every_role() {
             }
             if ok != expected_ok || (!ok && status != expected_denial) {
                 let how = if *by_key { " (API key)" } else { "" };
-                failures.push(format!("{method} {path} as {role:?}{how}: got {status}, expected {}", if expected_ok { "2xx".into() } else { expected_denial.to_string() }));
+                failures.push(format!(
+                    "{method} {path} as {role:?}{how}: got {status}, expected {}",
+                    if expected_ok { "2xx".into() } else { expected_denial.to_string() }
+                ));
             }
         }
     }

@@ -158,12 +158,7 @@ async fn force_unenroll_revokes_at_once_and_later_calls_are_recorded() {
     assert_eq!(kinds, ["rejected_call", "force_unenrolled", "enrolled"]);
 
     // Never offered twice.
-    let again = platform
-        .post(app.url(&format!("api/fleet/agents/{}/unenroll", agent.id)))
-        .header("kbn-xsrf", "t")
-        .send()
-        .await
-        .unwrap();
+    let again = platform.post(app.url(&format!("api/fleet/agents/{}/unenroll", agent.id))).header("kbn-xsrf", "t").send().await.unwrap();
     let message = assert_error(again, StatusCode::BAD_REQUEST).await;
     assert!(message.contains("already unenrolled"), "{message}");
 }
@@ -180,7 +175,13 @@ async fn an_unenroll_reaches_a_waiting_agent_through_its_long_poll() {
         let url = app.url(&format!("api/fleet/agents/{}/checkin", agent.id));
         let key = agent.key.clone();
         tokio::spawn(async move {
-            client.post(url).header("Authorization", format!("ApiKey {key}")).json(&json!({"status": "online", "message": "Running", "poll_timeout": "60s"})).send().await.unwrap()
+            client
+                .post(url)
+                .header("Authorization", format!("ApiKey {key}"))
+                .json(&json!({"status": "online", "message": "Running", "poll_timeout": "60s"}))
+                .send()
+                .await
+                .unwrap()
         })
     };
     // Whether the unenroll lands before or while the check-in waits, the
@@ -196,7 +197,13 @@ async fn an_unenroll_reaches_a_waiting_agent_through_its_long_poll() {
     assert_eq!(actions[0]["type"], "UNENROLL");
     assert_eq!(actions[0]["agent_id"], agent.id.as_str());
 
-    let ack = agent_post(&app, &agent, "acks", json!({"events": [{"action_id": "no-such-action"}, {"action_id": actions[0]["id"], "type": "ACTION_RESULT"}]})).await;
+    let ack = agent_post(
+        &app,
+        &agent,
+        "acks",
+        json!({"events": [{"action_id": "no-such-action"}, {"action_id": actions[0]["id"], "type": "ACTION_RESULT"}]}),
+    )
+    .await;
     let ack: Value = ack.json().await.unwrap();
     assert_eq!(ack["errors"], true, "{ack}");
     assert_eq!(ack["items"][0]["status"], 404);
@@ -245,7 +252,8 @@ async fn agents_list_filters_sorts_pages_and_counts() {
         async move { viewer.get(url).send().await.unwrap() }
     };
 
-    let body: Value = list("kuery=local_metadata.host.hostname:web-*&sortField=local_metadata.host.hostname&sortOrder=asc").await.json().await.unwrap();
+    let body: Value =
+        list("kuery=local_metadata.host.hostname:web-*&sortField=local_metadata.host.hostname&sortOrder=asc").await.json().await.unwrap();
     let hosts: Vec<&str> = body["items"].as_array().unwrap().iter().map(|a| a["local_metadata"]["host"]["hostname"].as_str().unwrap()).collect();
     assert_eq!(hosts, ["web-01", "web-02"]);
     assert_eq!(body["total"], 2);
@@ -283,7 +291,8 @@ async fn policies_and_enrollment_keys() {
         let url = app.url(path);
         async move { admin.post(url).header("kbn-xsrf", "t").json(&body).send().await.unwrap() }
     };
-    let created: Value = post("api/fleet/agent_policies", json!({"name": "Servers", "namespace": "prod", "inactivity_timeout": 3600})).await.json().await.unwrap();
+    let created: Value =
+        post("api/fleet/agent_policies", json!({"name": "Servers", "namespace": "prod", "inactivity_timeout": 3600})).await.json().await.unwrap();
     let policy_id = created["item"]["id"].as_str().unwrap().to_owned();
     assert_eq!(created["item"]["inactivity_timeout"], 3600);
     assert_error(post("api/fleet/agent_policies", json!({"name": "Servers"})).await, StatusCode::CONFLICT).await;
@@ -297,7 +306,13 @@ async fn policies_and_enrollment_keys() {
         let client = app.client();
         let url = app.url("api/fleet/agents/enroll");
         async move {
-            client.post(url).header("Authorization", format!("ApiKey {token}")).json(&json!({"type": "PERMANENT", "metadata": {"local": {}}})).send().await.unwrap()
+            client
+                .post(url)
+                .header("Authorization", format!("ApiKey {token}"))
+                .json(&json!({"type": "PERMANENT", "metadata": {"local": {}}}))
+                .send()
+                .await
+                .unwrap()
         }
     };
     assert_eq!(enroll_with(token.clone()).await.status(), StatusCode::OK);
@@ -343,6 +358,7 @@ async fn bulk_unenroll_by_kuery_reaches_every_matching_agent() {
     let log: Value = platform.get(app.url(&format!("api/fleet/agents/{}/events", agents[1].id))).send().await.unwrap().json().await.unwrap();
     let requested = log["items"].as_array().unwrap().iter().find(|e| e["kind"] == "unenroll_requested").expect("unenroll in the activity log");
     assert_eq!(requested["actor"], "platform");
-    let bad = platform.post(app.url("api/fleet/agents/bulk_unenroll")).header("kbn-xsrf", "t").json(&json!({"agents": "host:"})).send().await.unwrap();
+    let bad =
+        platform.post(app.url("api/fleet/agents/bulk_unenroll")).header("kbn-xsrf", "t").json(&json!({"agents": "host:"})).send().await.unwrap();
     assert_error(bad, StatusCode::BAD_REQUEST).await;
 }

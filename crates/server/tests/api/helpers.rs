@@ -94,12 +94,9 @@ pub async fn fresh_database(dir: &Path) -> String {
             let server = server.trim_end_matches('/');
             let name = format!("warden_test_{}", uuid::Uuid::new_v4().simple());
             sqlx::any::install_default_drivers();
-            let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&format!("{server}/postgres"))
-                .await
-                .expect("connect to the PostgreSQL server");
-            sqlx::Executor::execute(&mut admin, sqlx::AssertSqlSafe(format!("create database {name}")))
-                .await
-                .expect("create test database");
+            let mut admin =
+                <sqlx::AnyConnection as sqlx::Connection>::connect(&format!("{server}/postgres")).await.expect("connect to the PostgreSQL server");
+            sqlx::Executor::execute(&mut admin, sqlx::AssertSqlSafe(format!("create database {name}"))).await.expect("create test database");
             format!("{server}/{name}")
         }
         Err(_) => format!("sqlite://{}/warden.db", dir.display()),

@@ -46,7 +46,12 @@ async fn harness() -> Harness {
 
 impl Harness {
     fn manager(&self) -> Arc<TaskManager> {
-        let settings = TaskSettings { poll_interval: Duration::from_secs(1), lease: Duration::from_secs(30), max_workers: 8, shutdown_timeout: Duration::from_secs(5) };
+        let settings = TaskSettings {
+            poll_interval: Duration::from_secs(1),
+            lease: Duration::from_secs(30),
+            max_workers: 8,
+            shutdown_timeout: Duration::from_secs(5),
+        };
         Arc::new(TaskManager::new(self.db.clone(), self.engine, settings))
     }
 
@@ -59,7 +64,8 @@ impl Harness {
 
     async fn schedule_action(&self, tasks: &TaskManager, key: &Credentials) -> String {
         let mut tx = self.db.begin().await.unwrap();
-        let id = api_keys::schedule_action(&mut tx, tasks, &self.cipher, ACTION, key, &serde_json::json!({"message": "host isolated"})).await.unwrap();
+        let id =
+            api_keys::schedule_action(&mut tx, tasks, &self.cipher, ACTION, key, &serde_json::json!({"message": "host isolated"})).await.unwrap();
         tx.commit().await.unwrap();
         id
     }
@@ -89,13 +95,7 @@ struct Probe {
 
 impl Default for Probe {
     fn default() -> Probe {
-        Probe {
-            fail_before_attempt: 0,
-            wait_at_gate: false,
-            started: Notify::new(),
-            gate: Semaphore::new(0),
-            outcomes: Mutex::default(),
-        }
+        Probe { fail_before_attempt: 0, wait_at_gate: false, started: Notify::new(), gate: Semaphore::new(0), outcomes: Mutex::default() }
     }
 }
 
@@ -287,7 +287,8 @@ async fn the_secret_is_stored_encrypted_and_the_key_id_in_clear() {
     let tasks = h.manager();
     let key = api_keys::create_for_rule(&h.db, "rule-7", &h.alice).await.unwrap();
     h.schedule_action(&tasks, &key).await;
-    let (key_id, secret): (String, String) = sqlx::query_as("select api_key_id, api_key_secret from action_task_params").fetch_one(&h.db).await.unwrap();
+    let (key_id, secret): (String, String) =
+        sqlx::query_as("select api_key_id, api_key_secret from action_task_params").fetch_one(&h.db).await.unwrap();
     assert_eq!(key_id, key.id);
     assert!(!secret.contains(&key.secret));
     let stored_hash: String = sqlx::query_scalar("select secret_hash from api_keys where id = $1").bind(&key.id).fetch_one(&h.db).await.unwrap();
@@ -360,7 +361,12 @@ async fn an_expired_lease_is_taken_over_and_a_live_one_is_not() {
 #[tokio::test]
 async fn shutdown_hands_back_what_does_not_finish_in_time() {
     let h = harness().await;
-    let settings = TaskSettings { poll_interval: Duration::from_secs(1), lease: Duration::from_secs(30), max_workers: 2, shutdown_timeout: Duration::from_millis(200) };
+    let settings = TaskSettings {
+        poll_interval: Duration::from_secs(1),
+        lease: Duration::from_secs(30),
+        max_workers: 2,
+        shutdown_timeout: Duration::from_millis(200),
+    };
     let tasks = Arc::new(TaskManager::new(h.db.clone(), h.engine, settings));
     let probe = Arc::new(Probe::default());
     {

@@ -112,9 +112,7 @@ async fn every_operation_documents_the_errors_it_can_answer() {
     });
     assert_all(&doc, "413 for a request body", |op| !op.has_body() || op.documents(413));
     assert_all(&doc, "401 except on public routes", |op| op.is(PUBLIC) || op.documents(401));
-    assert_all(&doc, "403 where a privilege or the agent's own key is checked", |op| {
-        op.is(PUBLIC) || op.is(NO_PRIVILEGE) || op.documents(403)
-    });
+    assert_all(&doc, "403 where a privilege or the agent's own key is checked", |op| op.is(PUBLIC) || op.is(NO_PRIVILEGE) || op.documents(403));
     assert_all(&doc, "404 for an unknown id", |op| !op.path.contains('{') || op.is_agent_route() || op.documents(404));
     assert_all(&doc, "429 and 503 with Retry-After where a user signs in", |op| {
         op.is(PUBLIC) || op.is_agent_route() || ["429", "503"].iter().all(|code| op.spec["responses"][code]["headers"].get("Retry-After").is_some())
@@ -128,9 +126,12 @@ async fn every_operation_documents_the_errors_it_can_answer() {
     assert_all(&doc, "a non-empty id", |op| op.parameters("path").iter().all(|p| p["schema"]["minLength"] == 1));
     // `GET /api/status` answers its usual body with 503.
     assert_all(&doc, "error answers in the ErrorBody shape", |op| {
-        op.spec["responses"].as_object().unwrap().iter().filter(|(code, _)| code.as_str() >= "400" && op.path != "/api/status").all(
-            |(_, response)| response["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/ErrorBody",
-        )
+        op.spec["responses"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(code, _)| code.as_str() >= "400" && op.path != "/api/status")
+            .all(|(_, response)| response["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/ErrorBody")
     });
 }
 

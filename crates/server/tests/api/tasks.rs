@@ -24,7 +24,10 @@ async fn health_lists_the_recurring_tasks_and_run_now_runs_one() {
     let platform = app.signed_in("platform").await;
 
     // Both recurring tasks run once at startup.
-    eventually("both tasks ran once", || async { health(&app, &viewer).await["tasks"].as_array().unwrap().iter().all(|t| t["runs"].as_i64() >= Some(1)) }).await;
+    eventually("both tasks ran once", || async {
+        health(&app, &viewer).await["tasks"].as_array().unwrap().iter().all(|t| t["runs"].as_i64() >= Some(1))
+    })
+    .await;
     let report = health(&app, &viewer).await;
     assert!(report["id"].as_str().unwrap().starts_with("warden-"));
     assert_eq!(report["status"], "OK");
@@ -39,7 +42,8 @@ async fn health_lists_the_recurring_tasks_and_run_now_runs_one() {
     let runs = invalidation["runs"].as_i64().unwrap();
     let response = platform.post(app.url("internal/task_manager/tasks/api_key_invalidation/_run_soon")).header("kbn-xsrf", "t").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    eventually("the task ran again", || async { task(&health(&app, &viewer).await, "api_key_invalidation")["runs"].as_i64() == Some(runs + 1) }).await;
+    eventually("the task ran again", || async { task(&health(&app, &viewer).await, "api_key_invalidation")["runs"].as_i64() == Some(runs + 1) })
+        .await;
 
     let response = platform.post(app.url("internal/task_manager/tasks/no-such-task/_run_soon")).header("kbn-xsrf", "t").send().await.unwrap();
     let message = assert_error(response, StatusCode::NOT_FOUND).await;
@@ -77,10 +81,8 @@ async fn queue_keys(db: &AnyPool) {
 
 #[tokio::test]
 async fn a_task_killed_mid_run_runs_again_after_restart_and_completes_once() {
-    let args: Vec<String> = ["--api-key-invalidation-batch-size", "1", "--task-lease", "2s", "--task-poll-interval", "100ms"]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
+    let args: Vec<String> =
+        ["--api-key-invalidation-batch-size", "1", "--task-lease", "2s", "--task-poll-interval", "100ms"].iter().map(|s| (*s).to_owned()).collect();
     let mut first = spawn_app_with(Options { extra_args: args.clone(), ..Options::default() }).await;
     let platform = first.signed_in("platform").await;
     eventually("the startup run finished", || async { task(&health(&first, &platform).await, "api_key_invalidation")["runs"] == 1 }).await;
@@ -88,7 +90,8 @@ async fn a_task_killed_mid_run_runs_again_after_restart_and_completes_once() {
     queue_keys(&db).await;
 
     // One key per transaction: the run takes a while. Kill it half-way.
-    let response = platform.post(first.url("internal/task_manager/tasks/api_key_invalidation/_run_soon")).header("kbn-xsrf", "t").send().await.unwrap();
+    let response =
+        platform.post(first.url("internal/task_manager/tasks/api_key_invalidation/_run_soon")).header("kbn-xsrf", "t").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     eventually("the run is under way", || async { count(&db, "select count(*) from api_keys where invalidated_at is not null").await > 0 }).await;
     first.kill();
@@ -97,7 +100,11 @@ async fn a_task_killed_mid_run_runs_again_after_restart_and_completes_once() {
     let queued_before = count(&db, "select count(*) from api_key_pending_invalidation").await;
     assert!(queued_before > 0, "the kill came after the run finished; the test needs a larger queue");
     assert_eq!(done_before + queued_before, KEYS, "every key is either invalidated and dequeued, or still queued");
-    assert_eq!(count(&db, "select count(*) from api_key_pending_invalidation q join api_keys k on k.id = q.api_key_id where k.invalidated_at is not null").await, 0);
+    assert_eq!(
+        count(&db, "select count(*) from api_key_pending_invalidation q join api_keys k on k.id = q.api_key_id where k.invalidated_at is not null")
+            .await,
+        0
+    );
     let status: String = sqlx::query_scalar("select status from tasks where id = 'api_key_invalidation'").fetch_one(&db).await.unwrap();
     assert_eq!(status, "running", "the dead node still holds the task");
     let stamps_before: Vec<(String, i64)> =
@@ -116,7 +123,10 @@ async fn a_task_killed_mid_run_runs_again_after_restart_and_completes_once() {
     assert_eq!(count(&db, "select count(*) from api_keys where invalidated_at is not null").await, KEYS);
     let report = health(&second, &platform).await;
     let finished = task(&report, "api_key_invalidation");
-    assert_eq!(finished["last_result"].as_str().unwrap(), format!("invalidated {}, kept 0 still in use, 0 waiting for the removal delay", KEYS - done_before));
+    assert_eq!(
+        finished["last_result"].as_str().unwrap(),
+        format!("invalidated {}, kept 0 still in use, 0 waiting for the removal delay", KEYS - done_before)
+    );
     let mut stamps_after: Vec<(String, i64)> =
         sqlx::query_as("select id, invalidated_at from api_keys where invalidated_at is not null order by id").fetch_all(&db).await.unwrap();
     stamps_after.retain(|(id, _)| stamps_before.iter().any(|(before, _)| before == id));
