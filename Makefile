@@ -7,14 +7,14 @@ export TRUNK_SKIP_VERSION_CHECK := true
 
 WARDEN := target/debug/warden
 
-.PHONY: run test setup setup-test build build-server build-spa test-unit test-api test-postgres test-wasm test-e2e bench clean
+.PHONY: run test setup setup-test build build-server build-spa test-lint test-unit test-api test-postgres test-wasm test-e2e bench clean
 
 ## Build everything and serve Warden with demo data on http://127.0.0.1:8080
 run: build
 	@scripts/run-demo.sh
 
 ## Every test: unit, API (SQLite and PostgreSQL), wasm build of the core, e2e in Chromium (direct and behind nginx)
-test: setup-test build test-unit test-api test-postgres test-wasm test-e2e
+test: setup-test test-lint build test-unit test-api test-postgres test-wasm test-e2e
 	@echo "make test: all suites passed"
 
 setup:
@@ -30,6 +30,12 @@ build-server:
 
 build-spa:
 	trunk build --release
+
+# Formatting (rustfmt.toml) and clippy with warnings as errors, native and wasm32.
+test-lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --exclude warden-ui --all-targets -- -D warnings
+	cargo clippy -p warden-ui -p warden-core --target wasm32-unknown-unknown -- -D warnings
 
 test-unit:
 	cargo test -p warden-core -p warden-server -p warden-agent --lib --bins

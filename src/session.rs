@@ -47,10 +47,10 @@ pub fn use_session() -> Session {
 
 pub(crate) fn on_unauthorized() {
     CURRENT.with(|current| {
-        if let Some(state) = *current.borrow() {
-            if matches!(state.get_untracked(), AuthState::SignedIn(_)) {
-                state.set(AuthState::SignedOut);
-            }
+        if let Some(state) = *current.borrow()
+            && matches!(state.get_untracked(), AuthState::SignedIn(_))
+        {
+            state.set(AuthState::SignedOut);
         }
     });
 }

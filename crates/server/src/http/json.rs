@@ -66,6 +66,20 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     })
 }
 
+/// Query parameters whose errors are a 400 in Kibana's shape.
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| QueryParams(value))
+            .map_err(|rejection| ApiError::BadRequest(format!("[request query]: {}", rejection.body_text())))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,19 +101,5 @@ mod tests {
         assert!(message("").contains("got nothing"));
         assert_eq!(message(r#"["admin", "warden-demo"]"#), "[request body]: expected a JSON object");
         assert_eq!(message(" null"), "[request body]: expected a JSON object");
-    }
-}
-
-/// Query parameters whose errors are a 400 in Kibana's shape.
-pub struct QueryParams<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for QueryParams<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Query(value)| QueryParams(value))
-            .map_err(|rejection| ApiError::BadRequest(format!("[request query]: {}", rejection.body_text())))
     }
 }

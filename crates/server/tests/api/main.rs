@@ -2,6 +2,8 @@
 //! SQLite by default, PostgreSQL when `TEST_POSTGRES_URL` is set (`make test`
 //! runs both).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
+
 mod abuse;
 mod api_keys;
 mod authz;
