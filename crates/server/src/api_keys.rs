@@ -115,6 +115,11 @@ pub fn to_info(row: &ApiKeyRow) -> ApiKeyInfo {
     }
 }
 
+/// Personal keys, newest first: `owner`'s, or everyone's with `None`.
+pub async fn list_personal(db: &Db, owner: Option<&str>) -> sqlx::Result<Vec<ApiKeyInfo>> {
+    Ok(store::api_keys::list_personal(db, owner).await?.iter().map(to_info).collect())
+}
+
 pub struct NewPersonalKey<'a> {
     pub user_id: &'a str,
     pub name: &'a str,

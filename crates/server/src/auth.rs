@@ -48,6 +48,37 @@ pub fn secrets_equal(stored: &str, presented: &str) -> bool {
     bool::from(stored.as_bytes().ct_eq(presented.as_bytes()))
 }
 
+/// Starts a session for `user_id` (ending the one `replacing` names, if
+/// any); returns its token, of which only a hash is stored. A new token at
+/// every sign-in: a session id planted before sign-in is useless.
+pub async fn start_session(state: &AppState, user_id: &str, replacing: Option<&str>) -> Result<String> {
+    let (token, token_hash) = new_session_token();
+    let now = now_ms();
+    let expires_at = now.saturating_add(state.config.session_lifetime.as_millis() as i64);
+    let mut tx = state.db.begin().await?;
+    if let Some(old) = replacing {
+        store::sessions::delete(&mut *tx, &sha256_hex(old.as_bytes())).await?;
+    }
+    store::sessions::insert(&mut *tx, &token_hash, user_id, now, expires_at).await?;
+    tx.commit().await?;
+    Ok(token)
+}
+
+/// Ends a session at once: its cookie is useless from now on.
+pub async fn end_session(state: &AppState, token: &str) -> Result<()> {
+    store::sessions::delete(&state.db, &sha256_hex(token.as_bytes())).await?;
+    Ok(())
+}
+
+/// Every local user.
+pub async fn list_users(state: &AppState) -> Result<Vec<warden_core::api::UserSummary>> {
+    let users = store::users::list(&state.db).await?;
+    Ok(users
+        .into_iter()
+        .map(|u| warden_core::api::UserSummary { roles: u.roles(), enabled: u.enabled(), username: u.username, full_name: u.full_name })
+        .collect())
+}
+
 /// A fresh session token and the hash that is stored for it.
 pub fn new_session_token() -> (String, String) {
     let mut bytes = [0u8; 32];

@@ -82,6 +82,11 @@ fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
     })
 }
 
+/// Whether the database answers a trivial query.
+pub async fn ping(db: &Db) -> sqlx::Result<()> {
+    sqlx::query_scalar::<_, i64>("select 1").fetch_one(db).await.map(|_| ())
+}
+
 /// Milliseconds since the epoch: how every time is stored.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()

@@ -22,7 +22,9 @@ use crate::AppState;
 use crate::auth::{secrets_equal, sha256_hex};
 use crate::db::now_ms;
 use crate::error::ApiError;
-use crate::store::fleet::{self as store, AgentRow, CheckinWrite, EnrollmentKeyRow, NewAgent, PolicyRow};
+use crate::store::fleet::{self as store, CheckinWrite, NewAgent, PolicyRow};
+/// What the agent routes' extractors hand to the service.
+pub use crate::store::fleet::{AgentRow, EnrollmentKeyRow};
 
 /// Kibana's `SO_SEARCH_LIMIT`: no page goes past the 10,000th agent.
 pub const SO_SEARCH_LIMIT: usize = 10_000;

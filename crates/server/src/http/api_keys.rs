@@ -17,7 +17,6 @@ use crate::AppState;
 use crate::api_keys::{self, NewPersonalKey};
 use crate::db::now_ms;
 use crate::error::{ApiError, Result};
-use crate::store;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list, create, invalidate))
@@ -45,7 +44,8 @@ async fn create(
 ) -> Result<axum::Json<CreateApiKeyResponse>> {
     let roles = validate_create(&request, &user.roles).map_err(ApiError::BadRequest)?;
     let now = now_ms();
-    let expires_at = request.expiration.as_deref().map(parse_expiration_ms).transpose().map_err(ApiError::BadRequest)?.map(|ms| now + ms);
+    let expires_at =
+        request.expiration.as_deref().map(parse_expiration_ms).transpose().map_err(ApiError::BadRequest)?.map(|ms| now.saturating_add(ms));
     let name = request.name.trim();
     let key = NewPersonalKey { user_id: &user.id, name, roles: &roles, expires_at };
     let credentials = api_keys::create_personal(&state.db, key).await?;
@@ -68,8 +68,7 @@ async fn create(
     ))]
 async fn list(State(state): State<AppState>, Require(user, _): Require<ApiKeysManageOwn>) -> Result<axum::Json<ApiKeyList>> {
     let owner = (!has_privilege(&user.roles, Privilege::UsersAdmin)).then_some(user.id.as_str());
-    let rows = store::api_keys::list_personal(&state.db, owner).await?;
-    Ok(axum::Json(ApiKeyList { api_keys: rows.iter().map(api_keys::to_info).collect() }))
+    Ok(axum::Json(ApiKeyList { api_keys: api_keys::list_personal(&state.db, owner).await? }))
 }
 
 /// Invalidates keys at once (a user's explicit request needs no grace

@@ -17,8 +17,8 @@ use super::JsonBody;
 use super::openapi::{AgentKeyErrors, BodyTooLarge, DatabaseBusy};
 use crate::AppState;
 use crate::error::{ApiError, Result};
-use crate::fleet::{FleetError, parse_rfc3339, service};
-use crate::store::fleet::AgentRow;
+use crate::fleet::service::{self, AgentRow, EnrollmentKeyRow};
+use crate::fleet::{FleetError, parse_rfc3339};
 
 /// Fleet Server's routes. Built apart from the browser's: no kbn-xsrf rule.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -51,7 +51,7 @@ impl AgentAuth {
 
 /// The enrollment key signed the request (checked before the body is read:
 /// a caller without a valid key learns nothing from it).
-struct EnrollmentKey(crate::store::fleet::EnrollmentKeyRow);
+struct EnrollmentKey(EnrollmentKeyRow);
 
 impl FromRequestParts<AppState> for EnrollmentKey {
     type Rejection = ApiError;

@@ -131,3 +131,29 @@ async fn not_found() -> ApiError {
 async fn method_not_allowed(method: Method) -> ApiError {
     ApiError::MethodNotAllowed(format!("Method {method} is not allowed on this route"))
 }
+
+#[cfg(test)]
+mod tests {
+    /// docs/architecture.md: handlers reach SQL only through a service.
+    #[test]
+    fn handlers_reach_sql_only_through_a_service() {
+        let handlers = [
+            ("api_keys.rs", include_str!("api_keys.rs")),
+            ("authz.rs", include_str!("authz.rs")),
+            ("fleet.rs", include_str!("fleet.rs")),
+            ("fleet_server.rs", include_str!("fleet_server.rs")),
+            ("json.rs", include_str!("json.rs")),
+            ("openapi.rs", include_str!("openapi.rs")),
+            ("security.rs", include_str!("security.rs")),
+            ("spa.rs", include_str!("spa.rs")),
+            ("status.rs", include_str!("status.rs")),
+            ("tasks.rs", include_str!("tasks.rs")),
+            ("../events/sse.rs", include_str!("../events/sse.rs")),
+        ];
+        for (file, source) in handlers {
+            for forbidden in ["crate::store", "sqlx::query", "state.db.begin"] {
+                assert!(!source.contains(forbidden), "http/{file} uses `{forbidden}`: call a service instead");
+            }
+        }
+    }
+}

@@ -15,9 +15,7 @@ use super::authz::{Require, UsersAdmin};
 use super::openapi::{BodyTooLarge, DatabaseBusy, SignedInErrors, Xsrf};
 use crate::AppState;
 use crate::auth::{self, AuthUser, ClientInfo, SESSION_COOKIE};
-use crate::db::now_ms;
 use crate::error::{ApiError, Result};
-use crate::store;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(login)).routes(routes!(logout)).routes(routes!(me)).routes(routes!(list_users))
@@ -57,16 +55,7 @@ async fn login(State(state): State<AppState>, client: ClientInfo, headers: Heade
         return Err(ApiError::Unauthorized("Invalid username or password".into()));
     };
 
-    // A new token at every sign-in: a session id planted before sign-in is useless.
-    let (token, token_hash) = auth::new_session_token();
-    let now = now_ms();
-    let expires_at = now + state.config.session_lifetime.as_millis() as i64;
-    let mut tx = state.db.begin().await?;
-    if let Some(old) = session_token(&headers) {
-        store::sessions::delete(&mut *tx, &auth::sha256_hex(old.as_bytes())).await?;
-    }
-    store::sessions::insert(&mut *tx, &token_hash, &user.id, now, expires_at).await?;
-    tx.commit().await?;
+    let token = auth::start_session(&state, &user.id, session_token(&headers).as_deref()).await?;
     tracing::info!("signed in");
 
     let auth_user = AuthUser { roles: user.roles(), id: user.id, username: user.username, full_name: user.full_name, kind: auth::AuthKind::Session };
@@ -85,7 +74,7 @@ async fn login(State(state): State<AppState>, client: ClientInfo, headers: Heade
     ))]
 async fn logout(State(state): State<AppState>, client: ClientInfo, headers: HeaderMap) -> Result<Response> {
     if let Some(token) = session_token(&headers) {
-        store::sessions::delete(&state.db, &auth::sha256_hex(token.as_bytes())).await?;
+        auth::end_session(&state, &token).await?;
     }
     let cookie = session_cookie_header(&state, "", client.https, Some(0))?;
     Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, cookie)]).into_response())
@@ -106,10 +95,7 @@ async fn me(user: AuthUser) -> axum::Json<CurrentUser> {
         SignedInErrors,
     ))]
 async fn list_users(State(state): State<AppState>, _: Require<UsersAdmin>) -> Result<axum::Json<Vec<UserSummary>>> {
-    let users = store::users::list(&state.db).await?;
-    Ok(axum::Json(
-        users.into_iter().map(|u| UserSummary { roles: u.roles(), enabled: u.enabled(), username: u.username, full_name: u.full_name }).collect(),
-    ))
+    Ok(axum::Json(auth::list_users(&state).await?))
 }
 
 fn session_token(headers: &HeaderMap) -> Option<String> {

@@ -20,8 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 503, description = "The database does not answer", body = StatusResponse),
     ))]
 async fn status(State(state): State<AppState>) -> (StatusCode, axum::Json<StatusResponse>) {
-    let ping = sqlx::query_scalar::<_, i64>("select 1").fetch_one(&state.db);
-    let database_ok = matches!(tokio::time::timeout(Duration::from_secs(2), ping).await, Ok(Ok(1)));
+    let database_ok = tokio::time::timeout(Duration::from_secs(2), crate::db::ping(&state.db)).await.is_ok_and(|answered| answered.is_ok());
     let level = |ok: bool| StatusLevel { level: if ok { "available" } else { "unavailable" }.to_owned() };
     let body = StatusResponse {
         name: "warden".to_owned(),
