@@ -370,3 +370,40 @@ async fn the_openapi_document_describes_the_stream() {
     }
     assert_eq!(get["parameters"][0]["name"], "Last-Event-ID", "{get}");
 }
+
+/// An unenroll asked on node A reaches the agent whose check-in is held on
+/// node B through the bus (no table poll): the held check-in answers with the
+/// action long before its 60 s poll timeout would end it empty.
+#[tokio::test]
+async fn an_action_queued_on_one_node_wakes_a_check_in_held_on_another() {
+    if !on_postgres() {
+        return;
+    }
+    let node_a = spawn_app().await;
+    let node_b = spawn_app_with(Options { database_url: Some(node_a.database_url.clone()), ..Options::default() }).await;
+    let agent = enroll(&node_a, "held-on-b").await;
+    let checkin = node_b
+        .client()
+        .post(node_b.url(&warden_core::paths::agent_checkin(&agent.id)))
+        .header("Authorization", format!("ApiKey {}", agent.key))
+        .json(&json!({"status": "online", "message": "ok", "poll_timeout": "60s"}))
+        .send();
+    let held = tokio::spawn(checkin);
+    crate::helpers::eventually("node B holds the check-in", || async {
+        let status: Value = node_b.client().get(node_b.url("api/status")).send().await.unwrap().json().await.unwrap();
+        status["waiting_checkins"].as_u64() == Some(1)
+    })
+    .await;
+    let admin = node_a.signed_in("admin").await;
+    let response = admin
+        .post(node_a.url(&warden_core::paths::agent_unenroll(&agent.id)))
+        .header("kbn-xsrf", "t")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = held.await.unwrap().unwrap().json().await.unwrap();
+    assert_eq!(answer["actions"][0]["type"], "UNENROLL", "{answer}");
+    assert!(answer.get("ack_token").is_none(), "no ack_token: Fleet Server's schema says a string, never null");
+}
