@@ -12,7 +12,8 @@ use clap::{Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use warden_core::fleet_api::{
-    AckEvent, AckRequest, AuditUnenrollRequest, CheckinRequest, CheckinResponse, EnrollMetadata, EnrollRequest, EnrollResponse,
+    AckEvent, AckRequest, AgentActionType, AgentType, AuditUnenrollRequest, CheckinRequest, CheckinResponse, CheckinStatus, EnrollMetadata,
+    EnrollRequest, EnrollResponse,
 };
 use warden_core::paths;
 
@@ -132,7 +133,7 @@ async fn error_text(response: reqwest::Response) -> String {
 
 async fn enroll(client: &reqwest::Client, base: &str, token: &str, hostname: &str, tags: Vec<String>) -> anyhow::Result<Identity> {
     let request = EnrollRequest {
-        agent_type: "PERMANENT".into(),
+        agent_type: AgentType::Permanent,
         enrollment_id: None,
         shared_id: None,
         metadata: EnrollMetadata {
@@ -162,8 +163,9 @@ async fn enroll(client: &reqwest::Client, base: &str, token: &str, hostname: &st
 
 /// One check-in; returns the actions it received.
 async fn checkin(client: &reqwest::Client, id: &Identity, status: &str, poll_timeout: &str) -> anyhow::Result<CheckinResponse> {
+    let reported = CheckinStatus::parse(status).ok_or_else(|| anyhow::anyhow!("unknown health `{status}`: use online, degraded or error"))?;
     let request = CheckinRequest {
-        status: status.to_owned(),
+        status: reported,
         message: if status == "online" { "Running".into() } else { format!("Reporting {status}") },
         poll_timeout: Some(poll_timeout.to_owned()),
         ..CheckinRequest::default()
@@ -264,7 +266,7 @@ async fn run_agent(
                     stats.record(started.elapsed());
                 }
                 let ids: Vec<String> = response.actions.iter().map(|a| a.id.clone()).collect();
-                let unenroll = response.actions.iter().any(|a| a.action_type == "UNENROLL");
+                let unenroll = response.actions.iter().any(|a| a.action_type == AgentActionType::Unenroll);
                 if !ids.is_empty()
                     && let Err(err) = ack(&client, &id, &ids).await
                 {

@@ -134,9 +134,6 @@ impl AuditReason {
     }
 }
 
-/// What an agent last said about itself at check-in.
-pub const CHECKIN_STATUSES: &[&str] = &["online", "error", "degraded", "starting", "updating", "disconnected"];
-
 /// The stored facts a status is derived from. Times are milliseconds since
 /// the epoch.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -40,7 +40,7 @@ pub struct RejectedCalls {
 pub struct Agent {
     pub id: String,
     #[serde(rename = "type")]
-    pub agent_type: String,
+    pub agent_type: AgentType,
     pub active: bool,
     pub status: AgentStatus,
     pub enrolled_at: String,
@@ -182,9 +182,8 @@ pub struct EnrollMetadata {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnrollRequest {
-    /// `PERMANENT`, `EPHEMERAL` or `TEMPORARY`.
     #[serde(rename = "type")]
-    pub agent_type: String,
+    pub agent_type: AgentType,
     pub enrollment_id: Option<String>,
     pub shared_id: Option<String>,
     #[serde(default)]
@@ -198,7 +197,7 @@ pub struct EnrolledAgent {
     pub active: bool,
     pub policy_id: String,
     #[serde(rename = "type")]
-    pub agent_type: String,
+    pub agent_type: AgentType,
     pub enrolled_at: String,
     pub user_provided_metadata: Value,
     pub local_metadata: Value,
@@ -221,8 +220,8 @@ pub struct EnrollResponse {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CheckinRequest {
-    /// The agent's own status, one of `fleet::CHECKIN_STATUSES`.
-    pub status: String,
+    /// The agent's own status.
+    pub status: CheckinStatus,
     #[serde(default)]
     pub message: String,
     pub ack_token: Option<String>,
@@ -243,7 +242,7 @@ pub struct AgentAction {
     pub data: Value,
     pub id: String,
     #[serde(rename = "type")]
-    pub action_type: String,
+    pub action_type: AgentActionType,
     pub input_type: String,
 }
 
@@ -475,5 +474,82 @@ impl AgentSortField {
             "local_metadata.elastic.agent.version" | "agent.version" => AgentSortField::Version,
             _ => return None,
         })
+    }
+}
+
+/// Defines a closed set that travels as text: serde and the database both
+/// use `as_str`, and `parse` reads it back.
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $(#[serde(rename = $text)] $variant),+
+        }
+
+        // By hand: utoipa's derive does not see a `rename` passed through a macro.
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text),+]))
+                    .into()
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($name))
+            }
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            pub fn parse(text: &str) -> Option<$name> {
+                match text {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+text_enum! {
+    /// How an agent was enrolled (Fleet's `type`).
+    AgentType { Permanent = "PERMANENT", Ephemeral = "EPHEMERAL", Temporary = "TEMPORARY" }
+}
+
+text_enum! {
+    /// What an action asks an agent to do (Fleet's action `type`).
+    AgentActionType { Unenroll = "UNENROLL" }
+}
+
+// Not derivable: the enum is declared by `text_enum!`.
+#[allow(clippy::derivable_impls)]
+impl Default for CheckinStatus {
+    fn default() -> CheckinStatus {
+        CheckinStatus::Online
+    }
+}
+
+text_enum! {
+    /// What an agent says of itself at check-in.
+    CheckinStatus {
+        Online = "online",
+        Error = "error",
+        Degraded = "degraded",
+        Starting = "starting",
+        Updating = "updating",
+        Disconnected = "disconnected",
     }
 }

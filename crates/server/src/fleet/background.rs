@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use tokio::sync::broadcast::error::RecvError;
 use warden_core::events::{AgentActionQueued, EventKind};
 use warden_core::fleet::AgentStatus;
-use warden_core::fleet_api::{AckItem, AgentEventKind};
+use warden_core::fleet_api::{AckItem, AgentActionType, AgentEventKind};
 
 use super::hub::AckJob;
 use super::{commit_logged, event, facts_status};
@@ -198,7 +198,12 @@ async fn write_acks(state: &AppState, jobs: &[&AckJob]) -> sqlx::Result<Vec<Vec<
         store::ack_actions_many(&mut tx, state.engine, &acks, now).await?.into_iter().map(|(agent, action, kind)| ((agent, action), kind)).collect();
     let confirmed: Vec<&str> = acks
         .iter()
-        .filter(|ack| ack.error.is_none() && found.get(&(ack.agent_id.to_owned(), ack.action_id.to_owned())).is_some_and(|kind| kind == "UNENROLL"))
+        .filter(|ack| {
+            ack.error.is_none()
+                && found
+                    .get(&(ack.agent_id.to_owned(), ack.action_id.to_owned()))
+                    .is_some_and(|kind| AgentActionType::parse(kind) == Some(AgentActionType::Unenroll))
+        })
         .map(|ack| ack.agent_id)
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()

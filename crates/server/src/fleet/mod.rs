@@ -13,7 +13,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde_json::Value;
 use warden_core::events::Event;
 use warden_core::fleet::{AgentFacts, AgentStatus, AuditReason, StatusThresholds, derive_status};
-use warden_core::fleet_api::{Agent, AgentEvent, AgentEventKind, AgentInfo, ForceUnenrollAnnotation, RejectedCalls};
+use warden_core::fleet_api::{Agent, AgentEvent, AgentEventKind, AgentInfo, AgentType, ForceUnenrollAnnotation, RejectedCalls};
 
 pub use hub::Hub;
 pub use service::FleetError;
@@ -68,7 +68,8 @@ pub fn to_agent(row: AgentRow, status: AgentStatus) -> Agent {
     Agent {
         agent: AgentInfo { id: row.id.clone(), version: row.version.clone() },
         status,
-        agent_type: row.agent_type,
+        // Written by enroll from the same enum; an unreadable one is shown as Fleet's default.
+        agent_type: AgentType::parse(&row.agent_type).unwrap_or(AgentType::Permanent),
         active: row.active != 0,
         enrolled_at: rfc3339(row.enrolled_at),
         unenrolled_at: row.unenrolled_at.map(rfc3339),

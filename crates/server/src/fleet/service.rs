@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use warden_core::events::Event;
-use warden_core::fleet::{AgentStatus, AuditReason, CHECKIN_STATUSES};
+use warden_core::fleet::{AgentStatus, AuditReason};
 use warden_core::fleet_api::{
-    AckEvent, AckResponse, Agent, AgentAction, AgentEvent, AgentEventKind, AgentPolicy, AgentPolicyRequest, AgentSortField, BulkTarget,
-    BulkUnenrollRequest, CheckinRequest, CheckinResponse, EnrollRequest, EnrollResponse, EnrolledAgent, EnrollmentApiKey, EnrollmentApiKeyRequest,
-    ListResponse, UnenrollRequest,
+    AckEvent, AckResponse, Agent, AgentAction, AgentActionType, AgentEvent, AgentEventKind, AgentPolicy, AgentPolicyRequest, AgentSortField,
+    BulkTarget, BulkUnenrollRequest, CheckinRequest, CheckinResponse, EnrollRequest, EnrollResponse, EnrolledAgent, EnrollmentApiKey,
+    EnrollmentApiKeyRequest, ListResponse, UnenrollRequest,
 };
 use warden_core::kuery;
 
@@ -254,7 +254,7 @@ fn unenroll_action(agent_id: &str, action_id: &str, now: i64) -> AgentAction {
         created_at: rfc3339(now),
         data: serde_json::json!({"action_id": action_id}),
         id: uuid::Uuid::new_v4().to_string(),
-        action_type: "UNENROLL".to_owned(),
+        action_type: AgentActionType::Unenroll,
         input_type: String::new(),
     }
 }
@@ -282,7 +282,7 @@ async fn unenroll_one(
     }
     store::start_unenroll(&mut **tx, id, now).await?;
     let action = unenroll_action(id, &uuid::Uuid::new_v4().to_string(), now);
-    store::insert_action(&mut **tx, &action.id, id, &action.action_type, &action.data.to_string(), now, Some(username)).await?;
+    store::insert_action(&mut **tx, &action.id, id, action.action_type.as_str(), &action.data.to_string(), now, Some(username)).await?;
     Ok((event(id, AgentEventKind::UnenrollRequested, "Asked the agent to unenroll", Some(username), now), Some(action)))
 }
 
@@ -491,9 +491,6 @@ fn host_facts(local: &serde_json::Value) -> (String, String) {
 }
 
 pub async fn enroll(state: &AppState, key: EnrollmentKeyRow, body: EnrollRequest) -> Result<EnrollResponse> {
-    if !["PERMANENT", "EPHEMERAL", "TEMPORARY"].contains(&body.agent_type.as_str()) {
-        return Err(FleetError::Invalid(format!("[request body.type]: expected PERMANENT, EPHEMERAL or TEMPORARY, got `{}`", body.agent_type)));
-    }
     let policy = store::policy(&state.db, &key.policy_id).await?.ok_or(FleetError::AgentUnauthorized("the enrollment key's policy is gone"))?;
     let now = now_ms();
     let id = uuid::Uuid::new_v4().to_string();
@@ -509,7 +506,7 @@ pub async fn enroll(state: &AppState, key: EnrollmentKeyRow, body: EnrollRequest
             id: &id,
             policy_id: &policy.id,
             policy_revision: policy.revision,
-            agent_type: &body.agent_type,
+            agent_type: body.agent_type.as_str(),
             enrolled_at: now,
             local_metadata: &local,
             user_provided_metadata: &user_provided,
@@ -582,9 +579,6 @@ fn poll_timeout(state: &AppState, requested: Option<&str>) -> Result<Duration> {
 /// analyst sees, else in the next heartbeat batch), then answers with its
 /// pending actions, holding the request until one arrives or `poll_timeout`.
 pub async fn checkin(state: &AppState, row: AgentRow, body: CheckinRequest) -> Result<CheckinResponse> {
-    if !CHECKIN_STATUSES.contains(&body.status.as_str()) {
-        return Err(FleetError::Invalid(format!("[request body.status]: expected one of {}, got `{}`", CHECKIN_STATUSES.join(", "), body.status)));
-    }
     let wait = poll_timeout(state, body.poll_timeout.as_deref())?;
     record_checkin(state, &row, &body).await?;
     let id = row.id;
@@ -630,8 +624,12 @@ async fn record_checkin(state: &AppState, row: &AgentRow, body: &CheckinRequest)
     }
     // What the analyst sees changes: write it now, not in the next batch.
     let (hostname, version) = body.local_metadata.as_ref().map(host_facts).unzip();
-    let after_row =
-        AgentRow { last_checkin: Some(now), last_checkin_status: Some(body.status.clone()), audit_unenrolled_reason: None, ..row.clone() };
+    let after_row = AgentRow {
+        last_checkin: Some(now),
+        last_checkin_status: Some(body.status.as_str().to_owned()),
+        audit_unenrolled_reason: None,
+        ..row.clone()
+    };
     let after = status(state, &after_row, now);
     let mut tx = state.db.begin().await?;
     store::write_checkin(
@@ -639,7 +637,7 @@ async fn record_checkin(state: &AppState, row: &AgentRow, body: &CheckinRequest)
         CheckinWrite {
             id: &row.id,
             now,
-            status: &body.status,
+            status: body.status.as_str(),
             message: &body.message,
             local_metadata: local.as_deref(),
             hostname: hostname.as_deref(),
@@ -681,6 +679,10 @@ async fn deliver(state: &AppState, agent_id: &str) -> Result<Vec<AgentAction>> {
     let mut actions = Vec::with_capacity(rows.len());
     // Handed out recently by this node but not yet written: not again.
     for row in rows.into_iter().filter(|r| state.hub.delivered_at(&r.id).is_none_or(|at| at < redeliver_before)) {
+        let Some(action_type) = AgentActionType::parse(&row.action_type) else {
+            tracing::warn!(action = %row.id, action_type = %row.action_type, "skipping an agent action of an unknown type");
+            continue;
+        };
         // Written with the next heartbeat batch: one write per batch, not per agent.
         state.hub.delivered(&row.id, now);
         actions.push(AgentAction {
@@ -688,7 +690,7 @@ async fn deliver(state: &AppState, agent_id: &str) -> Result<Vec<AgentAction>> {
             created_at: rfc3339(row.created_at),
             data: serde_json::from_str(&row.data).unwrap_or(serde_json::Value::Null),
             id: row.id,
-            action_type: row.action_type,
+            action_type,
             input_type: String::new(),
         });
     }

@@ -9,17 +9,14 @@
 //! [`DatabaseBusy`], and the [`Xsrf`] header (the `require_xsrf` layer). Each
 //! route writes its own 400, 403, 404 and 409, whose causes differ.
 
-use std::collections::BTreeMap;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use serde_json::Value;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Schema, Type};
 use utoipa::openapi::{OpenApi as Document, RefOr};
 use utoipa::{IntoParams, IntoResponses, Modify, OpenApi};
 use warden_core::authz::Role;
 use warden_core::error::ErrorBody;
-use warden_core::fleet::CHECKIN_STATUSES;
 use warden_core::kuery::MAX_KUERY_LENGTH;
 
 use crate::AppState;
@@ -132,9 +129,6 @@ impl Modify for Constraints {
     fn modify(&self, openapi: &mut Document) {
         let Some(components) = openapi.components.as_mut() else { return };
         let schemas = &mut components.schemas;
-        set_enum(schemas, "CheckinRequest", "status", CHECKIN_STATUSES);
-        // As `enroll` in http/fleet_server.rs checks it.
-        set_enum(schemas, "EnrollRequest", "type", &["PERMANENT", "EPHEMERAL", "TEMPORARY"]);
         if let Some(RefOr::T(Schema::Object(request))) = schemas.get_mut("CreateApiKeyRequest")
             && let Some(RefOr::T(Schema::Object(descriptors))) = request.properties.get_mut("role_descriptors")
         {
@@ -151,13 +145,5 @@ impl Modify for Constraints {
                 }
             }
         }
-    }
-}
-
-/// Restricts `schema.property` (a string) to `values`.
-fn set_enum(schemas: &mut BTreeMap<String, RefOr<Schema>>, schema: &str, property: &str, values: &[&str]) {
-    let Some(RefOr::T(Schema::Object(object))) = schemas.get_mut(schema) else { return };
-    if let Some(RefOr::T(Schema::Object(field))) = object.properties.get_mut(property) {
-        field.enum_values = Some(values.iter().map(|v| Value::from(*v)).collect());
     }
 }

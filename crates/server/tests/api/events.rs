@@ -395,13 +395,8 @@ async fn an_action_queued_on_one_node_wakes_a_check_in_held_on_another() {
     })
     .await;
     let admin = node_a.signed_in("admin").await;
-    let response = admin
-        .post(node_a.url(&warden_core::paths::agent_unenroll(&agent.id)))
-        .header("kbn-xsrf", "t")
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let response =
+        admin.post(node_a.url(&warden_core::paths::agent_unenroll(&agent.id))).header("kbn-xsrf", "t").json(&json!({})).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let answer: Value = held.await.unwrap().unwrap().json().await.unwrap();
     assert_eq!(answer["actions"][0]["type"], "UNENROLL", "{answer}");

@@ -5,7 +5,8 @@
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 use warden_core::api_keys::MAX_NAME_LEN;
-use warden_core::fleet::{AuditReason, CHECKIN_STATUSES};
+use warden_core::fleet::AuditReason;
+use warden_core::fleet_api::CheckinStatus;
 use warden_core::kuery::MAX_KUERY_LENGTH;
 
 use crate::fleet::enroll;
@@ -279,8 +280,11 @@ async fn request_body_limits_are_documented() {
     assert_eq!(of_type("array")["maxItems"], 10_000);
     assert_eq!(of_type("string")["maxLength"], MAX_KUERY_LENGTH);
 
-    assert_eq!(property("CheckinRequest", "status")["enum"], json!(CHECKIN_STATUSES));
-    assert_eq!(property("EnrollRequest", "type")["enum"], json!(["PERMANENT", "EPHEMERAL", "TEMPORARY"]));
+    assert_eq!(property("CheckinRequest", "status")["$ref"], "#/components/schemas/CheckinStatus");
+    let statuses: Vec<&str> = CheckinStatus::ALL.iter().map(|s| s.as_str()).collect();
+    assert_eq!(schema(&doc, "CheckinStatus")["enum"], json!(statuses));
+    assert_eq!(property("EnrollRequest", "type")["$ref"], "#/components/schemas/AgentType");
+    assert_eq!(schema(&doc, "AgentType")["enum"], json!(["PERMANENT", "EPHEMERAL", "TEMPORARY"]));
     assert_eq!(property("AuditUnenrollRequest", "reason")["$ref"], "#/components/schemas/AuditReason");
     let reasons: Vec<&str> = AuditReason::ALL.iter().map(|r| r.as_str()).collect();
     assert_eq!(schema(&doc, "AuditReason")["enum"], json!(reasons));
