@@ -73,7 +73,7 @@ pub struct ApiKeyInfo {
     pub roles: Vec<Role>,
     /// `personal`, or `rule` for a key Warden made to run a rule.
     #[serde(rename = "type")]
-    pub key_type: String,
+    pub key_type: ApiKeyType,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -231,6 +231,11 @@ pub fn decide(reason: InvalidationReason, queued_at_ms: i64, now_ms: i64, remova
 /// waited long enough.
 pub fn queued_before_ms(now_ms: i64, removal_delay_ms: i64) -> i64 {
     now_ms - removal_delay_ms
+}
+
+crate::text_enum! {
+    /// Whose key it is: a user's own, or the one Warden keeps for a rule.
+    ApiKeyType { Personal = "personal", Rule = "rule" }
 }
 
 #[cfg(test)]

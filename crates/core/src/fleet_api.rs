@@ -477,59 +477,12 @@ impl AgentSortField {
     }
 }
 
-/// Defines a closed set that travels as text: serde and the database both
-/// use `as_str`, and `parse` reads it back.
-macro_rules! text_enum {
-    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        pub enum $name {
-            $(#[serde(rename = $text)] $variant),+
-        }
-
-        // By hand: utoipa's derive does not see a `rename` passed through a macro.
-        #[cfg(feature = "openapi")]
-        impl utoipa::PartialSchema for $name {
-            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-                utoipa::openapi::schema::ObjectBuilder::new()
-                    .schema_type(utoipa::openapi::schema::Type::String)
-                    .enum_values(Some([$($text),+]))
-                    .into()
-            }
-        }
-
-        #[cfg(feature = "openapi")]
-        impl utoipa::ToSchema for $name {
-            fn name() -> std::borrow::Cow<'static, str> {
-                std::borrow::Cow::Borrowed(stringify!($name))
-            }
-        }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub const fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text),+
-                }
-            }
-
-            pub fn parse(text: &str) -> Option<$name> {
-                match text {
-                    $($text => Some($name::$variant),)+
-                    _ => None,
-                }
-            }
-        }
-    };
-}
-
-text_enum! {
+crate::text_enum! {
     /// How an agent was enrolled (Fleet's `type`).
     AgentType { Permanent = "PERMANENT", Ephemeral = "EPHEMERAL", Temporary = "TEMPORARY" }
 }
 
-text_enum! {
+crate::text_enum! {
     /// What an action asks an agent to do (Fleet's action `type`).
     AgentActionType { Unenroll = "UNENROLL" }
 }
@@ -542,7 +495,7 @@ impl Default for CheckinStatus {
     }
 }
 
-text_enum! {
+crate::text_enum! {
     /// What an agent says of itself at check-in.
     CheckinStatus {
         Online = "online",

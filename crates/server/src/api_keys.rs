@@ -8,7 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use rand::RngCore;
 use sqlx::{Any, Executor};
-use warden_core::api_keys::{ApiKeyInfo, InvalidationReason, effective_roles};
+use warden_core::api_keys::{ApiKeyInfo, ApiKeyType, InvalidationReason, effective_roles};
 use warden_core::authz::Role;
 
 use crate::auth::{AuthKind, AuthUser, secrets_equal, sha256_hex};
@@ -16,9 +16,6 @@ use crate::crypto::Cipher;
 use crate::db::{Db, now_ms};
 use crate::store;
 use crate::store::api_keys::{ActionParamsRow, ApiKeyRow, NewKey};
-
-pub const PERSONAL: &str = "personal";
-pub const RULE: &str = "rule";
 
 /// A key's id and secret, as the caller must present them.
 #[derive(Clone, PartialEq, Eq)]
@@ -111,7 +108,8 @@ pub fn to_info(row: &ApiKeyRow) -> ApiKeyInfo {
         invalidation: row.invalidated_at,
         username: row.username.clone(),
         roles: RoleLimits::of(row).listed(),
-        key_type: row.key_type.clone(),
+        // Written from the same enum; an unreadable one is treated as a rule's (never listed as personal).
+        key_type: ApiKeyType::parse(&row.key_type).unwrap_or(ApiKeyType::Rule),
     }
 }
 
@@ -135,7 +133,7 @@ pub async fn create_personal<'e>(db: impl Executor<'e, Database = Any>, key: New
         id: &credentials.id,
         name: key.name,
         user_id: key.user_id,
-        key_type: PERSONAL,
+        key_type: ApiKeyType::Personal.as_str(),
         rule_id: None,
         roles: &roles,
         secret_hash: &hash,
@@ -176,7 +174,7 @@ pub async fn invalidate_by_request(db: &Db, ids: &[String], caller_id: &str, adm
     for id in ids {
         let key = store::api_keys::get(&mut *tx, id).await?;
         match key {
-            Some(key) if key.key_type == PERSONAL && (admin || key.user_id == caller_id) => {
+            Some(key) if ApiKeyType::parse(&key.key_type) == Some(ApiKeyType::Personal) && (admin || key.user_id == caller_id) => {
                 if store::api_keys::invalidate(&mut *tx, id, now).await? {
                     invalidated.push(id.clone());
                 } else {
@@ -200,7 +198,7 @@ pub async fn create_for_rule<'e>(db: impl Executor<'e, Database = Any>, rule_id:
         id: &credentials.id,
         name: &name,
         user_id,
-        key_type: RULE,
+        key_type: ApiKeyType::Rule.as_str(),
         rule_id: Some(rule_id),
         roles: "[]",
         secret_hash: &hash,
@@ -293,7 +291,7 @@ mod tests {
             name: "nightly export".into(),
             user_id: "u-1".into(),
             username: "alice".into(),
-            key_type: PERSONAL.into(),
+            key_type: ApiKeyType::Personal.as_str().into(),
             rule_id: None,
             roles: roles.into(),
             secret_hash: String::new(),
