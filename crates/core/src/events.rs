@@ -72,10 +72,12 @@ pub struct Event {
     pub payload: Value,
 }
 
-/// The payload of [`EventKind::AgentActionQueued`].
+/// The payload of [`EventKind::AgentActionQueued`]: the agent, or `None`
+/// for many at once (a bulk action): look in the actions table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentActionQueued {
-    pub agent_id: String,
+    #[serde(default)]
+    pub agent_id: Option<String>,
 }
 
 impl Event {
@@ -90,7 +92,13 @@ impl Event {
 
     /// A check-in wake-up (internal).
     pub fn agent_action_queued(agent_id: &str) -> Event {
-        Event::new(EventKind::AgentActionQueued, None, &AgentActionQueued { agent_id: agent_id.to_owned() })
+        Event::new(EventKind::AgentActionQueued, None, &AgentActionQueued { agent_id: Some(agent_id.to_owned()) })
+    }
+
+    /// Check-in wake-ups for many agents at once (internal): one event, not
+    /// one per agent.
+    pub fn agent_actions_queued() -> Event {
+        Event::new(EventKind::AgentActionQueued, None, &AgentActionQueued { agent_id: None })
     }
 
     /// The local catch-up signal (internal).
@@ -178,7 +186,7 @@ mod tests {
     #[test]
     fn payloads_round_trip() {
         assert_eq!(Event::agent_event(&line()).payload_as::<AgentEvent>(), Some(line()));
-        assert_eq!(Event::agent_action_queued("a1").payload_as::<AgentActionQueued>(), Some(AgentActionQueued { agent_id: "a1".into() }));
+        assert_eq!(Event::agent_action_queued("a1").payload_as::<AgentActionQueued>(), Some(AgentActionQueued { agent_id: Some("a1".into()) }));
         assert_eq!(Event::resync().payload_as::<AgentActionQueued>(), None);
         let wire = serde_json::to_string(&Event::agent_action_queued("a1")).unwrap_or_default();
         assert_eq!(wire, r#"{"kind":"agent_action_queued","privilege":null,"payload":{"agent_id":"a1"}}"#);

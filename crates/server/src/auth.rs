@@ -274,12 +274,23 @@ async fn api_key_user(state: &AppState, client: IpAddr, credentials: &crate::api
     Ok(user)
 }
 
+/// Keyed by a hash, so any name a client sends makes a short key.
 fn user_throttle(username: &str) -> (String, i64) {
-    (format!("user:{}", username.to_lowercase()), MAX_FAILURES_PER_USER)
+    (format!("user:{}", sha256_hex(username.to_lowercase().as_bytes())), MAX_FAILURES_PER_USER)
 }
 
 fn address_throttle(client: IpAddr) -> (String, i64) {
-    (format!("ip:{client}"), MAX_FAILURES_PER_ADDRESS)
+    (format!("ip:{}", throttle_scope(client)), MAX_FAILURES_PER_ADDRESS)
+}
+
+/// What one client controls: an IPv4 address, or an IPv6 /64 (a host is
+/// given a whole /64, so counting single IPv6 addresses would let it take a
+/// fresh one per attempt).
+pub fn throttle_scope(client: IpAddr) -> IpAddr {
+    match client.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        v4 => v4,
+    }
 }
 
 fn throttled(retry_after_secs: u64) -> ApiError {
@@ -317,7 +328,7 @@ async fn refuse_if_throttled(state: &AppState, username: &str, client: IpAddr) -
 /// verified), then argon2. A success gives the attempts back; a failure
 /// leaves them counted. `None`: wrong password, unknown or disabled user.
 pub async fn check_password(state: &AppState, client: IpAddr, username: &str, password: String) -> Result<Option<store::users::UserRow>> {
-    let admitted = state.passwords.admit(client)?;
+    let admitted = state.passwords.admit(throttle_scope(client))?;
     let now = now_ms();
     let cutoff = now - FAILURE_WINDOW.as_millis() as i64;
     let (user_key, address_key) = (user_throttle(username), address_throttle(client));
@@ -332,7 +343,7 @@ pub async fn check_password(state: &AppState, client: IpAddr, username: &str, pa
     tx.commit().await?;
 
     let user = store::users::by_username(&state.db, username).await?;
-    let verified = admitted.verify(user.as_ref().map(|u| u.password_hash.clone()), password).await;
+    let verified = admitted.verify(user.as_ref().map(|u| u.password_hash.clone()), password).await?;
     let Some(user) = user.filter(|u| verified && u.enabled()) else {
         tracing::info!(username, %client, "password check failed");
         return Ok(None);
@@ -362,12 +373,18 @@ impl FromRequestParts<AppState> for ClientInfo {
 }
 
 pub fn client_info(config: &crate::config::Config, peer: IpAddr, headers: &axum::http::HeaderMap) -> ClientInfo {
+    // An IPv4 peer on a dual-stack socket arrives as ::ffff:a.b.c.d.
+    let peer = peer.to_canonical();
     if !config.is_trusted_proxy(peer) {
         return ClientInfo { address: peer, https: false };
     }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     // The nearest address that is not one of our proxies is the client.
-    let forwarded: Vec<IpAddr> = header("x-forwarded-for").unwrap_or_default().split(',').filter_map(|part| part.trim().parse().ok()).collect();
+    let forwarded: Vec<IpAddr> = header("x-forwarded-for")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|part| part.trim().parse::<IpAddr>().ok().map(|ip| ip.to_canonical()))
+        .collect();
     let address = forwarded.iter().rev().copied().find(|ip| !config.is_trusted_proxy(*ip)).or(forwarded.first().copied()).unwrap_or(peer);
     let https = header("x-forwarded-proto").is_some_and(|proto| proto.split(',').next().is_some_and(|p| p.trim().eq_ignore_ascii_case("https")));
     ClientInfo { address, https }
@@ -401,6 +418,18 @@ mod tests {
         assert_eq!(retry_after(window(10), 10, start + 1), Some(FAILURE_WINDOW.as_secs()));
         let end = start + FAILURE_WINDOW.as_millis() as i64;
         assert_eq!(retry_after(window(50), 10, end), None);
+    }
+
+    #[test]
+    fn a_client_is_an_ipv4_address_or_an_ipv6_64() {
+        let scope = |text: &str| throttle_scope(text.parse().unwrap()).to_string();
+        assert_eq!(scope("203.0.113.9"), "203.0.113.9");
+        assert_eq!(scope("::ffff:203.0.113.9"), "203.0.113.9");
+        assert_eq!(scope("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::");
+        assert_eq!(scope("2001:db8:1:2::1"), scope("2001:db8:1:2:ffff::9"));
+        assert_ne!(scope("2001:db8:1:2::1"), scope("2001:db8:1:3::1"));
+        let mapped = client_info(&Config::default(), "::ffff:10.0.0.1".parse().unwrap(), &axum::http::HeaderMap::new());
+        assert_eq!(mapped.address.to_string(), "10.0.0.1");
     }
 
     #[test]

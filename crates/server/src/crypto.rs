@@ -124,17 +124,15 @@ pub async fn open(db: &Db, encryption_key: &Secret) -> anyhow::Result<Cipher> {
     let salt = database_salt(db).await?;
     let key = encryption_key.clone();
     let cipher = tokio::task::spawn_blocking(move || Cipher::derive(&key, &salt)).await.context("deriving the encryption key")??;
-    let check = store::settings::get(db, KEY_CHECK_SETTING).await.context("reading the encryption key check")?;
-    if let Some(check) = &check {
-        verify_key_check(&cipher, check)?;
-    }
-    reencrypt_legacy(db, &cipher, &LegacyCipher::new(encryption_key)).await?;
-    if check.is_none() {
-        let sealed = cipher.encrypt(KEY_CHECK_PLAINTEXT, KEY_CHECK_SETTING)?;
-        // Another node may have stored its own check first: compare with the one kept.
-        let kept = store::settings::get_or_insert(db, KEY_CHECK_SETTING, &sealed, now_ms()).await.context("storing the encryption key check")?;
-        verify_key_check(&cipher, &kept)?;
-    }
+    // Older secrets are read (not yet written) first: a node with the wrong key
+    // stops here, before it could store its own key check.
+    let legacy = decrypt_legacy(db, &LegacyCipher::new(encryption_key)).await?;
+    // The check before any rewrite, so no crash can leave v2 secrets without
+    // it; another node may have stored its own first: compare with the one kept.
+    let sealed = cipher.encrypt(KEY_CHECK_PLAINTEXT, KEY_CHECK_SETTING)?;
+    let kept = store::settings::get_or_insert(db, KEY_CHECK_SETTING, &sealed, now_ms()).await.context("storing the encryption key check")?;
+    verify_key_check(&cipher, &kept)?;
+    reencrypt(db, &cipher, legacy).await?;
     Ok(cipher)
 }
 
@@ -159,36 +157,42 @@ fn verify_key_check(cipher: &Cipher, check: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Re-encrypts the values stored before v2 with the v2 key; returns how many
-/// rows this call changed. Every value is decrypted before anything is
-/// written, and each UPDATE is conditional on the old value, all in one
+/// The values stored before v2, decrypted with the legacy key:
+/// `(row id, stored value, secret)`. Fails, naming `encryption_key`, if one
+/// does not decrypt.
+async fn decrypt_legacy(db: &Db, legacy: &LegacyCipher) -> anyhow::Result<Vec<(String, String, String)>> {
+    let rows = store::api_keys::legacy_action_secrets(db, V2_PREFIX).await.context("reading stored secrets")?;
+    rows.into_iter()
+        .map(|row| {
+            let secret = legacy.decrypt(&row.api_key_secret, &row.id).map_err(|_| {
+                anyhow!(
+                    "encryption_key does not decrypt the API key secret stored for action parameters {} (stored before v2 \
+                     encryption): start Warden with the encryption_key it was stored with; refusing to start",
+                    row.id
+                )
+            })?;
+            Ok((row.id, row.api_key_secret, secret))
+        })
+        .collect()
+}
+
+/// Re-encrypts `legacy` values with the v2 key; returns how many rows this
+/// call changed. Each UPDATE is conditional on the old value, all in one
 /// transaction: a node doing the same at once makes the other's updates
 /// match no row, and running it again finds nothing to do.
-async fn reencrypt_legacy(db: &Db, cipher: &Cipher, legacy: &LegacyCipher) -> anyhow::Result<u64> {
-    let rows = store::api_keys::legacy_action_secrets(db, V2_PREFIX).await.context("reading stored secrets")?;
-    if rows.is_empty() {
+async fn reencrypt(db: &Db, cipher: &Cipher, legacy: Vec<(String, String, String)>) -> anyhow::Result<u64> {
+    if legacy.is_empty() {
         return Ok(0);
-    }
-    let mut sealed = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let secret = legacy.decrypt(&row.api_key_secret, &row.id).map_err(|_| {
-            anyhow!(
-                "encryption_key does not decrypt the API key secret stored for action parameters {} (stored before v2 \
-                 encryption): start Warden with the encryption_key it was stored with; refusing to start",
-                row.id
-            )
-        })?;
-        sealed.push(cipher.encrypt(&secret, &row.id)?);
     }
     let mut tx = db.begin().await?;
     let mut updated = 0;
-    for (row, new) in rows.iter().zip(&sealed) {
-        if store::api_keys::replace_action_secret(&mut *tx, &row.id, &row.api_key_secret, new).await? {
+    for (id, old, secret) in &legacy {
+        if store::api_keys::replace_action_secret(&mut *tx, id, old, &cipher.encrypt(secret, id)?).await? {
             updated += 1;
         }
     }
     tx.commit().await.context("saving re-encrypted secrets")?;
-    tracing::info!(updated, found = rows.len(), "re-encrypted stored API key secrets with the v2 key");
+    tracing::info!(updated, found = legacy.len(), "re-encrypted stored API key secrets with the v2 key");
     Ok(updated)
 }
 

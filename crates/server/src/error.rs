@@ -60,6 +60,7 @@ impl ApiError {
             ApiError::Unavailable(_) | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Coded { status, .. } => *status,
             ApiError::Database(err) if is_busy(err) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Database(err) if is_unstorable_text(err) => StatusCode::BAD_REQUEST,
             ApiError::Database(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -68,6 +69,7 @@ impl ApiError {
     pub fn body(&self) -> ErrorBody {
         let message = match self {
             ApiError::Database(err) if is_busy(err) => DATABASE_BUSY_MESSAGE.to_owned(),
+            ApiError::Database(err) if is_unstorable_text(err) => UNSTORABLE_TEXT_MESSAGE.to_owned(),
             ApiError::Database(_) | ApiError::Internal(_) => "An internal server error occurred".to_owned(),
             other => other.to_string(),
         };
@@ -88,6 +90,13 @@ impl ApiError {
 }
 
 const DATABASE_BUSY_MESSAGE: &str = "The database is busy; try again in a moment";
+const UNSTORABLE_TEXT_MESSAGE: &str = "A value contains a character that cannot be stored (such as NUL, \\u0000)";
+
+/// Client text PostgreSQL refuses to store (a NUL character, \u0000): the
+/// client's mistake, not the server's.
+fn is_unstorable_text(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("22021" | "22P05")))
+}
 
 /// A database that is momentarily busy (SQLite's writer lock held past
 /// `busy_timeout`, every pooled connection in use, a PostgreSQL lock or
@@ -99,7 +108,8 @@ pub fn is_busy(err: &sqlx::Error) -> bool {
             let code = db.code().unwrap_or_default();
             // SQLite: 5 SQLITE_BUSY and 6 SQLITE_LOCKED with their extended codes;
             // PostgreSQL: serialization failure, deadlock, lock not available.
-            let sqlite_busy = code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+            // SQLite's codes are short numbers; PostgreSQL's are five-character SQLSTATEs.
+            let sqlite_busy = code.len() <= 4 && code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
             sqlite_busy || matches!(code.as_ref(), "40001" | "40P01" | "55P03") || db.message().contains("database is locked")
         }
         _ => false,

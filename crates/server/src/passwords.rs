@@ -94,8 +94,18 @@ fn dummy_hash() -> &'static str {
 }
 
 enum Job {
-    Verify { hash: Option<String>, password: String, reply: oneshot::Sender<bool> },
-    Hash { password: String, reply: oneshot::Sender<anyhow::Result<String>> },
+    /// `place` is given back when the job is done, not when its request goes
+    /// away: a client that disconnects cannot free a place its job still holds.
+    Verify {
+        hash: Option<String>,
+        password: String,
+        reply: oneshot::Sender<bool>,
+        place: Admitted,
+    },
+    Hash {
+        password: String,
+        reply: oneshot::Sender<anyhow::Result<String>>,
+    },
 }
 
 #[derive(Default)]
@@ -141,7 +151,7 @@ impl PasswordChecker {
     }
 
     /// A place in the queue for a check from `client`, or the refusal to send.
-    pub fn admit(&self, client: IpAddr) -> Result<Admitted<'_>, ApiError> {
+    pub fn admit(self: &Arc<Self>, client: IpAddr) -> Result<Admitted, ApiError> {
         let mut in_flight = self.in_flight.lock().map_err(|_| anyhow::anyhow!("password checker lock poisoned"))?;
         let mine = in_flight.by_address.get(&client).copied().unwrap_or(0);
         if mine >= self.per_address {
@@ -157,7 +167,7 @@ impl PasswordChecker {
         }
         in_flight.total += 1;
         *in_flight.by_address.entry(client).or_default() += 1;
-        Ok(Admitted { checker: self, client })
+        Ok(Admitted { checker: self.clone(), client })
     }
 }
 
@@ -170,7 +180,7 @@ fn check_loop(inbox: &Mutex<Receiver<Job>>) {
             Err(_) => return,
         };
         match job {
-            Ok(Job::Verify { hash, password, reply }) => {
+            Ok(Job::Verify { hash, password, reply, place }) => {
                 let verified = match &hash {
                     Some(hash) => verify_with(&mut memory, hash, &password),
                     None => {
@@ -178,6 +188,8 @@ fn check_loop(inbox: &Mutex<Receiver<Job>>) {
                         false
                     }
                 };
+                // The place first, so a client that has its answer finds it free.
+                drop(place);
                 let _ = reply.send(verified);
             }
             Ok(Job::Hash { password, reply }) => {
@@ -189,24 +201,27 @@ fn check_loop(inbox: &Mutex<Receiver<Job>>) {
 }
 
 /// A check admitted to the queue; its place is given back when dropped.
-pub struct Admitted<'a> {
-    checker: &'a PasswordChecker,
+pub struct Admitted {
+    checker: Arc<PasswordChecker>,
     client: IpAddr,
 }
 
-impl Admitted<'_> {
+impl Admitted {
     /// Verifies against `hash`, or against a fixed hash when the user does
-    /// not exist.
-    pub async fn verify(self, hash: Option<String>, password: String) -> bool {
+    /// not exist. An error (503) only if the checker cannot take the job,
+    /// never a wrong answer.
+    pub async fn verify(self, hash: Option<String>, password: String) -> Result<bool, ApiError> {
+        let busy = || ApiError::Busy { message: "Too many sign-in attempts are in progress; try again in a moment".into(), retry_after_secs: 1 };
         let (reply, answer) = oneshot::channel();
-        match self.checker.jobs.try_send(Job::Verify { hash, password, reply }) {
-            Ok(()) => answer.await.unwrap_or(false),
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+        let jobs = self.checker.jobs.clone();
+        match jobs.try_send(Job::Verify { hash, password, reply, place: self }) {
+            Ok(()) => answer.await.map_err(|_| busy()),
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => Err(busy()),
         }
     }
 }
 
-impl Drop for Admitted<'_> {
+impl Drop for Admitted {
     fn drop(&mut self) {
         if let Ok(mut in_flight) = self.checker.in_flight.lock() {
             in_flight.total = in_flight.total.saturating_sub(1);
@@ -252,9 +267,10 @@ mod tests {
         let hash = checker.hash("s3cret".into()).await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
         let client: IpAddr = [127, 0, 0, 1].into();
-        assert!(checker.admit(client).unwrap().verify(Some(hash.clone()), "s3cret".into()).await);
-        assert!(!checker.admit(client).unwrap().verify(Some(hash), "wrong".into()).await);
-        assert!(!checker.admit(client).unwrap().verify(None, "s3cret".into()).await);
+        assert!(checker.admit(client).unwrap().verify(Some(hash.clone()), "s3cret".into()).await.unwrap());
+        assert!(!checker.admit(client).unwrap().verify(Some(hash), "wrong".into()).await.unwrap());
+        assert!(!checker.admit(client).unwrap().verify(None, "s3cret".into()).await.unwrap());
+        assert_eq!(checker.in_flight.lock().unwrap().total, 0, "every place given back once its job is done");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use warden_core::fleet::AgentStatus;
 use warden_core::fleet_api::{AckItem, AgentActionType, AgentEventKind};
 
 use super::hub::AckJob;
-use super::{commit_logged, event, facts_status};
+use super::{FleetError, commit_logged, event, facts_status};
 use crate::AppState;
 use crate::db::now_ms;
 use crate::store::fleet::{self as store, EventRow};
@@ -38,19 +38,25 @@ pub async fn run_background(state: AppState) {
             }
             delivered = heard.recv() => match delivered {
                 Ok(delivered) if !delivered.local && delivered.event.kind == EventKind::AgentActionQueued => {
-                    if let Some(queued) = delivered.event.payload_as::<AgentActionQueued>() {
-                        state.hub.action_queued(&queued.agent_id, None);
+                    match delivered.event.payload_as::<AgentActionQueued>().and_then(|queued| queued.agent_id) {
+                        Some(agent_id) => state.hub.action_queued(&agent_id, None),
+                        // Many agents at once (or a payload too large to cross): the table has them.
+                        None => {
+                            let since = last_lookup - LOOKUP_OVERLAP_MS;
+                            last_lookup = now_ms();
+                            wake_for_actions_since(&state, since).await;
+                        }
                     }
                 }
                 // The bus may have missed events (listener reconnected, or this
                 // receiver fell behind): the table has every action.
                 Ok(delivered) if delivered.event.kind == EventKind::Resync => {
-                    let since = last_lookup - 5_000;
+                    let since = last_lookup - LOOKUP_OVERLAP_MS;
                     last_lookup = now_ms();
                     wake_for_actions_since(&state, since).await;
                 }
                 Err(RecvError::Lagged(_)) => {
-                    let since = last_lookup - 5_000;
+                    let since = last_lookup - LOOKUP_OVERLAP_MS;
                     last_lookup = now_ms();
                     wake_for_actions_since(&state, since).await;
                 }
@@ -64,6 +70,10 @@ pub async fn run_background(state: AppState) {
         }
     }
 }
+
+/// How far back a table lookup reaches before the previous one: clocks of
+/// nodes differ a little, and an action is never missed for it.
+const LOOKUP_OVERLAP_MS: i64 = 60_000;
 
 /// Wakes the agents waiting here that have an action queued since `since`.
 async fn wake_for_actions_since(state: &AppState, since: i64) {
@@ -158,27 +168,36 @@ pub async fn run_ack_writer(state: AppState) {
 /// Acks committed together at most (one agent sends at most `MAX_ACK_EVENTS`).
 const ACK_EVENTS_PER_COMMIT: usize = 10_000;
 
+/// Commits a batch, answering each agent. A batch that fails is split in
+/// halves until the failing job is alone, so one bad ack costs a few
+/// transactions, not one per agent; a busy database fails the whole batch at
+/// once (503: the agents send their acks again).
 async fn commit_ack_batch(state: &AppState, batch: Vec<AckJob>) {
-    let all: Vec<&AckJob> = batch.iter().collect();
-    match write_acks(state, &all).await {
-        Ok(results) => {
-            for (job, items) in batch.into_iter().zip(results) {
-                let _ = job.reply.send(Ok(items));
-            }
-        }
-        Err(err) if batch.len() == 1 => {
-            tracing::warn!(error = %err, "could not record acks");
-            if let Some(job) = batch.into_iter().next() {
-                let _ = job.reply.send(Err(err));
-            }
-        }
-        Err(_) => {
-            for job in batch {
-                let result = write_acks(state, &[&job]).await.map(|mut r| r.pop().unwrap_or_default());
-                if let Err(err) = &result {
-                    tracing::warn!(error = %err, agent_id = %job.agent_id, "could not record acks");
+    let mut pending = vec![batch];
+    while let Some(mut batch) = pending.pop() {
+        let all: Vec<&AckJob> = batch.iter().collect();
+        match write_acks(state, &all).await {
+            Ok(results) => {
+                for (job, items) in batch.into_iter().zip(results) {
+                    let _ = job.reply.send(Ok(items));
                 }
-                let _ = job.reply.send(result);
+            }
+            Err(err) if crate::error::is_busy(&err) => {
+                tracing::warn!(error = %err, agents = batch.len(), "database busy; acks refused with 503");
+                for job in batch {
+                    let _ = job.reply.send(Err(FleetError::Busy));
+                }
+            }
+            Err(err) if batch.len() == 1 => {
+                tracing::warn!(error = %err, agent_id = %batch[0].agent_id, "could not record acks");
+                if let Some(job) = batch.pop() {
+                    let _ = job.reply.send(Err(FleetError::Database(err)));
+                }
+            }
+            Err(_) => {
+                let second_half = batch.split_off(batch.len() / 2);
+                pending.push(second_half);
+                pending.push(batch);
             }
         }
     }

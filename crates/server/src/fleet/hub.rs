@@ -34,7 +34,7 @@ pub struct Hub {
 pub struct AckJob {
     pub agent_id: String,
     pub events: Vec<AckEvent>,
-    pub reply: oneshot::Sender<sqlx::Result<Vec<AckItem>>>,
+    pub reply: oneshot::Sender<Result<Vec<AckItem>, FleetError>>,
 }
 
 impl Default for Hub {
@@ -186,7 +186,7 @@ impl Hub {
         let stopped = || FleetError::Internal(anyhow::anyhow!("the ack writer has stopped"));
         let (reply, answer) = oneshot::channel();
         self.acks.send(AckJob { agent_id: agent_id.to_owned(), events, reply }).map_err(|_| stopped())?;
-        Ok(answer.await.map_err(|_| stopped())??)
+        answer.await.map_err(|_| stopped())?
     }
 
     /// Releases every held check-in so the server can stop.

@@ -54,6 +54,9 @@ pub enum FleetError {
     /// The agent's final message, sent twice (409 `ErrAuditReasonConflict`).
     #[error("agent document contains audit_unenroll_reason")]
     AuditReasonConflict,
+    /// The database is momentarily busy (503 with Retry-After).
+    #[error("The database is busy; try again in a moment")]
+    Busy,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -72,6 +75,7 @@ impl From<FleetError> for ApiError {
             FleetError::AgentUnauthorized(message) => coded(StatusCode::UNAUTHORIZED, "ErrUnauthorized", message.to_owned()),
             FleetError::WrongAgent => coded(StatusCode::FORBIDDEN, "ErrAgentIdentity", err.to_string()),
             FleetError::AuditReasonConflict => coded(StatusCode::CONFLICT, "ErrAuditReasonConflict", err.to_string()),
+            FleetError::Busy => ApiError::Busy { message: err.to_string(), retry_after_secs: 1 },
             FleetError::Database(err) => ApiError::Database(err),
             FleetError::Internal(err) => ApiError::Internal(err),
         }
@@ -233,18 +237,28 @@ pub async fn unenroll(state: &AppState, id: &str, request: &UnenrollRequest, use
     }
     let now = now_ms();
     let mut tx = state.db.begin().await?;
-    let (line, action) = unenroll_one(&mut tx, &row.id, gone, request, username, now).await?;
+    // `None`: another request asked this agent first, and nothing was written.
+    let Some((line, action)) = unenroll_one(&mut tx, &row.id, gone, request, username, now).await? else { return Ok(()) };
     commit_logged(state, tx, vec![line]).await?;
     actions_queued(state, action.into_iter().map(|a| (a.agent_id.clone(), Some(a))).collect());
     Ok(())
 }
 
 /// Hands actions (committed) to waiting check-ins on this node, and tells the
-/// other nodes which agents have something to pick up.
+/// other nodes: which agent has something to pick up, or, for many, one
+/// event that sends them to the actions table.
 fn actions_queued(state: &AppState, queued: Vec<(String, Option<AgentAction>)>) {
+    let mut woken = Vec::new();
     for (agent_id, action) in queued {
-        state.events.publish(Event::agent_action_queued(&agent_id));
+        if action.is_some() {
+            woken.push(agent_id.clone());
+        }
         state.hub.action_queued(&agent_id, action);
+    }
+    match woken.as_slice() {
+        [] => {}
+        [one] => state.events.publish(Event::agent_action_queued(one)),
+        _ => state.events.publish(Event::agent_actions_queued()),
     }
 }
 
@@ -260,8 +274,9 @@ fn unenroll_action(agent_id: &str, action_id: &str, now: i64) -> AgentAction {
 }
 
 /// Unenrolls one active agent inside `tx`; returns the activity-log line and
-/// the action queued for the agent, if any. `gone`: the agent reported
-/// itself gone, so it cannot confirm.
+/// the action queued for the agent, if any, or `None` if the agent was
+/// already asked (nothing written). `gone`: the agent reported itself gone,
+/// so it cannot confirm.
 async fn unenroll_one(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     id: &str,
@@ -269,7 +284,7 @@ async fn unenroll_one(
     request: &UnenrollRequest,
     username: &str,
     now: i64,
-) -> Result<(store::EventRow, Option<AgentAction>)> {
+) -> Result<Option<(store::EventRow, Option<AgentAction>)>> {
     if request.force || request.revoke || gone {
         let forced_by = request.force.then_some(username);
         store::finish_unenroll(&mut **tx, id, now, forced_by).await?;
@@ -278,12 +293,14 @@ async fn unenroll_one(
         } else {
             event(id, AgentEventKind::Unenrolled, "Unenrolled and the API key revoked", Some(username), now)
         };
-        return Ok((line, None));
+        return Ok(Some((line, None)));
     }
-    store::start_unenroll(&mut **tx, id, now).await?;
+    if !store::start_unenroll(&mut **tx, id, now).await? {
+        return Ok(None);
+    }
     let action = unenroll_action(id, &uuid::Uuid::new_v4().to_string(), now);
     store::insert_action(&mut **tx, &action.id, id, action.action_type.as_str(), &action.data.to_string(), now, Some(username)).await?;
-    Ok((event(id, AgentEventKind::UnenrollRequested, "Asked the agent to unenroll", Some(username), now), Some(action)))
+    Ok(Some((event(id, AgentEventKind::UnenrollRequested, "Asked the agent to unenroll", Some(username), now), Some(action))))
 }
 
 /// Unenrolls many agents, by id or by kuery, in batches of `batch_size`
@@ -314,17 +331,21 @@ pub async fn bulk_unenroll(state: &AppState, body: BulkUnenrollRequest, filter: 
         let mut tx = state.db.begin().await?;
         // Agents that will confirm get an UNENROLL action, written in one go;
         // the rest (forced, revoked, or gone) are finished one by one.
-        let (at_once, asked): (Vec<&&store::AgentFactsRow>, Vec<&&store::AgentFactsRow>) = batch.iter().partition(|row| acts_at_once(row));
-        let actions: Vec<AgentAction> = asked.iter().map(|row| unenroll_action(&row.id, &action_id, now)).collect();
+        let (at_once, to_ask): (Vec<&&store::AgentFactsRow>, Vec<&&store::AgentFactsRow>) = batch.iter().partition(|row| acts_at_once(row));
+        // Only the agents this statement marked: one asked meanwhile by someone else gets no second UNENROLL.
+        let ids: Vec<&str> = to_ask.iter().map(|row| row.id.as_str()).collect();
+        let asked = store::start_unenroll_many(&mut tx, state.engine, &ids, now).await?;
+        let actions: Vec<AgentAction> = asked.iter().map(|id| unenroll_action(id, &action_id, now)).collect();
         let mut lines: Vec<store::EventRow> =
-            asked.iter().map(|row| event(&row.id, AgentEventKind::UnenrollRequested, "Asked the agent to unenroll", Some(username), now)).collect();
+            asked.iter().map(|id| event(id, AgentEventKind::UnenrollRequested, "Asked the agent to unenroll", Some(username), now)).collect();
         let rows: Vec<(String, String, String)> = actions.iter().map(|a| (a.id.clone(), a.agent_id.clone(), a.data.to_string())).collect();
-        store::request_unenroll_many(&mut tx, state.engine, &rows, now, username).await?;
+        store::insert_unenroll_actions(&mut tx, state.engine, &rows, now, username).await?;
         let mut queued: Vec<(String, Option<AgentAction>)> = actions.into_iter().map(|a| (a.agent_id.clone(), Some(a))).collect();
         for row in at_once {
-            let (line, action) = unenroll_one(&mut tx, &row.id, row.audit_unenrolled_reason.is_some(), &request, username, now).await?;
-            lines.push(line);
-            queued.push((row.id.clone(), action));
+            if let Some((line, action)) = unenroll_one(&mut tx, &row.id, row.audit_unenrolled_reason.is_some(), &request, username, now).await? {
+                lines.push(line);
+                queued.push((row.id.clone(), action));
+            }
         }
         commit_logged(state, tx, lines).await?;
         actions_queued(state, queued);

@@ -289,42 +289,64 @@ pub async fn record_rejected_call<'e>(db: impl Executor<'e, Database = Any>, id:
     Ok(())
 }
 
-pub async fn start_unenroll<'e>(db: impl Executor<'e, Database = Any>, id: &str, at: i64) -> sqlx::Result<()> {
-    sqlx::query("update agents set unenrollment_started_at = coalesce(unenrollment_started_at, $2) where id = $1")
+/// Marks the agent as asked to unenroll, unless it already was (or is gone):
+/// `false` means someone asked first and nothing changed, so a second
+/// request, even a concurrent one, queues no second UNENROLL.
+pub async fn start_unenroll<'e>(db: impl Executor<'e, Database = Any>, id: &str, at: i64) -> sqlx::Result<bool> {
+    let result = sqlx::query("update agents set unenrollment_started_at = $2 where id = $1 and unenrollment_started_at is null and active = 1")
         .bind(id)
         .bind(at)
         .execute(db)
         .await?;
-    Ok(())
+    Ok(result.rows_affected() == 1)
 }
 
-/// Many agents' unenroll requests in two statements (a bulk unenroll of
-/// 10,000 agents was 30,000 statements): the rows travel as one JSON array,
+/// `start_unenroll` for many agents in one statement; returns the ids it
+/// marked (the others were asked already). The ids travel as one JSON array,
 /// read by `json_each` (SQLite) or `json_array_elements` (PostgreSQL).
-pub async fn request_unenroll_many(
+pub async fn start_unenroll_many(tx: &mut sqlx::AnyConnection, engine: Engine, ids: &[&str], at: i64) -> sqlx::Result<Vec<String>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = json_array(ids.iter().map(|id| serde_json::json!(id)));
+    let sql = match engine {
+        Engine::Sqlite => {
+            "update agents set unenrollment_started_at = $2
+             where id in (select value from json_each($1)) and unenrollment_started_at is null and active = 1 returning id"
+        }
+        Engine::Postgres => {
+            "update agents set unenrollment_started_at = $2
+             where id in (select json_array_elements_text($1::json)) and unenrollment_started_at is null and active = 1 returning id"
+        }
+    };
+    sqlx::query_scalar(sql).bind(ids).bind(at).fetch_all(&mut *tx).await
+}
+
+/// UNENROLL actions `(id, agent id, data)` in one statement (a bulk unenroll
+/// of 10,000 agents was 30,000 statements).
+pub async fn insert_unenroll_actions(
     tx: &mut sqlx::AnyConnection,
     engine: Engine,
     actions: &[(String, String, String)],
     at: i64,
     created_by: &str,
 ) -> sqlx::Result<()> {
-    let ids = json_array(actions.iter().map(|(_, agent, _)| serde_json::json!(agent)));
+    if actions.is_empty() {
+        return Ok(());
+    }
     let actions = json_array(actions.iter().map(|(id, agent, data)| serde_json::json!({"id": id, "agent_id": agent, "data": data})));
-    let (start, insert_actions) = match engine {
-        Engine::Sqlite => (
-            "update agents set unenrollment_started_at = coalesce(unenrollment_started_at, $2) where id in (select value from json_each($1))",
+    let sql = match engine {
+        Engine::Sqlite => {
             "insert into agent_actions (id, agent_id, action_type, data, created_at, created_by)
              select json_extract(value, '$.id'), json_extract(value, '$.agent_id'), 'UNENROLL', json_extract(value, '$.data'), $2, $3
-             from json_each($1)",
-        ),
-        Engine::Postgres => (
-            "update agents set unenrollment_started_at = coalesce(unenrollment_started_at, $2) where id in (select json_array_elements_text($1::json))",
+             from json_each($1)"
+        }
+        Engine::Postgres => {
             "insert into agent_actions (id, agent_id, action_type, data, created_at, created_by)
-             select x->>'id', x->>'agent_id', 'UNENROLL', x->>'data', $2, $3 from json_array_elements($1::json) as x",
-        ),
+             select x->>'id', x->>'agent_id', 'UNENROLL', x->>'data', $2, $3 from json_array_elements($1::json) as x"
+        }
     };
-    sqlx::query(start).bind(ids).bind(at).execute(&mut *tx).await?;
-    sqlx::query(insert_actions).bind(actions).bind(at).bind(created_by).execute(&mut *tx).await?;
+    sqlx::query(sql).bind(actions).bind(at).bind(created_by).execute(&mut *tx).await?;
     Ok(())
 }
 

@@ -63,3 +63,8 @@ pub async fn clear<'e>(db: impl Executor<'e, Database = Any>, key: &str) -> sqlx
     sqlx::query("delete from login_failures where key = $1").bind(key).execute(db).await?;
     Ok(())
 }
+
+/// Forgets windows that started before `cutoff` (they no longer throttle anyone).
+pub async fn delete_before<'e>(db: impl Executor<'e, Database = Any>, cutoff: i64) -> sqlx::Result<u64> {
+    Ok(sqlx::query("delete from login_failures where window_started_at < $1").bind(cutoff).execute(db).await?.rows_affected())
+}

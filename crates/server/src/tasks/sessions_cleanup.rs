@@ -1,5 +1,6 @@
-//! `sessions_cleanup`: drops sessions that can no longer be used, so the
-//! table does not grow forever.
+//! `sessions_cleanup`: drops sessions that can no longer be used, and
+//! sign-in throttling windows that have ended, so neither table grows forever
+//! (any client can make a throttling row by trying a new user name).
 
 use std::time::Duration;
 
@@ -16,7 +17,8 @@ pub fn definition(db: Db, idle_timeout: Duration) -> TaskDefinition {
         async move {
             let now = now_ms();
             let removed = store::sessions::delete_expired(&db, now, now - idle_timeout.as_millis() as i64).await?;
-            Ok(RunOutput { state: None, summary: Some(format!("removed {removed} expired sessions")) })
+            let windows = store::login_failures::delete_before(&db, now - crate::auth::FAILURE_WINDOW.as_millis() as i64).await?;
+            Ok(RunOutput { state: None, summary: Some(format!("removed {removed} expired sessions and {windows} ended sign-in throttling windows")) })
         }
     });
     definition.every = Some(INTERVAL);

@@ -290,3 +290,15 @@ async fn enrollment_key_expirations_cannot_overflow() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_still_serving(&app).await;
 }
+
+#[tokio::test]
+async fn text_the_database_cannot_store_is_a_client_error() {
+    let app = spawn_app().await;
+    // PostgreSQL refuses NUL in text; SQLite stores it. Neither is a 5xx.
+    let response = app.login_response(&app.client(), "nul\u{0}user", "x").await;
+    assert!([StatusCode::BAD_REQUEST, StatusCode::UNAUTHORIZED].contains(&response.status()), "{}", response.status());
+    let viewer = app.signed_in("viewer").await;
+    let response = viewer.get(app.url("api/fleet/agents")).query(&[("kuery", "local_metadata.host.hostname:\"a\u{0}b\"")]).send().await.unwrap();
+    assert!([StatusCode::BAD_REQUEST, StatusCode::OK].contains(&response.status()), "{}", response.status());
+    assert_still_serving(&app).await;
+}
