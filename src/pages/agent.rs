@@ -76,8 +76,8 @@ pub fn AgentPage() -> impl IntoView {
                                     <div class="panel">
                                         <h2>"Details"</h2>
                                         <dl class="facts">
-                                            <dt>"Agent id"</dt><dd><code>{agent.id.clone()}</code></dd>
-                                            <dt>"Policy"</dt><dd>{agent.policy_id.clone()}</dd>
+                                            <dt>"Agent id"</dt><dd><code>{agent.id.to_string()}</code></dd>
+                                            <dt>"Policy"</dt><dd>{agent.policy_id.to_string()}</dd>
                                             <dt>"Version"</dt><dd>{agent.agent.version.clone()}</dd>
                                             <dt>"Tags"</dt><dd>{agent.tags.join(", ")}</dd>
                                             <dt>"Enrolled"</dt><dd>{agent.enrolled_at.clone()}</dd>

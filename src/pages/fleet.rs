@@ -218,7 +218,7 @@ pub fn FleetPage() -> impl IntoView {
                                                                     {rejected.map(|r| view! { <span class="warn-inline" title=format!("Refused {} call(s) after unenroll; last {}", r.count, r.last_at)>" ⚠ still calling"</span> })}
                                                                 </td>
                                                                 <td><StatusBadge status=agent.status /></td>
-                                                                <td>{agent.policy_id.clone()}</td>
+                                                                <td>{agent.policy_id.to_string()}</td>
                                                                 <td>{agent.agent.version.clone()}</td>
                                                                 <td>{move || ago_text(last.as_deref(), now.get())}</td>
                                                             </tr>

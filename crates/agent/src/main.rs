@@ -158,7 +158,7 @@ async fn enroll(client: &reqwest::Client, base: &str, token: &str, hostname: &st
         bail!("enroll refused: {}", error_text(response).await);
     }
     let body: EnrollResponse = response.json().await?;
-    Ok(Identity { url: base.to_owned(), agent_id: body.item.id, api_key: body.item.access_api_key, hostname: hostname.to_owned() })
+    Ok(Identity { url: base.to_owned(), agent_id: body.item.id.into_string(), api_key: body.item.access_api_key, hostname: hostname.to_owned() })
 }
 
 /// One check-in; returns the actions it received.
@@ -186,7 +186,7 @@ async fn ack(client: &reqwest::Client, id: &Identity, action_ids: &[String]) -> 
     let events = action_ids
         .iter()
         .map(|action_id| AckEvent {
-            action_id: action_id.clone(),
+            action_id: action_id.clone().into(),
             agent_id: Some(id.agent_id.clone()),
             event_type: Some("ACTION_RESULT".into()),
             subtype: Some("ACKNOWLEDGED".into()),
@@ -265,7 +265,7 @@ async fn run_agent(
                 if let Some(stats) = &stats {
                     stats.record(started.elapsed());
                 }
-                let ids: Vec<String> = response.actions.iter().map(|a| a.id.clone()).collect();
+                let ids: Vec<String> = response.actions.iter().map(|a| a.id.to_string()).collect();
                 let unenroll = response.actions.iter().any(|a| a.action_type == AgentActionType::Unenroll);
                 if !ids.is_empty()
                     && let Err(err) = ack(&client, &id, &ids).await

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::fleet::{AgentStatus, AuditReason};
+use crate::ids::{ActionId, AgentId, PolicyId};
 
 fn is_false(b: &bool) -> bool {
     !*b
@@ -13,7 +14,7 @@ fn is_false(b: &bool) -> bool {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentInfo {
-    pub id: String,
+    pub id: AgentId,
     pub version: String,
 }
 
@@ -38,7 +39,7 @@ pub struct RejectedCalls {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Agent {
-    pub id: String,
+    pub id: AgentId,
     #[serde(rename = "type")]
     pub agent_type: AgentType,
     pub active: bool,
@@ -48,7 +49,7 @@ pub struct Agent {
     pub unenrollment_started_at: Option<String>,
     pub audit_unenrolled_reason: Option<AuditReason>,
     pub audit_unenrolled_time: Option<String>,
-    pub policy_id: String,
+    pub policy_id: PolicyId,
     pub policy_revision: Option<i64>,
     pub last_checkin: Option<String>,
     pub last_checkin_status: Option<String>,
@@ -91,7 +92,7 @@ pub struct AgentStatusResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentPolicy {
-    pub id: String,
+    pub id: PolicyId,
     pub name: String,
     pub namespace: String,
     pub description: Option<String>,
@@ -134,7 +135,7 @@ fn default_namespace() -> String {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DeleteAgentPolicyRequest {
-    pub agent_policy_id: String,
+    pub agent_policy_id: PolicyId,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -145,7 +146,7 @@ pub struct EnrollmentApiKey {
     pub api_key: String,
     pub name: Option<String>,
     pub active: bool,
-    pub policy_id: String,
+    pub policy_id: PolicyId,
     pub created_at: String,
 }
 
@@ -155,7 +156,7 @@ pub struct EnrollmentApiKey {
 pub struct EnrollmentApiKeyRequest {
     pub name: Option<String>,
     /// An existing agent policy (400 otherwise).
-    pub policy_id: String,
+    pub policy_id: PolicyId,
     /// As an API key's: `30m`, `12h`, `7d`…, from one minute to ten years
     /// (`3650d`), as the pattern spells out. None: the key does not expire.
     #[cfg_attr(
@@ -193,9 +194,9 @@ pub struct EnrollRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnrolledAgent {
-    pub id: String,
+    pub id: AgentId,
     pub active: bool,
-    pub policy_id: String,
+    pub policy_id: PolicyId,
     #[serde(rename = "type")]
     pub agent_type: AgentType,
     pub enrolled_at: String,
@@ -237,10 +238,10 @@ pub struct CheckinRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentAction {
-    pub agent_id: String,
+    pub agent_id: AgentId,
     pub created_at: String,
     pub data: Value,
-    pub id: String,
+    pub id: ActionId,
     #[serde(rename = "type")]
     pub action_type: AgentActionType,
     pub input_type: String,
@@ -259,7 +260,7 @@ pub struct CheckinResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AckEvent {
-    pub action_id: String,
+    pub action_id: ActionId,
     #[serde(default)]
     pub agent_id: Option<String>,
     #[serde(default, rename = "type")]
@@ -341,7 +342,7 @@ pub struct BulkUnenrollRequest {
 #[serde(untagged)]
 pub enum BulkTarget {
     /// At most 10,000 agent ids.
-    Ids(Vec<String>),
+    Ids(Vec<AgentId>),
     /// A kuery, as `GET /api/fleet/agents` takes it: at most 4,096 bytes,
     /// 32 levels of nesting and 100 comparisons.
     Kuery(String),
@@ -351,7 +352,7 @@ pub enum BulkTarget {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct BulkActionResponse {
-    pub action_id: String,
+    pub action_id: ActionId,
 }
 
 /// One line of an agent's activity log.
@@ -359,7 +360,7 @@ pub struct BulkActionResponse {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentEvent {
     pub id: String,
-    pub agent_id: String,
+    pub agent_id: AgentId,
     pub kind: AgentEventKind,
     pub message: String,
     pub actor: Option<String>,

@@ -60,6 +60,7 @@ pub mod error;
 pub mod events;
 pub mod fleet;
 pub mod fleet_api;
+pub mod ids;
 pub mod kuery;
 pub mod paths;
 pub mod tasks;

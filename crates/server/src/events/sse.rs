@@ -177,7 +177,7 @@ mod tests {
     fn line(agent_id: &str) -> AgentEvent {
         AgentEvent {
             id: format!("e-{agent_id}"),
-            agent_id: agent_id.to_owned(),
+            agent_id: agent_id.into(),
             kind: AgentEventKind::Enrolled,
             message: "Enrolled".into(),
             actor: None,

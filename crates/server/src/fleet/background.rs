@@ -210,7 +210,9 @@ async fn write_acks(state: &AppState, jobs: &[&AckJob]) -> sqlx::Result<Vec<Vec<
     let now = now_ms();
     let acks: Vec<store::Ack<'_>> = jobs
         .iter()
-        .flat_map(|job| job.events.iter().map(|ack| store::Ack { agent_id: &job.agent_id, action_id: &ack.action_id, error: ack.error.as_deref() }))
+        .flat_map(|job| {
+            job.events.iter().map(|ack| store::Ack { agent_id: &job.agent_id, action_id: ack.action_id.as_str(), error: ack.error.as_deref() })
+        })
         .collect();
     let mut tx = state.db.begin().await?;
     let found: HashMap<(String, String), String> =
@@ -239,7 +241,7 @@ async fn write_acks(state: &AppState, jobs: &[&AckJob]) -> sqlx::Result<Vec<Vec<
             job.events
                 .iter()
                 .map(|ack| {
-                    if found.contains_key(&(job.agent_id.clone(), ack.action_id.clone())) {
+                    if found.contains_key(&(job.agent_id.clone(), ack.action_id.to_string())) {
                         AckItem { status: 200, message: "OK".into() }
                     } else {
                         AckItem { status: 404, message: format!("action {} not found for this agent", ack.action_id) }

@@ -14,6 +14,7 @@ use serde_json::Value;
 use warden_core::events::Event;
 use warden_core::fleet::{AgentFacts, AgentStatus, AuditReason, StatusThresholds, derive_status};
 use warden_core::fleet_api::{Agent, AgentEvent, AgentEventKind, AgentInfo, AgentType, ForceUnenrollAnnotation, RejectedCalls};
+use warden_core::ids::{AgentId, PolicyId};
 
 pub use hub::Hub;
 pub use service::FleetError;
@@ -66,7 +67,7 @@ fn json(text: &str) -> Value {
 
 pub fn to_agent(row: AgentRow, status: AgentStatus) -> Agent {
     Agent {
-        agent: AgentInfo { id: row.id.clone(), version: row.version.clone() },
+        agent: AgentInfo { id: AgentId::new(row.id.clone()), version: row.version.clone() },
         status,
         // Written by enroll from the same enum; an unreadable one is shown as Fleet's default.
         agent_type: AgentType::parse(&row.agent_type).unwrap_or(AgentType::Permanent),
@@ -76,7 +77,7 @@ pub fn to_agent(row: AgentRow, status: AgentStatus) -> Agent {
         unenrollment_started_at: row.unenrollment_started_at.map(rfc3339),
         audit_unenrolled_reason: row.audit_unenrolled_reason.as_deref().and_then(AuditReason::parse),
         audit_unenrolled_time: row.audit_unenrolled_time.map(rfc3339),
-        policy_id: row.policy_id,
+        policy_id: PolicyId::new(row.policy_id),
         policy_revision: row.policy_revision,
         last_checkin: row.last_checkin.map(rfc3339),
         last_checkin_status: row.last_checkin_status,
@@ -94,7 +95,7 @@ pub fn to_agent(row: AgentRow, status: AgentStatus) -> Agent {
             .last_rejected_at
             .filter(|_| row.rejected_count > 0)
             .map(|at| RejectedCalls { count: row.rejected_count, last_at: rfc3339(at) }),
-        id: row.id,
+        id: AgentId::new(row.id),
     }
 }
 
@@ -102,7 +103,7 @@ pub fn to_event(row: EventRow) -> AgentEvent {
     AgentEvent {
         kind: AgentEventKind::parse(&row.kind).unwrap_or(AgentEventKind::RejectedCall),
         id: row.id,
-        agent_id: row.agent_id,
+        agent_id: AgentId::new(row.agent_id),
         message: row.message,
         actor: row.actor,
         created_at: rfc3339(row.created_at),

@@ -15,6 +15,7 @@ use warden_core::fleet_api::{
     BulkTarget, BulkUnenrollRequest, CheckinRequest, CheckinResponse, EnrollRequest, EnrollResponse, EnrolledAgent, EnrollmentApiKey,
     EnrollmentApiKeyRequest, ListResponse, UnenrollRequest,
 };
+use warden_core::ids::{ActionId, AgentId, PolicyId};
 use warden_core::kuery;
 
 use super::{commit_logged, event, facts_status, rfc3339, status, to_agent, to_event};
@@ -247,27 +248,27 @@ pub async fn unenroll(state: &AppState, id: &str, request: &UnenrollRequest, use
 /// Hands actions (committed) to waiting check-ins on this node, and tells the
 /// other nodes: which agent has something to pick up, or, for many, one
 /// event that sends them to the actions table.
-fn actions_queued(state: &AppState, queued: Vec<(String, Option<AgentAction>)>) {
+fn actions_queued(state: &AppState, queued: Vec<(AgentId, Option<AgentAction>)>) {
     let mut woken = Vec::new();
     for (agent_id, action) in queued {
         if action.is_some() {
             woken.push(agent_id.clone());
         }
-        state.hub.action_queued(&agent_id, action);
+        state.hub.action_queued(agent_id.as_str(), action);
     }
     match woken.as_slice() {
         [] => {}
-        [one] => state.events.publish(Event::agent_action_queued(one)),
+        [one] => state.events.publish(Event::agent_action_queued(one.as_str())),
         _ => state.events.publish(Event::agent_actions_queued()),
     }
 }
 
 fn unenroll_action(agent_id: &str, action_id: &str, now: i64) -> AgentAction {
     AgentAction {
-        agent_id: agent_id.to_owned(),
+        agent_id: AgentId::new(agent_id),
         created_at: rfc3339(now),
         data: serde_json::json!({"action_id": action_id}),
-        id: uuid::Uuid::new_v4().to_string(),
+        id: ActionId::new(uuid::Uuid::new_v4().to_string()),
         action_type: AgentActionType::Unenroll,
         input_type: String::new(),
     }
@@ -299,7 +300,7 @@ async fn unenroll_one(
         return Ok(None);
     }
     let action = unenroll_action(id, &uuid::Uuid::new_v4().to_string(), now);
-    store::insert_action(&mut **tx, &action.id, id, action.action_type.as_str(), &action.data.to_string(), now, Some(username)).await?;
+    store::insert_action(&mut **tx, action.id.as_str(), id, action.action_type.as_str(), &action.data.to_string(), now, Some(username)).await?;
     Ok(Some((event(id, AgentEventKind::UnenrollRequested, "Asked the agent to unenroll", Some(username), now), Some(action))))
 }
 
@@ -312,7 +313,7 @@ pub async fn bulk_unenroll(state: &AppState, body: BulkUnenrollRequest, filter: 
             if ids.len() > SO_SEARCH_LIMIT {
                 return Err(FleetError::Invalid(format!("[request body.agents]: at most {SO_SEARCH_LIMIT} agent ids, got {}", ids.len())));
             }
-            let ids: HashSet<String> = ids.into_iter().collect();
+            let ids: HashSet<String> = ids.into_iter().map(AgentId::into_string).collect();
             matching_agents(state, None, move |a| ids.contains(&a.row.id)).await?.into_iter().map(|a| a.row).collect()
         }
         BulkTarget::Kuery(_) => {
@@ -338,13 +339,13 @@ pub async fn bulk_unenroll(state: &AppState, body: BulkUnenrollRequest, filter: 
         let actions: Vec<AgentAction> = asked.iter().map(|id| unenroll_action(id, &action_id, now)).collect();
         let mut lines: Vec<store::EventRow> =
             asked.iter().map(|id| event(id, AgentEventKind::UnenrollRequested, "Asked the agent to unenroll", Some(username), now)).collect();
-        let rows: Vec<(String, String, String)> = actions.iter().map(|a| (a.id.clone(), a.agent_id.clone(), a.data.to_string())).collect();
+        let rows: Vec<(String, String, String)> = actions.iter().map(|a| (a.id.to_string(), a.agent_id.to_string(), a.data.to_string())).collect();
         store::insert_unenroll_actions(&mut tx, state.engine, &rows, now, username).await?;
-        let mut queued: Vec<(String, Option<AgentAction>)> = actions.into_iter().map(|a| (a.agent_id.clone(), Some(a))).collect();
+        let mut queued: Vec<(AgentId, Option<AgentAction>)> = actions.into_iter().map(|a| (a.agent_id.clone(), Some(a))).collect();
         for row in at_once {
             if let Some((line, action)) = unenroll_one(&mut tx, &row.id, row.audit_unenrolled_reason.is_some(), &request, username, now).await? {
                 lines.push(line);
-                queued.push((row.id.clone(), action));
+                queued.push((AgentId::new(row.id.clone()), action));
             }
         }
         commit_logged(state, tx, lines).await?;
@@ -357,7 +358,7 @@ pub async fn bulk_unenroll(state: &AppState, body: BulkUnenrollRequest, filter: 
 
 fn to_policy(row: PolicyRow) -> AgentPolicy {
     AgentPolicy {
-        id: row.id,
+        id: PolicyId::new(row.id),
         name: row.name,
         namespace: row.namespace,
         description: row.description,
@@ -441,7 +442,7 @@ fn to_enrollment_key(row: EnrollmentKeyRow) -> EnrollmentApiKey {
         api_key: row.api_key,
         name: row.name,
         active: row.active != 0,
-        policy_id: row.policy_id,
+        policy_id: PolicyId::new(row.policy_id),
         created_at: rfc3339(row.created_at),
     }
 }
@@ -457,7 +458,7 @@ pub async fn get_enrollment_key(state: &AppState, id: &str) -> Result<Enrollment
 /// `expires_in_ms`: already parsed and bounded (`parse_expiration_ms`).
 pub async fn create_enrollment_key(state: &AppState, body: EnrollmentApiKeyRequest, expires_in_ms: Option<i64>) -> Result<EnrollmentApiKey> {
     let now = now_ms();
-    store::policy(&state.db, &body.policy_id)
+    store::policy(&state.db, body.policy_id.as_str())
         .await?
         .ok_or_else(|| FleetError::Invalid(format!("[request body.policy_id]: agent policy {} not found", body.policy_id)))?;
     let (api_key_id, secret, encoded) = new_api_key();
@@ -467,7 +468,7 @@ pub async fn create_enrollment_key(state: &AppState, body: EnrollmentApiKeyReque
         api_key_id,
         api_key: encoded,
         secret_hash: sha256_hex(secret.as_bytes()),
-        policy_id: body.policy_id,
+        policy_id: body.policy_id.into_string(),
         active: 1,
         created_at: now,
         expires_at: expires_in_ms.map(|ms| now.saturating_add(ms)),
@@ -545,9 +546,9 @@ pub async fn enroll(state: &AppState, key: EnrollmentKeyRow, body: EnrollRequest
     Ok(EnrollResponse {
         action: "created".into(),
         item: EnrolledAgent {
-            id,
+            id: AgentId::new(id),
             active: true,
-            policy_id: policy.id,
+            policy_id: PolicyId::new(policy.id),
             agent_type: body.agent_type,
             enrolled_at: rfc3339(now),
             user_provided_metadata: body.metadata.user_provided,
@@ -685,10 +686,10 @@ async fn deliver(state: &AppState, agent_id: &str) -> Result<Vec<AgentAction>> {
     let now = now_ms();
     // Queued on this node: hand them out without a read. A later check-in
     // still looks at the table for anything else.
-    let ready: Vec<AgentAction> = state.hub.take_outbox(agent_id).into_iter().filter(|a| state.hub.delivered_at(&a.id).is_none()).collect();
+    let ready: Vec<AgentAction> = state.hub.take_outbox(agent_id).into_iter().filter(|a| state.hub.delivered_at(a.id.as_str()).is_none()).collect();
     if !ready.is_empty() {
         for action in &ready {
-            state.hub.delivered(&action.id, now);
+            state.hub.delivered(action.id.as_str(), now);
         }
         return Ok(ready);
     }
@@ -707,10 +708,10 @@ async fn deliver(state: &AppState, agent_id: &str) -> Result<Vec<AgentAction>> {
         // Written with the next heartbeat batch: one write per batch, not per agent.
         state.hub.delivered(&row.id, now);
         actions.push(AgentAction {
-            agent_id: row.agent_id,
+            agent_id: AgentId::new(row.agent_id),
             created_at: rfc3339(row.created_at),
             data: serde_json::from_str(&row.data).unwrap_or(serde_json::Value::Null),
-            id: row.id,
+            id: ActionId::new(row.id),
             action_type,
             input_type: String::new(),
         });

@@ -239,7 +239,7 @@ async fn bulk_unenroll(
         BulkTarget::Kuery(text) => parse_kuery(Some(text))?,
         BulkTarget::Ids(_) => None,
     };
-    Ok(axum::Json(BulkActionResponse { action_id: service::bulk_unenroll(&state, body, filter, &user.username).await? }))
+    Ok(axum::Json(BulkActionResponse { action_id: service::bulk_unenroll(&state, body, filter, &user.username).await?.into() }))
 }
 
 fn list<T>(items: Vec<T>) -> ListResponse<T> {
@@ -319,7 +319,7 @@ async fn delete_policy(
     _: Require<FleetAll>,
     JsonBody(body): JsonBody<DeleteAgentPolicyRequest>,
 ) -> Result<axum::Json<serde_json::Value>> {
-    let policy = service::delete_policy(&state, &body.agent_policy_id).await?;
+    let policy = service::delete_policy(&state, body.agent_policy_id.as_str()).await?;
     Ok(axum::Json(serde_json::json!({"id": policy.id, "name": policy.name})))
 }
 
