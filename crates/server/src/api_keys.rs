@@ -31,7 +31,8 @@ impl std::fmt::Debug for Credentials {
 }
 
 impl Credentials {
-    fn generate() -> Credentials {
+    /// A new key: the one generator for personal, rule, enrollment and agent keys.
+    pub fn generate() -> Credentials {
         let mut id = [0u8; 15];
         let mut secret = [0u8; 24];
         rand::rng().fill_bytes(&mut id);

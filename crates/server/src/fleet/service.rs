@@ -488,10 +488,9 @@ pub async fn revoke_enrollment_key(state: &AppState, id: &str) -> Result<()> {
 
 /// A new agent or enrollment API key: its id, its secret, and what the client sends.
 fn new_api_key() -> (String, String, String) {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let (secret, _) = crate::auth::new_session_token();
-    let encoded = crate::api_keys::Credentials { id: id.clone(), secret: secret.clone() }.encoded();
-    (id, secret, encoded)
+    let credentials = crate::api_keys::Credentials::generate();
+    let encoded = credentials.encoded();
+    (credentials.id, credentials.secret, encoded)
 }
 
 /// The enrollment key an enroll request presents, if it is known, matches,

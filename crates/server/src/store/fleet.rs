@@ -144,10 +144,6 @@ fn like_pattern(value: &str) -> String {
     pattern
 }
 
-pub async fn all_agents<'e>(db: impl Executor<'e, Database = Any>) -> sqlx::Result<Vec<AgentRow>> {
-    sqlx::query_as(concat!("select ", agent_columns!(), " from agents a join agent_policies p on p.id = a.policy_id")).fetch_all(db).await
-}
-
 pub async fn agent<'e>(db: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<Option<AgentRow>> {
     sqlx::query_as(concat!("select ", agent_columns!(), " from agents a join agent_policies p on p.id = a.policy_id where a.id = $1"))
         .bind(id)
