@@ -367,62 +367,25 @@ pub struct AgentEvent {
     pub created_at: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum AgentEventKind {
-    Enrolled,
-    CheckedInAfterSilence,
-    WentOffline,
-    WentInactive,
-    Uninstalled,
-    Orphaned,
-    Migrated,
-    KeyRevoked,
-    UnenrollRequested,
-    Unenrolled,
-    ForceUnenrolled,
-    RejectedCall,
+crate::text_enum! {
+    /// What a line of an agent's activity log records.
+    AgentEventKind {
+        Enrolled = "enrolled",
+        CheckedInAfterSilence = "checked_in_after_silence",
+        WentOffline = "went_offline",
+        WentInactive = "went_inactive",
+        Uninstalled = "uninstalled",
+        Orphaned = "orphaned",
+        Migrated = "migrated",
+        KeyRevoked = "key_revoked",
+        UnenrollRequested = "unenroll_requested",
+        Unenrolled = "unenrolled",
+        ForceUnenrolled = "force_unenrolled",
+        RejectedCall = "rejected_call",
+    }
 }
 
 impl AgentEventKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AgentEventKind::Enrolled => "enrolled",
-            AgentEventKind::CheckedInAfterSilence => "checked_in_after_silence",
-            AgentEventKind::WentOffline => "went_offline",
-            AgentEventKind::WentInactive => "went_inactive",
-            AgentEventKind::Uninstalled => "uninstalled",
-            AgentEventKind::Orphaned => "orphaned",
-            AgentEventKind::Migrated => "migrated",
-            AgentEventKind::KeyRevoked => "key_revoked",
-            AgentEventKind::UnenrollRequested => "unenroll_requested",
-            AgentEventKind::Unenrolled => "unenrolled",
-            AgentEventKind::ForceUnenrolled => "force_unenrolled",
-            AgentEventKind::RejectedCall => "rejected_call",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<AgentEventKind> {
-        use AgentEventKind::*;
-        [
-            Enrolled,
-            CheckedInAfterSilence,
-            WentOffline,
-            WentInactive,
-            Uninstalled,
-            Orphaned,
-            Migrated,
-            KeyRevoked,
-            UnenrollRequested,
-            Unenrolled,
-            ForceUnenrolled,
-            RejectedCall,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == text)
-    }
-
     pub fn for_audit_reason(reason: AuditReason) -> AgentEventKind {
         match reason {
             AuditReason::Uninstall => AgentEventKind::Uninstalled,
