@@ -39,7 +39,8 @@ pub struct AppState {
     /// Live events: publish after the commit; the browser's stream and the other nodes hear them.
     pub events: Arc<events::EventBus>,
     pub tasks: Arc<tasks::TaskManager>,
-    pub cipher: crypto::Cipher,
+    /// Behind an `Arc`: the key schedule is ≈ 1 KB, and every request future holds a copy of `AppState`.
+    pub cipher: Arc<crypto::Cipher>,
 }
 
 pub struct Application {
@@ -65,7 +66,8 @@ impl Application {
         let cipher = crypto::open(&db, encryption_key).await?;
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
         let engine = Engine::of_url(&config.database_url);
-        let tasks = Arc::new(tasks::TaskManager::new(db.clone(), engine, tasks::TaskSettings::from_config(&config)));
+        let events = Arc::new(events::EventBus::new(engine));
+        let tasks = Arc::new(tasks::TaskManager::new(db.clone(), engine, tasks::TaskSettings::from_config(&config), events.clone()));
         tasks.install(tasks::all(&db, &config)).await?;
         let state = AppState {
             engine,
@@ -75,9 +77,9 @@ impl Application {
             basic_cache: Arc::default(),
             passwords: passwords::PasswordChecker::for_this_machine(),
             hub: Arc::default(),
-            events: Arc::new(events::EventBus::new(engine)),
+            events,
             tasks,
-            cipher,
+            cipher: Arc::new(cipher),
         };
         Ok(Application { listener, state })
     }

@@ -117,7 +117,7 @@ pub async fn flush_heartbeats(state: &AppState) -> sqlx::Result<usize> {
 /// logs it once per transition.
 pub async fn sweep_statuses(state: &AppState) -> sqlx::Result<()> {
     let now = now_ms();
-    for row in store::all_agent_facts(&state.db).await? {
+    for row in store::all_agent_facts(&state.db, state.engine).await? {
         let current = facts_status(state, &row, now);
         if row.last_known_status.as_deref() == Some(current.as_str()) {
             continue;
