@@ -1,8 +1,9 @@
 //! Live events: what the server pushes to the browser over its one
 //! server-sent-events stream (`paths::EVENTS`), and what Warden's services and
-//! nodes tell each other. The set of kinds is closed; each event names the
-//! privilege a browser needs to receive it, or none for internal events (such
-//! as a check-in wake-up), which never leave the server.
+//! nodes tell each other. The set of kinds is closed; each event names its
+//! [`Audience`]: the privilege a browser needs to receive it, every signed-in
+//! user, or none for internal events (such as a check-in wake-up), which never
+//! leave the server.
 //!
 //! On the stream, an event is `event: <kind>` (see [`EventKind::as_str`]),
 //! `id: <node>:<sequence>` and `data: <payload as JSON>`, plus two signals of
@@ -38,6 +39,13 @@ pub enum EventKind {
     /// An action was queued (and committed) for an agent: wake its check-in,
     /// wherever it waits. Internal; the payload is an [`AgentActionQueued`].
     AgentActionQueued,
+    /// What an analyst sees of an agent changed without a line in its log
+    /// (its check-in status, message or metadata); the payload is an
+    /// [`AgentChanged`].
+    AgentChanged,
+    /// A task started, finished or was asked to run now; the payload is a
+    /// [`TaskChanged`].
+    TaskChanged,
     /// This node may have missed events (its link to the other nodes was
     /// down): consumers look again at what they keep. Internal and local to a
     /// node; browsers get a [`RESET`] instead. No payload.
@@ -45,13 +53,16 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 3] = [EventKind::AgentEvent, EventKind::AgentActionQueued, EventKind::Resync];
+    pub const ALL: [EventKind; 5] =
+        [EventKind::AgentEvent, EventKind::AgentActionQueued, EventKind::AgentChanged, EventKind::TaskChanged, EventKind::Resync];
 
     /// The name of the `event:` field on the stream.
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::AgentEvent => "agent_event",
             EventKind::AgentActionQueued => "agent_action_queued",
+            EventKind::AgentChanged => "agent_changed",
+            EventKind::TaskChanged => "task_changed",
             EventKind::Resync => "resync",
         }
     }
@@ -61,12 +72,23 @@ impl EventKind {
     }
 }
 
+/// Who receives an event in the browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Audience {
+    /// Nobody: it never leaves the server.
+    Internal,
+    /// Every signed-in user (what any of them may read, such as task health).
+    SignedIn,
+    /// Users holding this privilege.
+    Privilege(Privilege),
+}
+
 /// One event: what it is about, who may see it, and its JSON payload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub kind: EventKind,
-    /// What a browser needs to receive it; `None`: internal, never sent to a browser.
-    pub privilege: Option<Privilege>,
+    pub audience: Audience,
     /// The kind's payload, or `null` when the event came from another node and
     /// was too large to cross between nodes: then refetch what the kind names.
     pub payload: Value,
@@ -80,40 +102,66 @@ pub struct AgentActionQueued {
     pub agent_id: Option<String>,
 }
 
+/// The payload of [`EventKind::AgentChanged`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentChanged {
+    pub agent_id: String,
+}
+
+/// The payload of [`EventKind::TaskChanged`]: the task's id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskChanged {
+    pub id: String,
+}
+
 impl Event {
-    pub fn new(kind: EventKind, privilege: Option<Privilege>, payload: &impl Serialize) -> Event {
-        Event { kind, privilege, payload: serde_json::to_value(payload).unwrap_or(Value::Null) }
+    pub fn new(kind: EventKind, audience: Audience, payload: &impl Serialize) -> Event {
+        Event { kind, audience, payload: serde_json::to_value(payload).unwrap_or(Value::Null) }
     }
 
     /// A new activity-log line, for whoever may read Fleet.
     pub fn agent_event(line: &AgentEvent) -> Event {
-        Event::new(EventKind::AgentEvent, Some(Privilege::FleetRead), line)
+        Event::new(EventKind::AgentEvent, Audience::Privilege(Privilege::FleetRead), line)
+    }
+
+    /// An agent's facts changed, for whoever may read Fleet.
+    pub fn agent_changed(agent_id: &str) -> Event {
+        Event::new(EventKind::AgentChanged, Audience::Privilege(Privilege::FleetRead), &AgentChanged { agent_id: agent_id.to_owned() })
+    }
+
+    /// A task's health changed; any signed-in user may read task health.
+    pub fn task_changed(id: &str) -> Event {
+        Event::new(EventKind::TaskChanged, Audience::SignedIn, &TaskChanged { id: id.to_owned() })
     }
 
     /// A check-in wake-up (internal).
     pub fn agent_action_queued(agent_id: &str) -> Event {
-        Event::new(EventKind::AgentActionQueued, None, &AgentActionQueued { agent_id: Some(agent_id.to_owned()) })
+        Event::new(EventKind::AgentActionQueued, Audience::Internal, &AgentActionQueued { agent_id: Some(agent_id.to_owned()) })
     }
 
     /// Check-in wake-ups for many agents at once (internal): one event, not
     /// one per agent.
     pub fn agent_actions_queued() -> Event {
-        Event::new(EventKind::AgentActionQueued, None, &AgentActionQueued { agent_id: None })
+        Event::new(EventKind::AgentActionQueued, Audience::Internal, &AgentActionQueued { agent_id: None })
     }
 
     /// The local catch-up signal (internal).
     pub fn resync() -> Event {
-        Event { kind: EventKind::Resync, privilege: None, payload: Value::Null }
+        Event { kind: EventKind::Resync, audience: Audience::Internal, payload: Value::Null }
     }
 
     /// Internal events never reach a browser.
     pub fn is_internal(&self) -> bool {
-        self.privilege.is_none()
+        self.audience == Audience::Internal
     }
 
     /// Whether a user holding `roles` receives it in the browser.
     pub fn visible_to(&self, roles: &[Role]) -> bool {
-        self.privilege.is_some_and(|privilege| has_privilege(roles, privilege))
+        match self.audience {
+            Audience::Internal => false,
+            Audience::SignedIn => true,
+            Audience::Privilege(privilege) => has_privilege(roles, privilege),
+        }
     }
 
     /// The payload as its type, e.g. `event.payload_as::<AgentEvent>()`;
@@ -168,8 +216,12 @@ mod tests {
     fn who_receives_what() {
         let fleet = Event::agent_event(&line());
         let wake_up = Event::agent_action_queued("a1");
-        let admin_only = Event::new(EventKind::AgentEvent, Some(Privilege::UsersAdmin), &line());
+        let admin_only = Event::new(EventKind::AgentEvent, Audience::Privilege(Privilege::UsersAdmin), &line());
+        let task = Event::task_changed("sessions_cleanup");
         for (event, roles, expected) in [
+            (&task, &[Role::Viewer][..], true),
+            (&task, &[][..], true),
+            (&Event::agent_changed("a1"), &[Role::Viewer][..], true),
             (&fleet, &[Role::Viewer][..], true),
             (&fleet, &[][..], false),
             (&wake_up, &[Role::Superuser][..], false),
@@ -189,7 +241,9 @@ mod tests {
         assert_eq!(Event::agent_action_queued("a1").payload_as::<AgentActionQueued>(), Some(AgentActionQueued { agent_id: Some("a1".into()) }));
         assert_eq!(Event::resync().payload_as::<AgentActionQueued>(), None);
         let wire = serde_json::to_string(&Event::agent_action_queued("a1")).unwrap_or_default();
-        assert_eq!(wire, r#"{"kind":"agent_action_queued","privilege":null,"payload":{"agent_id":"a1"}}"#);
+        assert_eq!(wire, r#"{"kind":"agent_action_queued","audience":"internal","payload":{"agent_id":"a1"}}"#);
+        let wire = serde_json::to_string(&Event::agent_changed("a1")).unwrap_or_default();
+        assert_eq!(wire, r#"{"kind":"agent_changed","audience":{"privilege":"fleet:read"},"payload":{"agent_id":"a1"}}"#);
     }
 
     #[test]

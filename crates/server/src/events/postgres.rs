@@ -56,7 +56,7 @@ pub fn encode(origin: &str, event: &Event) -> String {
         return full;
     }
     tracing::warn!(kind = %event.kind.as_str(), bytes = full.len(), "event too large for NOTIFY: the other nodes get it without its payload");
-    let cut = Event { kind: event.kind, privilege: event.privilege, payload: Value::Null };
+    let cut = Event { kind: event.kind, audience: event.audience, payload: Value::Null };
     serde_json::to_string(&Notice { origin, event: Some(&cut), truncated: true }).unwrap_or_default()
 }
 
@@ -170,6 +170,7 @@ async fn open(database_url: &str) -> sqlx::Result<PgListener> {
 #[cfg(test)]
 mod tests {
     use warden_core::authz::Privilege;
+    use warden_core::events::Audience;
 
     use super::*;
     use crate::db::Engine;
@@ -181,13 +182,14 @@ mod tests {
         let received: Received = serde_json::from_str(&notice).expect("a notice");
         assert_eq!((received.origin.as_str(), received.event.as_ref(), received.truncated), ("n1", Some(&small), false));
 
-        let large = Event { kind: EventKind::AgentEvent, privilege: Some(Privilege::FleetRead), payload: Value::from("x".repeat(9_000)) };
+        let large =
+            Event { kind: EventKind::AgentEvent, audience: Audience::Privilege(Privilege::FleetRead), payload: Value::from("x".repeat(9_000)) };
         let notice = encode("n1", &large);
         assert!(notice.len() <= MAX_NOTICE_BYTES);
         let received: Received = serde_json::from_str(&notice).expect("a notice");
         let event = received.event.expect("the event");
         assert!(received.truncated);
-        assert_eq!((event.kind, event.privilege, event.payload), (EventKind::AgentEvent, Some(Privilege::FleetRead), Value::Null));
+        assert_eq!((event.kind, event.audience, event.payload), (EventKind::AgentEvent, Audience::Privilege(Privilege::FleetRead), Value::Null));
     }
 
     #[test]

@@ -45,7 +45,7 @@ const RETRY_AFTER_SECS: u64 = 10;
         description = "The `id` of the last event received (`EventSource` sends it when it reconnects): replay what came after it")),
     responses(
         (status = 200, content_type = "text/event-stream",
-            description = "Server-sent events: `ready`, `reset`, and one per `EventKind` (`agent_event`: `data` is an `AgentEvent`)",
+            description = "Server-sent events: `ready`, `reset`, and one per `EventKind`: `agent_event` (`data` is an `AgentEvent`), `agent_changed` (`{agent_id}`), `task_changed` (`{id}`)",
             body = String,
             headers(("Cache-Control" = String, description = "`no-cache`"), ("X-Accel-Buffering" = String, description = "`no`: nginx passes events on at once"))),
         SignedInErrors,
@@ -168,7 +168,7 @@ fn to_sse(bus: &EventBus, roles: &[Role], delivered: &Delivered) -> Option<SseEv
 mod tests {
     use futures_util::StreamExt;
     use warden_core::authz::Privilege;
-    use warden_core::events::Event;
+    use warden_core::events::{Audience, Event};
     use warden_core::fleet_api::{AgentEvent, AgentEventKind};
 
     use super::*;
@@ -207,7 +207,7 @@ mod tests {
         let mut viewer = wire(event_stream(bus.clone(), vec![Role::Viewer], None, slot, MAX_STREAM_AGE));
         assert!(next(&mut viewer).await.contains("event: ready"));
         bus.publish(Event::agent_action_queued("internal"));
-        bus.publish(Event::new(EventKind::AgentEvent, Some(Privilege::UsersAdmin), &line("admins-only")));
+        bus.publish(Event::new(EventKind::AgentEvent, Audience::Privilege(Privilege::UsersAdmin), &line("admins-only")));
         bus.publish(Event::agent_event(&line("for-fleet-readers")));
         let got = next(&mut viewer).await;
         assert!(got.contains("event: agent_event") && got.contains("for-fleet-readers"), "{got}");

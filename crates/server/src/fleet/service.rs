@@ -112,7 +112,7 @@ impl Ranked {
 /// version); the kuery itself, the one rule, decides on what is left, off the
 /// async workers, so a costly filter never stalls other requests.
 async fn matching_agents(state: &AppState, filter: Option<kuery::Query>, keep: impl Fn(&Ranked) -> bool + Send + 'static) -> Result<Vec<Ranked>> {
-    let rows = store::agent_facts_matching(&state.db, filter.as_ref()).await?;
+    let rows = store::agent_facts_matching(&state.db, state.engine, filter.as_ref()).await?;
     let state = state.clone();
     let matching = tokio::task::spawn_blocking(move || {
         let now = now_ms();
@@ -601,7 +601,9 @@ fn poll_timeout(state: &AppState, requested: Option<&str>) -> Result<Duration> {
 /// pending actions, holding the request until one arrives or `poll_timeout`.
 pub async fn checkin(state: &AppState, row: AgentRow, body: CheckinRequest) -> Result<CheckinResponse> {
     let wait = poll_timeout(state, body.poll_timeout.as_deref())?;
-    record_checkin(state, &row, &body).await?;
+    // Boxed: the write's future is done before the check-in parks, and
+    // inline it would stay in every parked check-in's memory (docs/perf.md).
+    Box::pin(record_checkin(state, &row, &body)).await?;
     let id = row.id;
     let answer = |actions| CheckinResponse { action: "checkin".into(), ack_token: None, actions };
     // Park first, then look: an action queued in between still wakes us.
@@ -612,7 +614,7 @@ pub async fn checkin(state: &AppState, row: AgentRow, body: CheckinRequest) -> R
     let mut shutdown = state.hub.shutdown_signal();
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        let actions = deliver(state, &id).await?;
+        let actions = Box::pin(deliver(state, &id)).await?;
         if !actions.is_empty() || wait.is_zero() || *shutdown.borrow() {
             return Ok(answer(actions));
         }
@@ -674,6 +676,7 @@ async fn record_checkin(state: &AppState, row: &AgentRow, body: &CheckinRequest)
         event(&row.id, AgentEventKind::CheckedInAfterSilence, format!("Checked in again (was {was}); audit fields cleared"), None, now)
     });
     commit_logged(state, tx, line.into_iter().collect()).await?;
+    state.events.publish(Event::agent_changed(&row.id));
     Ok(())
 }
 

@@ -20,11 +20,13 @@ use futures_util::FutureExt;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::{AbortHandle, JoinHandle};
 use tracing::Instrument;
+use warden_core::events::Event;
 use warden_core::tasks::{AfterRun, Schedule, TaskHealth, TaskManagerConfiguration, TaskManagerHealth, TaskStatus, after_run};
 
 use crate::config::Config;
 use crate::db::{Db, Engine, now_ms};
 use crate::error::{ApiError, Result};
+use crate::events::EventBus;
 use crate::store::tasks as store;
 
 /// What a runner gets: its row's id, params and the state its last run left.
@@ -145,10 +147,12 @@ pub struct TaskManager {
     stopping: watch::Sender<bool>,
     /// Runs in progress on this node, so shutdown can stop and release them.
     in_flight: Mutex<HashMap<String, (String, AbortHandle)>>,
+    /// Tells the browsers' Tasks pages when a task starts, finishes or is asked to run.
+    events: Arc<EventBus>,
 }
 
 impl TaskManager {
-    pub fn new(db: Db, engine: Engine, settings: TaskSettings) -> TaskManager {
+    pub fn new(db: Db, engine: Engine, settings: TaskSettings, events: Arc<EventBus>) -> TaskManager {
         let short = uuid::Uuid::new_v4().simple().to_string();
         TaskManager {
             node_id: format!("warden-{}", &short[..8]),
@@ -160,6 +164,7 @@ impl TaskManager {
             wake: Notify::new(),
             stopping: watch::Sender::new(false),
             in_flight: Mutex::default(),
+            events,
         }
     }
 
@@ -219,6 +224,7 @@ impl TaskManager {
     /// "Run now": makes an idle or failed task due at once.
     pub async fn run_soon(&self, id: &str) -> Result<()> {
         if store::run_soon(&self.db, id, now_ms()).await? {
+            self.events.publish(Event::task_changed(id));
             self.wake.notify_one();
             return Ok(());
         }
@@ -324,7 +330,7 @@ impl TaskManager {
         let started_at = now_ms();
         let lease_until = started_at + self.settings.lease.as_millis() as i64;
         match store::start(&self.db, &row.id, &owner, started_at, lease_until).await {
-            Ok(true) => {}
+            Ok(true) => self.events.publish(Event::task_changed(&row.id)),
             Ok(false) => return self.forget(&row.id),
             Err(err) => {
                 tracing::warn!(error = %err, task = %row.id, "could not start task; its lease will lapse");
@@ -359,8 +365,9 @@ impl TaskManager {
             Err(error) => tracing::warn!(duration_ms, error = %error, "task failed"),
         }
         let next = after_run(definition.schedule(row.interval_ms), result.is_ok(), attempt, now_ms());
-        if let Err(err) = self.record(&row, &owner, next, &result, started_at, duration_ms).await {
-            tracing::warn!(error = %err, "could not record the task's run; it will run again when its lease lapses");
+        match self.record(&row, &owner, next, &result, started_at, duration_ms).await {
+            Ok(()) => self.events.publish(Event::task_changed(&row.id)),
+            Err(err) => tracing::warn!(error = %err, "could not record the task's run; it will run again when its lease lapses"),
         }
         self.forget(&row.id);
     }

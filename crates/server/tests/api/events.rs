@@ -10,7 +10,7 @@ use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use warden_core::paths::EVENTS;
 
-use crate::fleet::enroll;
+use crate::fleet::{checkin, enroll};
 use crate::helpers::{DEMO_PASSWORD, Options, TestApp, assert_error, fresh_database, spawn_app, spawn_app_with, warden_command};
 
 /// How long any one expected event may take.
@@ -148,6 +148,28 @@ async fn a_viewer_receives_fleet_events_as_they_happen() {
     assert_eq!(message.node(), node);
     let sequence: u64 = message.id().rsplit_once(':').and_then(|(_, n)| n.parse().ok()).expect("a sequence");
     assert!(sequence > start, "{message:?} after {ready:?}");
+}
+
+/// What the Fleet view and the Tasks page refresh on: an agent whose check-in
+/// changed what an analyst sees, and a task that starts, finishes or is asked
+/// to run now (every signed-in user may read task health).
+#[tokio::test]
+async fn check_ins_and_task_runs_are_pushed() {
+    let app = spawn_app().await;
+    let viewer = app.signed_in("viewer").await;
+    let (mut stream, _) = open_ready(&app, &viewer).await;
+    let agent = enroll(&app, "changed-host").await;
+    assert_eq!(checkin(&app, &agent, "0s").await.status(), StatusCode::OK);
+    let changed = stream.expect("agent_changed", |m| m.json()["agent_id"] == agent.id.as_str()).await;
+    assert_eq!(changed.json(), json!({"agent_id": agent.id}));
+
+    let platform = app.signed_in("platform").await;
+    let response = platform.post(app.url("internal/task_manager/tasks/sessions_cleanup/_run_soon")).header("kbn-xsrf", "t").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    // Asked to run, started, finished: the page hears each.
+    for _ in 0..3 {
+        stream.expect("task_changed", |m| m.json() == json!({"id": "sessions_cleanup"})).await;
+    }
 }
 
 #[tokio::test]

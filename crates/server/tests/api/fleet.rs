@@ -41,7 +41,7 @@ async fn agent_post(app: &TestApp, agent: &TestAgent, path: &str, body: Value) -
         .unwrap()
 }
 
-async fn checkin(app: &TestApp, agent: &TestAgent, poll_timeout: &str) -> reqwest::Response {
+pub async fn checkin(app: &TestApp, agent: &TestAgent, poll_timeout: &str) -> reqwest::Response {
     agent_post(app, agent, "checkin", json!({"status": "online", "message": "Running", "poll_timeout": poll_timeout})).await
 }
 

@@ -18,6 +18,7 @@ use warden_server::api_keys::{self, Credentials};
 use warden_server::config::Secret;
 use warden_server::crypto::Cipher;
 use warden_server::db::{self, Db, Engine};
+use warden_server::events::EventBus;
 use warden_server::tasks::api_key_invalidation::{Summary, run_once};
 use warden_server::tasks::{RunOutput, TaskDefinition, TaskManager, TaskSettings};
 
@@ -52,7 +53,7 @@ impl Harness {
             max_workers: 8,
             shutdown_timeout: Duration::from_secs(5),
         };
-        Arc::new(TaskManager::new(self.db.clone(), self.engine, settings))
+        Arc::new(TaskManager::new(self.db.clone(), self.engine, settings, Arc::new(EventBus::new(self.engine))))
     }
 
     async fn rotate(&self, rule_id: &str, new_owner: &str) -> Credentials {
@@ -367,7 +368,7 @@ async fn shutdown_hands_back_what_does_not_finish_in_time() {
         max_workers: 2,
         shutdown_timeout: Duration::from_millis(200),
     };
-    let tasks = Arc::new(TaskManager::new(h.db.clone(), h.engine, settings));
+    let tasks = Arc::new(TaskManager::new(h.db.clone(), h.engine, settings, Arc::new(EventBus::new(h.engine))));
     let probe = Arc::new(Probe::default());
     {
         let probe = probe.clone();
