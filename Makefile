@@ -29,7 +29,7 @@ build-server:
 	cargo build -p warden-server -p warden-agent
 
 build-spa:
-	trunk build --release
+	scripts/build-spa.sh
 
 # Formatting (rustfmt.toml) and clippy with warnings as errors, native and wasm32.
 test-lint:
@@ -59,4 +59,4 @@ bench:
 	scripts/bench-fleet.sh
 
 clean:
-	rm -rf dist target/stylers e2e/.run e2e/test-results
+	rm -rf dist e2e/.run e2e/test-results

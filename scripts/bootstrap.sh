@@ -53,6 +53,9 @@ if [ ! -x tools/node_modules/.bin/wasm-opt ]; then
   (cd tools && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# The release build writes a brotli copy of each asset (scripts/build-spa.sh).
+command -v brotli >/dev/null || apt_install brotli
+
 if [ "$mode" = test ]; then
   [ -x /usr/bin/chromium ] || apt_install chromium
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_install nginx-light

@@ -43,6 +43,34 @@ async fn spa_routes_fall_back_to_index_and_assets_are_served() {
     assert_eq!(asset.text().await.unwrap(), "console.log('warden')");
 }
 
+/// The build writes `.br` and `.gz` beside each asset; a browser that accepts
+/// them gets the smaller file, anything else the plain one. Hashed names are
+/// cached for a year, everything else revalidated.
+#[tokio::test]
+async fn assets_are_served_precompressed_and_hashed_ones_cached_for_good() {
+    let app = spawn_app().await;
+    let wasm = "warden-ui-0123456789abcdef_bg.wasm";
+    std::fs::write(app.spa_dir.join(wasm), b"plain wasm").unwrap();
+    std::fs::write(app.spa_dir.join(format!("{wasm}.br")), b"brotli wasm").unwrap();
+    std::fs::write(app.spa_dir.join(format!("{wasm}.gz")), b"gzip wasm").unwrap();
+    std::fs::write(app.spa_dir.join("favicon.svg"), b"<svg/>").unwrap();
+    let client = reqwest::Client::builder().no_gzip().no_brotli().build().unwrap();
+    for (accept, encoding, body) in
+        [("gzip, deflate, br, zstd", Some("br"), "brotli wasm"), ("gzip", Some("gzip"), "gzip wasm"), ("identity", None, "plain wasm")]
+    {
+        let response = client.get(app.url(wasm)).header("accept-encoding", accept).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{accept}");
+        assert_eq!(response.headers().get("content-encoding").map(|v| v.to_str().unwrap()), encoding, "{accept}");
+        assert_eq!(response.headers()["content-type"], "application/wasm");
+        assert_eq!(response.headers()["cache-control"], "public, max-age=31536000, immutable");
+        assert_eq!(response.text().await.unwrap(), body);
+    }
+    let favicon = client.get(app.url("favicon.svg")).send().await.unwrap();
+    assert_eq!(favicon.headers()["cache-control"], "no-cache");
+    let missing = client.get(app.url("warden-ui-fedcba9876543210_bg.wasm")).send().await.unwrap();
+    assert_eq!(missing.headers()["cache-control"], "no-cache", "a name the build did not write falls back to index.html");
+}
+
 #[tokio::test]
 async fn a_missing_spa_build_is_explained() {
     let app = spawn_app().await;
