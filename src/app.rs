@@ -9,6 +9,7 @@ use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::path;
 
 use crate::components::shell::Shell;
+use crate::components::toast::provide_toasts;
 use crate::pages::{
     agent::AgentPage, api_keys::ApiKeysPage, connectors::ConnectorsPage, console::ConsolePage, fleet::FleetPage, login::LoginPage,
     not_found::NotFoundPage, overview::OverviewPage, response_actions::ResponseActionsPage, rules::RulesPage, tasks::TasksPage,
@@ -18,6 +19,7 @@ use crate::session;
 #[component]
 pub fn App() -> impl IntoView {
     session::provide();
+    provide_toasts();
     view! {
         <Router base=base_path()>
             <Routes fallback=NotFoundPage>

@@ -6,7 +6,6 @@ use std::cell::RefCell;
 
 use leptos::prelude::*;
 use warden_core::api::CurrentUser;
-use warden_core::paths;
 
 use crate::api;
 
@@ -32,7 +31,7 @@ pub fn provide() -> Session {
     let session = Session(state);
     provide_context(session);
     leptos::task::spawn_local(async move {
-        let next = match api::get::<CurrentUser>(paths::ME).await {
+        let next = match api::session::me().await {
             Ok(user) => AuthState::SignedIn(user),
             Err(_) => AuthState::SignedOut,
         };
@@ -68,7 +67,7 @@ impl Session {
     }
 
     pub async fn sign_out(&self) -> api::ApiResult<()> {
-        let result = api::post_empty(paths::LOGOUT).await;
+        let result = api::session::logout().await;
         self.0.set(AuthState::SignedOut);
         result
     }

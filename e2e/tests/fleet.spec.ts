@@ -91,3 +91,40 @@ test("force unenroll is offered to fleet:all only, confirmed, and annotated", as
   await expect(page.getByTestId("activity")).toContainText("Force-unenrolled");
   await screenshot(page, testInfo, "agent");
 });
+
+test("the fleet view, the agent page and the tasks page update on the push channel, without reload or polling", async ({ page, request }, testInfo) => {
+  const suffix = testInfo.project.name;
+  await signedIn(page, "admin");
+  await page.goto(`fleet?q=live-${suffix}`);
+  const table = page.getByTestId("agents");
+  await expect(page.getByText("No agent matches these filters.")).toBeVisible();
+
+  // An agent enrolls and checks in while the page is open: its row appears.
+  const agent = await enroll(request, `live-${suffix}`);
+  const row = table.getByRole("row", { name: new RegExp(`live-${suffix}`) });
+  await expect(row.getByText("Online")).toBeVisible();
+
+  // Its check-in turns degraded: the badge follows (agent_changed), here and on its page.
+  const degrade = await request.post(`api/fleet/agents/${agent.id}/checkin`, {
+    headers: agent.auth,
+    data: { status: "degraded", message: "Endpoint integration failing", poll_timeout: "0s" },
+  });
+  expect(degrade.ok()).toBeTruthy();
+  await expect(row.getByText("Degraded")).toBeVisible();
+  await row.getByRole("link").click();
+  await expect(page.getByText("Endpoint integration failing")).toBeVisible();
+  const recover = await request.post(`api/fleet/agents/${agent.id}/checkin`, {
+    headers: agent.auth,
+    data: { status: "online", message: "Running again", poll_timeout: "0s" },
+  });
+  expect(recover.ok()).toBeTruthy();
+  await expect(page.getByText("Running again")).toBeVisible();
+
+  // A task run asked for elsewhere (here: by this user's session, outside the page) shows up on the Tasks page.
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Tasks" }).click();
+  const task = page.getByTestId("task-sessions_cleanup");
+  const runs = Number(((await task.getByTestId("runs").textContent()) ?? "0").split(" / ")[0]);
+  const asked = await page.request.post("internal/task_manager/tasks/sessions_cleanup/_run_soon", { headers: { "kbn-xsrf": "e2e" } });
+  expect(asked.status()).toBe(204);
+  await expect(task.getByTestId("runs")).toHaveText(new RegExp(`^${runs + 1} / 0$`));
+});

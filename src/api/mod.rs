@@ -1,14 +1,19 @@
-//! The one request helper: paths are relative to the document's `<base href>`
-//! (so Warden works behind a proxy at a sub-path), every request carries
-//! `kbn-xsrf`, and error bodies become a typed, cloneable `ApiError`.
+//! Warden's API, one typed client per resource (`api::fleet::list_agents`, …).
+//! Below them, one request helper: paths are relative to the document's
+//! `<base href>` (so Warden works behind a proxy at a sub-path), every request
+//! carries `kbn-xsrf`, and error bodies become a typed, cloneable `ApiError`.
+//! Pages call the resource clients, never the helper.
+
+pub mod api_keys;
+pub mod fleet;
+pub mod session;
+pub mod tasks;
 
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use warden_core::error::ErrorBody;
 use warden_core::paths::XSRF_HEADER;
-
-use crate::session;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
@@ -48,7 +53,7 @@ async fn send(builder: RequestBuilder, body: Option<String>) -> ApiResult<Respon
         Err(_) => format!("{} {}", status, response.status_text()),
     };
     if status == 401 {
-        session::on_unauthorized();
+        crate::session::on_unauthorized();
     }
     Err(ApiError { status, message })
 }
@@ -58,22 +63,22 @@ async fn decode<T: DeserializeOwned>(response: Response) -> ApiResult<T> {
     response.json::<T>().await.map_err(|err| ApiError { status, message: format!("Unexpected answer from Warden: {err}") })
 }
 
-pub async fn get<T: DeserializeOwned>(path: &str) -> ApiResult<T> {
+async fn get<T: DeserializeOwned>(path: &str) -> ApiResult<T> {
     decode(send(Request::get(path), None).await?).await
 }
 
-pub async fn post<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> ApiResult<T> {
+async fn post<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> ApiResult<T> {
     let json = serde_json::to_string(body).map_err(|e| ApiError { status: 0, message: e.to_string() })?;
     decode(send(Request::post(path), Some(json)).await?).await
 }
 
 /// A POST whose answer has no body (204).
-pub async fn post_empty(path: &str) -> ApiResult<()> {
+async fn post_empty(path: &str) -> ApiResult<()> {
     send(Request::post(path), None).await.map(|_| ())
 }
 
 /// A DELETE with a JSON body (Elasticsearch's invalidate-keys shape).
-pub async fn delete<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> ApiResult<T> {
+async fn delete<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> ApiResult<T> {
     let json = serde_json::to_string(body).map_err(|e| ApiError { status: 0, message: e.to_string() })?;
     decode(send(Request::delete(path), Some(json)).await?).await
 }

@@ -2,13 +2,14 @@
 
 use leptos::prelude::*;
 use leptos_router::components::{A, Outlet, Redirect};
-use stylers_macro::style;
 use warden_core::authz::Section;
 
 use crate::app::{current_app_path, href};
 use crate::components::states::Loading;
 use crate::components::theme::ThemeToggle;
+use crate::components::toast::ToastRegion;
 use crate::components::user_menu::UserMenu;
+use crate::live::provide_live;
 use crate::session::{AuthState, use_session};
 
 #[component]
@@ -30,45 +31,20 @@ pub fn Shell() -> impl IntoView {
 
 #[component]
 fn Layout(sections: Vec<Section>, user: warden_core::api::CurrentUser) -> impl IntoView {
-    let class = style! {
-        .topbar {
-            display: flex;
-            align-items: center;
-            gap: 16px;
-            flex-wrap: wrap;
-            padding: 8px 20px;
-            background: var(--surface);
-            border-bottom: 1px solid var(--border);
-        }
-        nav {
-            display: flex;
-            gap: 4px;
-            flex-wrap: wrap;
-            flex: 1;
-        }
-        .tools {
-            display: flex;
-            gap: 8px;
-            align-items: center;
-        }
-        main {
-            padding: 24px;
-            max-width: 1400px;
-            margin: 0 auto;
-        }
-    };
-    view! { class = class,
+    provide_live();
+    view! {
         <header class="topbar">
             <A href=href("/") attr:class="brand"><img src="favicon.svg" alt="" />"Warden"</A>
             <nav aria-label="Main">
                 {sections.into_iter().map(|section| view! { <A href=href(section.path()) attr:class="navlink">{section.title()}</A> }).collect_view()}
             </nav>
-            <div class="tools">
+            <div class="topbar-tools">
                 <ThemeToggle />
                 <UserMenu user />
             </div>
         </header>
-        <main id="main"><Outlet /></main>
+        <main id="main" class="main"><Outlet /></main>
+        <ToastRegion />
     }
 }
 

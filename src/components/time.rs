@@ -14,15 +14,6 @@ pub fn use_now() -> ReadSignal<f64> {
     now
 }
 
-/// A counter that goes up every `every`, to key live data on.
-pub fn use_tick(every: Duration) -> ReadSignal<u64> {
-    let (tick, set_tick) = signal(0u64);
-    if let Ok(handle) = set_interval_with_handle(move || set_tick.update(|t| *t += 1), every) {
-        on_cleanup(move || handle.clear());
-    }
-    tick
-}
-
 pub fn parse_time(rfc3339: &str) -> Option<f64> {
     let ms = web_sys::js_sys::Date::parse(rfc3339);
     (!ms.is_nan()).then_some(ms)

@@ -1,7 +1,6 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
-use stylers_macro::style;
 use warden_core::api::CurrentUser;
 use warden_core::authz::Privilege;
 
@@ -11,36 +10,6 @@ use crate::session::use_session;
 /// The signed-in user, with their roles and a sign-out item.
 #[component]
 pub fn UserMenu(user: CurrentUser) -> impl IntoView {
-    let class = style! {
-        .menu {
-            position: relative;
-        }
-        .panel {
-            position: absolute;
-            right: 0;
-            top: calc(100% + 6px);
-            z-index: 20;
-            min-width: 220px;
-            padding: 12px;
-            background: var(--surface-raised);
-            border: 1px solid var(--border);
-            border-radius: var(--radius);
-            box-shadow: var(--shadow);
-        }
-        .name {
-            font-weight: 600;
-        }
-        .roles {
-            color: var(--text-muted);
-            font-size: 0.85rem;
-            margin: 4px 0 12px;
-        }
-        .error {
-            color: var(--danger);
-            font-size: 0.85rem;
-            margin-bottom: 8px;
-        }
-    };
     let session = use_session();
     let navigate = use_navigate();
     let open = RwSignal::new(false);
@@ -54,8 +23,8 @@ pub fn UserMenu(user: CurrentUser) -> impl IntoView {
     let may_keys = user.can(Privilege::ApiKeysManageOwn);
     let label = user.full_name.clone().unwrap_or_else(|| user.username.clone());
     let roles = user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
-    view! { class = class,
-        <div class="menu" on:keydown=move |ev| if ev.key() == "Escape" { open.set(false) }>
+    view! {
+        <div class="user-menu" on:keydown=move |ev| if ev.key() == "Escape" { open.set(false) }>
             <button
                 type="button"
                 class="button button-ghost"
@@ -67,11 +36,11 @@ pub fn UserMenu(user: CurrentUser) -> impl IntoView {
                 {label.clone()} " ▾"
             </button>
             <Show when=move || open.get()>
-                <div class="panel">
-                    <div class="name">{user.username.clone()}</div>
-                    <div class="roles">{roles.clone()}</div>
+                <div class="user-menu-panel">
+                    <div class="user-menu-name">{user.username.clone()}</div>
+                    <div class="user-menu-roles">{roles.clone()}</div>
                     {may_keys.then(|| view! { <p><A href=href("/api-keys") on:click=move |_| open.set(false)>"API keys"</A></p> })}
-                    {move || error.get().map(|message| view! { <div class="error" role="alert">{message}</div> })}
+                    {move || error.get().map(|message| view! { <div class="user-menu-error" role="alert">{message}</div> })}
                     <button
                         type="button"
                         class="button"

@@ -1,21 +1,21 @@
 //! One agent: its status and why, the audit fields, the FORCE_UNENROLL
 //! annotation, refused calls, the activity log, and unenroll for Fleet
-//! administrators.
-
-use std::time::Duration;
+//! administrators. Live on the push channel.
 
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 use warden_core::authz::Privilege;
-use warden_core::fleet_api::{Agent, AgentEvent, ItemResponse, ListResponse, UnenrollRequest, can_unenroll};
-use warden_core::paths;
+use warden_core::fleet_api::can_unenroll;
 
 use crate::api;
 use crate::app::href;
-use crate::components::states::{ErrorMessage, Loading};
+use crate::components::async_view::AsyncView;
+use crate::components::confirm_dialog::ConfirmDialog;
 use crate::components::status_badge::StatusBadge;
-use crate::components::time::{ago_text, use_now, use_tick};
+use crate::components::time::{ago_text, use_now};
+use crate::components::toast::use_toasts;
+use crate::live::{Topic, use_live};
 use crate::session::use_session;
 
 #[component]
@@ -24,131 +24,127 @@ pub fn AgentPage() -> impl IntoView {
     let id = move || params.with(|p| p.get("id").unwrap_or_default());
     let session = use_session();
     let may_unenroll = move || session.user().is_some_and(|u| u.can(Privilege::FleetAll));
-    let tick = use_tick(Duration::from_secs(5));
+    let live = use_live(Topic::Fleet);
     let now = use_now();
-    let changed = RwSignal::new(0u32);
-    let agent = LocalResource::new(move || {
-        tick.track();
-        changed.track();
-        let url = paths::agent(&id());
-        async move { api::get::<ItemResponse<Agent>>(&url).await.map(|r| r.item) }
-    });
-    let events = LocalResource::new(move || {
-        tick.track();
-        changed.track();
-        let url = paths::agent_events(&id());
-        async move { api::get::<ListResponse<AgentEvent>>(&url).await.map(|r| r.items) }
-    });
+    let toasts = use_toasts();
 
     let confirming = RwSignal::new(None::<bool>);
     let unenroll = Action::new_local(move |force: &bool| {
-        let url = paths::agent_unenroll(&id());
-        let request = UnenrollRequest { force: *force, revoke: false };
-        async move { api::post::<_, serde_json::Value>(&url, &request).await }
+        let (id, force) = (id(), *force);
+        async move { api::fleet::unenroll(&id, force).await }
+    });
+    let agent = LocalResource::new(move || {
+        live.track();
+        unenroll.version().track();
+        let id = id();
+        async move { api::fleet::agent(&id).await }
+    });
+    let events = LocalResource::new(move || {
+        live.track();
+        unenroll.version().track();
+        let id = id();
+        async move { api::fleet::agent_events(&id).await }
     });
     Effect::new(move |_| {
-        if let Some(Ok(_)) = unenroll.value().get() {
+        if let Some(Ok(())) = unenroll.value().get() {
+            let force = confirming.get_untracked() == Some(true);
             confirming.set(None);
-            changed.update(|c| *c += 1);
+            toasts.show(if force {
+                "Agent force-unenrolled: its key is revoked"
+            } else {
+                "Unenroll requested: the agent is removed when it confirms"
+            });
         }
+    });
+    let unenroll_error = Signal::derive(move || match unenroll.value().get() {
+        Some(Err(err)) => Some(err.message),
+        _ => None,
     });
 
     view! {
         <section class="page">
             <p><A href=href("/fleet")>"← Fleet"</A></p>
-            <Transition fallback=|| view! { <Loading label="Loading agent…" /> }>
-                {move || Suspend::new(async move {
-                    match agent.await {
-                        Err(err) => view! { <ErrorMessage message=err.message /> }.into_any(),
-                        Ok(agent) => {
-                            let host = agent.local_metadata.pointer("/host/hostname").and_then(|v| v.as_str()).unwrap_or("(unnamed host)").to_owned();
-                            let offer = can_unenroll(&agent);
-                            let last = agent.last_checkin.clone();
-                            view! {
-                                <h1>{host} " " <StatusBadge status=agent.status /></h1>
-                                <p class="lead">{agent.status.explanation()}</p>
-                                {agent.rejected_calls.clone().map(|r| view! {
-                                    <div class="state state-error" role="alert" data-testid="rejected-calls">
-                                        {format!("An unenrolled agent keeps trying to connect: {} refused call(s), the last at {}. Either the unenroll did not reach it, or this is not our agent.", r.count, r.last_at)}
+            <AsyncView resource=agent loading="Loading agent…" let:agent>
+                {
+                    let host = agent.local_metadata.pointer("/host/hostname").and_then(|v| v.as_str()).unwrap_or("(unnamed host)").to_owned();
+                    let offer = can_unenroll(&agent);
+                    let last = agent.last_checkin.clone();
+                    view! {
+                        <h1>{host} " " <StatusBadge status=agent.status /></h1>
+                        <p class="lead">{agent.status.explanation()}</p>
+                        {agent.rejected_calls.clone().map(|r| view! {
+                            <div class="state state-error" role="alert" data-testid="rejected-calls">
+                                {format!("An unenrolled agent keeps trying to connect: {} refused call(s), the last at {}. Either the unenroll did not reach it, or this is not our agent.", r.count, r.last_at)}
+                            </div>
+                        })}
+                        <div class="grid">
+                            <div class="panel">
+                                <h2>"Details"</h2>
+                                <dl class="facts">
+                                    <dt>"Agent id"</dt><dd><code>{agent.id.to_string()}</code></dd>
+                                    <dt>"Policy"</dt><dd>{agent.policy_id.to_string()}</dd>
+                                    <dt>"Version"</dt><dd>{agent.agent.version.clone()}</dd>
+                                    <dt>"Tags"</dt><dd>{agent.tags.join(", ")}</dd>
+                                    <dt>"Enrolled"</dt><dd>{agent.enrolled_at.clone()}</dd>
+                                    <dt>"Last activity"</dt><dd>{move || ago_text(last.as_deref(), now.get())}</dd>
+                                    <dt>"Last message"</dt><dd>{agent.last_checkin_message.clone().unwrap_or_default()}</dd>
+                                </dl>
+                            </div>
+                            <div class="panel" data-testid="audit">
+                                <h2>"Final message and unenroll"</h2>
+                                <dl class="facts">
+                                    <dt>"Audit reason"</dt><dd>{agent.audit_unenrolled_reason.map(|r| r.as_str().to_owned()).unwrap_or_else(|| "none".into())}</dd>
+                                    <dt>"Reported at"</dt><dd>{agent.audit_unenrolled_time.clone().unwrap_or_else(|| "—".into())}</dd>
+                                    <dt>"Unenrolled at"</dt><dd>{agent.unenrolled_at.clone().unwrap_or_else(|| "—".into())}</dd>
+                                    <dt>"FORCE_UNENROLL"</dt><dd data-testid="force-annotation">{agent.force_unenroll.clone().map(|f| format!("by {} at {}", f.by, f.at)).unwrap_or_else(|| "—".into())}</dd>
+                                </dl>
+                                <Show when=move || offer && may_unenroll()>
+                                    <div class="actions-row">
+                                        <button type="button" class="button" on:click=move |_| confirming.set(Some(false))>"Unenroll"</button>
+                                        <button type="button" class="button button-danger" on:click=move |_| confirming.set(Some(true))>"Force unenroll"</button>
                                     </div>
-                                })}
-                                <div class="grid">
-                                    <div class="panel">
-                                        <h2>"Details"</h2>
-                                        <dl class="facts">
-                                            <dt>"Agent id"</dt><dd><code>{agent.id.to_string()}</code></dd>
-                                            <dt>"Policy"</dt><dd>{agent.policy_id.to_string()}</dd>
-                                            <dt>"Version"</dt><dd>{agent.agent.version.clone()}</dd>
-                                            <dt>"Tags"</dt><dd>{agent.tags.join(", ")}</dd>
-                                            <dt>"Enrolled"</dt><dd>{agent.enrolled_at.clone()}</dd>
-                                            <dt>"Last activity"</dt><dd>{move || ago_text(last.as_deref(), now.get())}</dd>
-                                            <dt>"Last message"</dt><dd>{agent.last_checkin_message.clone().unwrap_or_default()}</dd>
-                                        </dl>
-                                    </div>
-                                    <div class="panel" data-testid="audit">
-                                        <h2>"Final message and unenroll"</h2>
-                                        <dl class="facts">
-                                            <dt>"Audit reason"</dt><dd>{agent.audit_unenrolled_reason.map(|r| r.as_str().to_owned()).unwrap_or_else(|| "none".into())}</dd>
-                                            <dt>"Reported at"</dt><dd>{agent.audit_unenrolled_time.clone().unwrap_or_else(|| "—".into())}</dd>
-                                            <dt>"Unenrolled at"</dt><dd>{agent.unenrolled_at.clone().unwrap_or_else(|| "—".into())}</dd>
-                                            <dt>"FORCE_UNENROLL"</dt><dd data-testid="force-annotation">{agent.force_unenroll.clone().map(|f| format!("by {} at {}", f.by, f.at)).unwrap_or_else(|| "—".into())}</dd>
-                                        </dl>
-                                        <Show when=move || offer && may_unenroll()>
-                                            <div class="actions-row">
-                                                <button type="button" class="button" on:click=move |_| confirming.set(Some(false))>"Unenroll"</button>
-                                                <button type="button" class="button button-danger" on:click=move |_| confirming.set(Some(true))>"Force unenroll"</button>
-                                            </div>
-                                        </Show>
-                                    </div>
-                                </div>
-                            }.into_any()
-                        }
-                    }
-                })}
-            </Transition>
-            {move || confirming.get().map(|force| view! {
-                <div class="dialog-backdrop">
-                    <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="confirm-title"
-                        on:keydown=move |ev| if ev.key() == "Escape" { confirming.set(None) }>
-                        <h2 id="confirm-title">{if force { "Force unenroll this agent?" } else { "Unenroll this agent?" }}</h2>
-                        <p>{if force {
-                            "Its API key is revoked at once and the agent can no longer talk to Warden. The record keeps who did it and when."
-                        } else {
-                            "The agent is asked to unenroll and is removed when it confirms. An agent that reported itself gone is removed at once."
-                        }}</p>
-                        {move || match unenroll.value().get() { Some(Err(err)) => Some(view! { <ErrorMessage message=err.message /> }), _ => None }}
-                        <div class="actions-row">
-                            <button type="button" class="button" autofocus on:click=move |_| confirming.set(None)>"Cancel"</button>
-                            <button type="button" class=if force { "button button-danger" } else { "button button-primary" }
-                                disabled=move || unenroll.pending().get()
-                                on:click=move |_| { unenroll.dispatch(force); }>
-                                {if force { "Force unenroll" } else { "Unenroll" }}
-                            </button>
+                                </Show>
+                            </div>
                         </div>
-                    </div>
-                </div>
+                    }
+                }
+            </AsyncView>
+            {move || confirming.get().map(|force| view! {
+                <ConfirmDialog
+                    title=if force { "Force unenroll this agent?" } else { "Unenroll this agent?" }
+                    confirm=if force { "Force unenroll" } else { "Unenroll" }
+                    danger=force
+                    pending=unenroll.pending()
+                    error=unenroll_error
+                    on_confirm=Callback::new(move |()| { unenroll.dispatch(force); })
+                    on_cancel=Callback::new(move |()| confirming.set(None))
+                >
+                    <p>{if force {
+                        "Its API key is revoked at once and the agent can no longer talk to Warden. The record keeps who did it and when."
+                    } else {
+                        "The agent is asked to unenroll and is removed when it confirms. An agent that reported itself gone is removed at once."
+                    }}</p>
+                </ConfirmDialog>
             })}
             <div class="panel">
                 <h2>"Activity"</h2>
-                <Transition fallback=|| view! { <Loading /> }>
-                    {move || Suspend::new(async move {
-                        match events.await {
-                            Err(err) => view! { <ErrorMessage message=err.message /> }.into_any(),
-                            Ok(list) if list.is_empty() => view! { <div class="state state-empty">"Nothing yet."</div> }.into_any(),
-                            Ok(list) => view! {
-                                <ol class="timeline" data-testid="activity">
-                                    {list.into_iter().map(|e| view! {
-                                        <li data-kind=e.kind.as_str()>
-                                            <time>{e.created_at.clone()}</time>
-                                            <span>{e.message.clone()}</span>
-                                            {e.actor.clone().map(|a| view! { <span class="muted">{format!(" — {a}")}</span> })}
-                                        </li>
-                                    }).collect_view()}
-                                </ol>
-                            }.into_any(),
-                        }
-                    })}
-                </Transition>
+                <AsyncView resource=events let:lines>
+                    {if lines.is_empty() {
+                        view! { <div class="state state-empty">"Nothing yet."</div> }.into_any()
+                    } else {
+                        view! {
+                            <ol class="timeline" data-testid="activity">
+                                {lines.into_iter().map(|e| view! {
+                                    <li data-kind=e.kind.as_str()>
+                                        <time>{e.created_at.clone()}</time>
+                                        <span>{e.message.clone()}</span>
+                                        {e.actor.clone().map(|a| view! { <span class="muted">{format!(" — {a}")}</span> })}
+                                    </li>
+                                }).collect_view()}
+                            </ol>
+                        }.into_any()
+                    }}
+                </AsyncView>
             </div>
         </section>
     }

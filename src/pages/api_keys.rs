@@ -2,13 +2,17 @@
 //! button) and invalidate. Scripts send `Authorization: ApiKey <encoded>`.
 
 use leptos::prelude::*;
-use warden_core::api_keys::{ApiKeyInfo, ApiKeyList, CreateApiKeyRequest, CreateApiKeyResponse, InvalidateApiKeyRequest, InvalidateApiKeyResponse};
+use warden_core::api_keys::{ApiKeyInfo, CreateApiKeyRequest, CreateApiKeyResponse};
 use warden_core::authz::{Privilege, Role};
-use warden_core::paths;
 
 use crate::api;
-use crate::components::states::{ErrorMessage, Loading};
+use crate::components::async_view::AsyncView;
+use crate::components::confirm_dialog::ConfirmDialog;
+use crate::components::data_table::{Column, DataTable};
+use crate::components::form::{Checkbox, Field, Select};
+use crate::components::states::ErrorMessage;
 use crate::components::time::{ago, until, use_now};
+use crate::components::toast::use_toasts;
 use crate::session::use_session;
 
 const EXPIRATIONS: [(&str, &str); 5] = [("30d", "30 days"), ("7d", "7 days"), ("1d", "1 day"), ("90d", "90 days"), ("", "Never")];
@@ -20,26 +24,37 @@ pub fn ApiKeysPage() -> impl IntoView {
     let may_manage = move || user().is_some_and(|u| u.can(Privilege::ApiKeysManageOwn));
     let admin = move || user().is_some_and(|u| u.can(Privilege::UsersAdmin));
     let now = use_now();
-    let changed = RwSignal::new(0u32);
-    let keys = LocalResource::new(move || {
-        changed.track();
-        async move { api::get::<ApiKeyList>(paths::API_KEYS).await.map(|list| list.api_keys) }
-    });
+    let toasts = use_toasts();
 
     let name = RwSignal::new(String::new());
     let expiration = RwSignal::new("30d".to_owned());
     let limited_to = RwSignal::new(Vec::<Role>::new());
     let create = Action::new_local(move |request: &CreateApiKeyRequest| {
         let request = request.clone();
-        async move { api::post::<_, CreateApiKeyResponse>(paths::API_KEYS, &request).await }
+        async move { api::api_keys::create(&request).await }
     });
+    let invalidate = Action::new_local(move |id: &String| {
+        let id = id.clone();
+        async move { api::api_keys::invalidate(&id).await }
+    });
+    let keys = LocalResource::new(move || {
+        create.version().track();
+        invalidate.version().track();
+        async move {
+            match api::api_keys::list().await {
+                // Not an error to show: the page says why instead.
+                Err(err) if err.status == 403 => Ok(None),
+                other => other.map(Some),
+            }
+        }
+    });
+
     let created = RwSignal::new(None::<CreateApiKeyResponse>);
     Effect::new(move |_| {
         if let Some(Ok(key)) = create.value().get() {
             created.set(Some(key));
             name.set(String::new());
             limited_to.set(Vec::new());
-            changed.update(|c| *c += 1);
         }
     });
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
@@ -51,15 +66,17 @@ pub fn ApiKeysPage() -> impl IntoView {
     };
 
     let confirming = RwSignal::new(None::<ApiKeyInfo>);
-    let invalidate = Action::new_local(move |id: &String| {
-        let request = InvalidateApiKeyRequest { ids: vec![id.clone()] };
-        async move { api::delete::<_, InvalidateApiKeyResponse>(paths::API_KEYS, &request).await }
-    });
     Effect::new(move |_| {
-        if let Some(Ok(_)) = invalidate.value().get() {
+        if let Some(Ok(_)) = invalidate.value().get()
+            && let Some(key) = confirming.get_untracked()
+        {
             confirming.set(None);
-            changed.update(|c| *c += 1);
+            toasts.show(format!("Key “{}” invalidated", key.name));
         }
+    });
+    let invalidate_error = Signal::derive(move || match invalidate.value().get() {
+        Some(Err(err)) => Some(err.message),
+        _ => None,
     });
     let copied = RwSignal::new(false);
     let copy = move |text: String| {
@@ -70,39 +87,37 @@ pub fn ApiKeysPage() -> impl IntoView {
         });
     };
 
-    let row = move |key: ApiKeyInfo| {
-        let expired = key.expiration.is_some_and(|at| (at as f64) <= now.get_untracked());
-        let state = if key.invalidated {
-            ("badge status-unenrolled", "invalidated")
-        } else if expired {
-            ("badge status-offline", "expired")
-        } else {
-            ("badge status-online", "active")
-        };
-        let roles =
-            if key.roles.is_empty() { "all of the owner's".to_owned() } else { key.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ") };
-        let creation = key.creation;
-        let expiration = key.expiration;
-        let active = !key.invalidated && !expired;
-        let target = key.clone();
-        view! {
-            <tr data-testid="api-key-row" data-name=key.name.clone()>
-                <td><div class="strong">{key.name.clone()}</div><code class="muted">{key.id.clone()}</code></td>
-                <Show when=admin><td>{key.username.clone()}</td></Show>
-                <td><span class=state.0 data-testid="key-state">{state.1}</span></td>
-                <td>{roles}</td>
-                <td>{move || ago(creation as f64, now.get())}</td>
-                <td>{move || expiration.map(|t| until(t as f64, now.get()).replace("due now", "expired")).unwrap_or_else(|| "never".into())}</td>
-                <td>
-                    <Show when=move || active>
-                        {
-                            let target = target.clone();
-                            view! { <button type="button" class="button button-danger" on:click=move |_| confirming.set(Some(target.clone()))>"Invalidate"</button> }
-                        }
-                    </Show>
-                </td>
-            </tr>
+    let columns = move || {
+        let mut columns = vec![Column::new("Name", |key: &ApiKeyInfo| {
+            view! { <div class="strong">{key.name.clone()}</div><code class="muted">{key.id.clone()}</code> }
+        })];
+        if admin() {
+            columns.push(Column::new("Owner", |key: &ApiKeyInfo| key.username.clone()));
         }
+        columns.extend([
+            Column::new("State", move |key: &ApiKeyInfo| {
+                let (class, text) = key_state(key, now.get_untracked());
+                view! { <span class=class data-testid="key-state">{text}</span> }
+            }),
+            Column::new("Roles", |key: &ApiKeyInfo| {
+                if key.roles.is_empty() { "all of the owner's".to_owned() } else { key.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ") }
+            }),
+            Column::new("Created", move |key: &ApiKeyInfo| {
+                let creation = key.creation;
+                move || ago(creation as f64, now.get())
+            }),
+            Column::new("Expires", move |key: &ApiKeyInfo| {
+                let expiration = key.expiration;
+                move || expiration.map(|t| until(t as f64, now.get()).replace("due now", "expired")).unwrap_or_else(|| "never".into())
+            }),
+            Column::actions(move |key: &ApiKeyInfo| {
+                let target = key.clone();
+                (key_state(key, now.get_untracked()).1 == "active").then(|| {
+                    view! { <button type="button" class="button button-danger" on:click=move |_| confirming.set(Some(target.clone()))>"Invalidate"</button> }
+                })
+            }),
+        ]);
+        columns
     };
 
     view! {
@@ -116,25 +131,15 @@ pub fn ApiKeysPage() -> impl IntoView {
                 <form class="panel" on:submit=on_submit aria-labelledby="new-key-title">
                     <h2 id="new-key-title">"New key"</h2>
                     <div class="form-grid">
-                        <label>"Name"<input name="name" required maxlength="256" placeholder="nightly export" bind:value=name /></label>
-                        <label>"Expires after"
-                            <select name="expiration" on:change=move |ev| expiration.set(event_target_value(&ev))>
-                                {EXPIRATIONS.into_iter().map(|(value, label)| view! { <option value=value selected=move || expiration.get() == value>{label}</option> }).collect_view()}
-                            </select>
-                        </label>
+                        <Field label="Name"><input name="name" required maxlength="256" placeholder="nightly export" bind:value=name /></Field>
+                        <Select label="Expires after" name="expiration" options=&EXPIRATIONS value=expiration />
                         <button type="submit" class="button button-primary" disabled=move || create.pending().get()>"Create key"</button>
                     </div>
                     <fieldset class="fieldset">
                         <legend class="muted">"Limit to some of your roles (none ticked: all of them)"</legend>
                         {move || user().map(|u| u.roles).unwrap_or_default().into_iter().map(|role| view! {
-                            <label class="check">
-                                <input type="checkbox" prop:checked=move || limited_to.get().contains(&role)
-                                    on:change=move |ev| {
-                                        let on = event_target_checked(&ev);
-                                        limited_to.update(|roles| { roles.retain(|r| *r != role); if on { roles.push(role); } });
-                                    } />
-                                {role.as_str()}
-                            </label>
+                            <Checkbox label=role.as_str() checked=Signal::derive(move || limited_to.get().contains(&role))
+                                on_change=Callback::new(move |on: bool| limited_to.update(|roles| { roles.retain(|r| *r != role); if on { roles.push(role); } })) />
                         }).collect_view()}
                     </fieldset>
                     {move || match create.value().get() { Some(Err(err)) => Some(view! { <ErrorMessage message=err.message /> }), _ => None }}
@@ -159,45 +164,38 @@ pub fn ApiKeysPage() -> impl IntoView {
             })}
             <div class="panel">
                 <h2>{move || if admin() { "Everyone's keys" } else { "Your keys" }}</h2>
-                <Transition fallback=|| view! { <Loading label="Loading keys…" /> }>
-                    {move || Suspend::new(async move {
-                        match keys.await {
-                            Err(err) if err.status == 403 => view! { <div class="state state-empty">"No keys: your roles do not allow them."</div> }.into_any(),
-                            Err(err) => view! { <ErrorMessage message=err.message /> }.into_any(),
-                            Ok(list) if list.is_empty() => view! { <div class="state state-empty">"No API keys yet."</div> }.into_any(),
-                            Ok(list) => view! {
-                                <div class="table-scroll">
-                                    <table class="table" data-testid="api-keys">
-                                        <thead><tr>
-                                            <th>"Name"</th><Show when=admin><th>"Owner"</th></Show><th>"State"</th><th>"Roles"</th>
-                                            <th>"Created"</th><th>"Expires"</th><th><span class="sr-only">"Actions"</span></th>
-                                        </tr></thead>
-                                        <tbody>{list.into_iter().map(row).collect_view()}</tbody>
-                                    </table>
-                                </div>
-                            }.into_any(),
-                        }
-                    })}
-                </Transition>
+                <AsyncView resource=keys loading="Loading keys…" let:list>
+                    {match list {
+                        None => view! { <div class="state state-empty">"No keys: your roles do not allow them."</div> }.into_any(),
+                        Some(list) => view! {
+                            <DataTable rows=list columns=columns() empty="No API keys yet." testid="api-keys"
+                                row_id=|key: &ApiKeyInfo| ("api-key-row".to_owned(), key.name.clone()) />
+                        }.into_any(),
+                    }}
+                </AsyncView>
             </div>
             {move || confirming.get().map(|key| {
                 let id = key.id.clone();
                 view! {
-                    <div class="dialog-backdrop">
-                        <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="invalidate-title"
-                            on:keydown=move |ev| if ev.key() == "Escape" { confirming.set(None) }>
-                            <h2 id="invalidate-title">{format!("Invalidate “{}”?", key.name)}</h2>
-                            <p>"Every call with this key is refused from now on. This cannot be undone."</p>
-                            {move || match invalidate.value().get() { Some(Err(err)) => Some(view! { <ErrorMessage message=err.message /> }), _ => None }}
-                            <div class="actions-row">
-                                <button type="button" class="button" autofocus on:click=move |_| confirming.set(None)>"Cancel"</button>
-                                <button type="button" class="button button-danger" disabled=move || invalidate.pending().get()
-                                    on:click=move |_| { invalidate.dispatch(id.clone()); }>"Invalidate"</button>
-                            </div>
-                        </div>
-                    </div>
+                    <ConfirmDialog title=format!("Invalidate “{}”?", key.name) confirm="Invalidate" danger=true
+                        pending=invalidate.pending() error=invalidate_error
+                        on_confirm=Callback::new(move |()| { invalidate.dispatch(id.clone()); })
+                        on_cancel=Callback::new(move |()| confirming.set(None))>
+                        <p>"Every call with this key is refused from now on. This cannot be undone."</p>
+                    </ConfirmDialog>
                 }
             })}
         </section>
+    }
+}
+
+/// Active, expired or invalidated, with its badge class.
+fn key_state(key: &ApiKeyInfo, now_ms: f64) -> (&'static str, &'static str) {
+    if key.invalidated {
+        ("badge status-unenrolled", "invalidated")
+    } else if key.expiration.is_some_and(|at| (at as f64) <= now_ms) {
+        ("badge status-offline", "expired")
+    } else {
+        ("badge status-online", "active")
     }
 }

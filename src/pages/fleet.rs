@@ -1,22 +1,26 @@
 //! The Fleet view: every agent with its status, counts that filter, search,
-//! sort and paging (all on the server), live every 5 seconds. The filters
-//! live in the URL, so a view can be shared and survives reload.
+//! sort and paging (all on the server), live on the push channel. The
+//! filters live in the URL, so a view can be shared and survives reload.
 
-use std::time::Duration;
-
+use leptos::Params;
 use leptos::prelude::*;
 use leptos_router::components::A;
-use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::hooks::{use_navigate, use_query};
+use leptos_router::params::Params;
 use warden_core::fleet::AgentStatus;
-use warden_core::fleet_api::{Agent, ListResponse};
-use warden_core::kuery;
-use warden_core::paths;
+use warden_core::fleet_api::{Agent, AgentSortField};
+use warden_core::{kuery, paths};
 
 use crate::api;
+use crate::api::fleet::AgentListQuery;
 use crate::app::href;
-use crate::components::states::{ErrorMessage, Loading};
+use crate::components::async_view::AsyncView;
+use crate::components::data_table::{Column, DataTable, Sorting};
+use crate::components::form::Checkbox;
+use crate::components::pager::Pager;
 use crate::components::status_badge::StatusBadge;
-use crate::components::time::{ago_text, use_now, use_tick};
+use crate::components::time::{ago_text, use_now};
+use crate::live::{Topic, use_live};
 
 const PER_PAGE: usize = 20;
 
@@ -33,141 +37,151 @@ const CHIPS: [AgentStatus; 9] = [
     AgentStatus::Unenrolling,
 ];
 
-fn encode(text: &str) -> String {
-    String::from(web_sys::js_sys::encode_uri_component(text))
+/// What the Fleet view shows, as its URL says: `/fleet?status=offline&q=web&page=2&sort=status&order=desc&inactive=1`.
+#[derive(Params, Debug, Clone, PartialEq, Default)]
+struct FleetQuery {
+    status: Option<String>,
+    q: Option<String>,
+    page: Option<usize>,
+    sort: Option<AgentSortField>,
+    order: Option<String>,
+    inactive: Option<String>,
+}
+
+impl FleetQuery {
+    fn page(&self) -> usize {
+        self.page.unwrap_or(1).max(1)
+    }
+
+    fn sort(&self) -> AgentSortField {
+        self.sort.unwrap_or(AgentSortField::Hostname)
+    }
+
+    fn descending(&self) -> bool {
+        self.order.as_deref() == Some("desc")
+    }
+
+    fn show_inactive(&self) -> bool {
+        self.inactive.as_deref() == Some("1")
+    }
+
+    fn status(&self) -> Option<&str> {
+        self.status.as_deref().filter(|s| !s.is_empty())
+    }
+
+    /// The URL that shows this view; empty parts are left out.
+    fn url(&self) -> String {
+        let page = self.page.filter(|&p| p > 1).map(|p| p.to_string());
+        let params: Vec<(&str, &str)> = [
+            ("status", self.status()),
+            ("q", self.q.as_deref()),
+            ("page", page.as_deref()),
+            ("sort", self.sort.map(AgentSortField::as_str)),
+            ("order", self.order.as_deref()),
+            ("inactive", self.inactive.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value.filter(|v| !v.is_empty())?)))
+        .collect();
+        paths::with_query("/fleet", &params)
+    }
 }
 
 #[component]
 pub fn FleetPage() -> impl IntoView {
-    let query = use_query_map();
+    let query = use_query::<FleetQuery>();
+    let view_of = move || query.get().unwrap_or_default();
     let navigate = use_navigate();
-    let param = move |name: &str| query.with(|q| q.get(name).unwrap_or_default());
-    let status = move || param("status");
-    let search = move || param("q");
-    let page = move || param("page").parse::<usize>().unwrap_or(1).max(1);
-    let sort = move || {
-        let s = param("sort");
-        if s.is_empty() { "local_metadata.host.hostname".to_owned() } else { s }
-    };
-    let order = move || {
-        let o = param("order");
-        if o == "desc" { o } else { "asc".to_owned() }
-    };
-    let show_inactive = move || param("inactive") == "1";
-
     // Every change of filter is a navigation, so the URL always says what is shown.
-    let set_params = {
-        let navigate = navigate.clone();
-        move |changes: Vec<(&'static str, String)>| {
-            let mut pairs: Vec<(String, String)> = ["status", "q", "page", "sort", "order", "inactive"]
-                .iter()
-                .map(|k| (k.to_string(), query.with_untracked(|q| q.get(k).unwrap_or_default())))
-                .collect();
-            for (key, value) in changes {
-                if let Some(pair) = pairs.iter_mut().find(|(k, _)| k == key) {
-                    pair.1 = value;
-                }
-            }
-            let qs: Vec<String> = pairs.into_iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={}", encode(&v))).collect();
-            let target = if qs.is_empty() { "/fleet".to_owned() } else { format!("/fleet?{}", qs.join("&")) };
-            navigate(&target, Default::default());
-        }
+    let show = Callback::new(move |change: FleetQuery| navigate(&change.url(), Default::default()));
+    let changed = move |edit: fn(&mut FleetQuery, String), value: String| {
+        let mut next = query.get_untracked().unwrap_or_default();
+        edit(&mut next, value);
+        show.run(next);
     };
 
-    let tick = use_tick(Duration::from_secs(5));
+    let live = use_live(Topic::Fleet);
     let now = use_now();
     let agents = LocalResource::new(move || {
-        tick.track();
-        let kuery = kuery::for_view(Some(&status()).filter(|s| !s.is_empty()).map(|s| s.as_str()), &search());
-        let url = paths::with_query(
-            paths::AGENTS,
-            &[
-                ("page", &page().to_string()),
-                ("perPage", &PER_PAGE.to_string()),
-                ("sortField", &sort()),
-                ("sortOrder", &order()),
-                ("getStatusSummary", "true"),
-                ("showInactive", &show_inactive().to_string()),
-                ("kuery", &kuery),
-            ],
-        );
-        async move { api::get::<ListResponse<Agent>>(&url).await }
+        live.track();
+        let view = view_of();
+        async move {
+            let kuery = kuery::for_view(view.status(), view.q.as_deref().unwrap_or_default());
+            let list = AgentListQuery {
+                page: view.page(),
+                per_page: PER_PAGE,
+                sort: view.sort(),
+                descending: view.descending(),
+                show_inactive: view.show_inactive(),
+                kuery: &kuery,
+            };
+            api::fleet::list_agents(&list).await
+        }
     });
 
-    let search_input = RwSignal::new(search());
-    let on_search = {
-        let set_params = set_params.clone();
-        move |ev: leptos::ev::SubmitEvent| {
-            ev.prevent_default();
-            set_params(vec![("q", search_input.get_untracked()), ("page", String::new())]);
-        }
+    let search_input = RwSignal::new(view_of().q.unwrap_or_default());
+    let on_search = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        changed(|v, q| (v.q, v.page) = (Some(q), None), search_input.get_untracked());
     };
-    let sort_by = {
-        let set_params = set_params.clone();
-        move |field: &'static str| {
-            let next_order = if sort() == field && order() == "asc" { "desc" } else { "asc" };
-            set_params(vec![("sort", field.to_owned()), ("order", next_order.to_owned())]);
-        }
+    let sorting = Sorting {
+        field: Signal::derive(move || view_of().sort().as_str().to_owned()),
+        descending: Signal::derive(move || view_of().descending()),
+        on_sort: Callback::new(move |field: &'static str| {
+            let mut next = query.get_untracked().unwrap_or_default();
+            let field = AgentSortField::parse(field);
+            let ascending_now = next.sort() == field.unwrap_or(AgentSortField::Hostname) && !next.descending();
+            (next.sort, next.order) = (field, Some(if ascending_now { "desc" } else { "asc" }.to_owned()));
+            show.run(next);
+        }),
     };
-    let header = move |label: &'static str, field: &'static str| {
-        let sort_by = sort_by.clone();
-        view! {
-            <th aria-sort=move || if sort() == field { if order() == "asc" { "ascending" } else { "descending" } } else { "none" }>
-                <button type="button" class="th-sort" on:click=move |_| sort_by(field)>
-                    {label}
-                    {move || if sort() == field { if order() == "asc" { " ▲" } else { " ▼" } } else { "" }}
+    let on_page = Callback::new(move |page: usize| changed(|v, p| v.page = p.parse().ok(), page.to_string()));
+    let on_inactive =
+        Callback::new(move |on: bool| changed(|v, on| (v.inactive, v.page) = (Some(on), None), if on { "1".into() } else { String::new() }));
+
+    let chips = move |summary: std::collections::BTreeMap<String, usize>| {
+        let all: usize = summary.values().sum();
+        let chip = move |status: Option<AgentStatus>, count: usize| {
+            let value = status.map(|s| s.as_str()).unwrap_or_default();
+            let class = status.map_or("chip".to_owned(), |s| format!("chip chip-{}", s.as_str()));
+            view! {
+                <button type="button" class=class title=status.map(|s| s.explanation())
+                    aria-pressed=move || (view_of().status().unwrap_or_default() == value).to_string()
+                    data-testid=status.map(|s| format!("chip-{}", s.as_str()))
+                    on:click=move |_| changed(|v, s| (v.status, v.page) = (Some(s), None), value.to_owned())>
+                    {status.map_or("All", |s| s.label())} " " <span class="count">{count}</span>
                 </button>
-            </th>
-        }
-    };
-
-    let chips = {
-        let set_params = set_params.clone();
-        move |summary: std::collections::BTreeMap<String, usize>, total_all: usize| {
-            let set_params = set_params.clone();
-            let all_set = set_params.clone();
-            view! {
-                <div class="chips" role="group" aria-label="Filter by status">
-                    <button type="button" class="chip" aria-pressed=move || (status().is_empty()).to_string()
-                        on:click=move |_| all_set(vec![("status", String::new()), ("page", String::new())])>
-                        "All " <span class="count">{total_all}</span>
-                    </button>
-                    {CHIPS.into_iter().map(|chip| {
-                        let set_params = set_params.clone();
-                        let count = summary.get(chip.as_str()).copied().unwrap_or(0);
-                        view! {
-                            <button type="button" class=format!("chip chip-{}", chip.as_str()) title=chip.explanation()
-                                aria-pressed=move || (status() == chip.as_str()).to_string()
-                                data-testid=format!("chip-{}", chip.as_str())
-                                on:click=move |_| set_params(vec![("status", chip.as_str().to_owned()), ("page", String::new())])>
-                                {chip.label()} " " <span class="count">{count}</span>
-                            </button>
-                        }
-                    }).collect_view()}
-                </div>
             }
+        };
+        view! {
+            <div class="chips" role="group" aria-label="Filter by status">
+                {chip(None, all)}
+                {CHIPS.into_iter().map(|status| chip(Some(status), summary.get(status.as_str()).copied().unwrap_or(0))).collect_view()}
+            </div>
         }
     };
 
-    let paging = {
-        let set_params = set_params.clone();
-        move |total: usize| {
-            let pages = total.div_ceil(PER_PAGE).max(1);
-            let current = page().min(pages);
-            let first = if total == 0 { 0 } else { (current - 1) * PER_PAGE + 1 };
-            let last = (current * PER_PAGE).min(total);
-            let (prev, forward) = (set_params.clone(), set_params.clone());
-            view! {
-                <nav class="paging" aria-label="Pages">
-                    <span>{format!("{first}–{last} of {total}")}</span>
-                    <button type="button" class="button" disabled={current <= 1} on:click=move |_| prev(vec![("page", (current - 1).to_string())])>"Previous"</button>
-                    <button type="button" class="button" disabled={current >= pages} on:click=move |_| forward(vec![("page", (current + 1).to_string())])>"Next"</button>
-                </nav>
-            }
-        }
+    let columns = move || {
+        vec![
+            Column::new("Host", |agent: &Agent| {
+                let host = agent.local_metadata.pointer("/host/hostname").and_then(|v| v.as_str()).unwrap_or("(unnamed)").to_owned();
+                let rejected = agent.rejected_calls.clone().map(|r| {
+                    view! { <span class="warn-inline" title=format!("Refused {} call(s) after unenroll; last {}", r.count, r.last_at)>" ⚠ still calling"</span> }
+                });
+                view! { <A href=href(&format!("/fleet/agents/{}", agent.id))>{host}</A>{rejected} }
+            })
+            .sortable(AgentSortField::Hostname.as_str()),
+            Column::new("Status", |agent: &Agent| view! { <StatusBadge status=agent.status /> }).sortable(AgentSortField::Status.as_str()),
+            Column::new("Policy", |agent: &Agent| agent.policy_id.to_string()),
+            Column::new("Version", |agent: &Agent| agent.agent.version.clone()).sortable(AgentSortField::Version.as_str()),
+            Column::new("Last activity", move |agent: &Agent| {
+                let last = agent.last_checkin.clone();
+                move || ago_text(last.as_deref(), now.get())
+            })
+            .sortable(AgentSortField::LastCheckin.as_str()),
+        ]
     };
 
-    let inactive_toggle = set_params.clone();
     view! {
         <section class="page">
             <h1>"Fleet"</h1>
@@ -175,66 +189,27 @@ pub fn FleetPage() -> impl IntoView {
             <form class="toolbar" on:submit=on_search role="search">
                 <input type="search" placeholder="Search host names, or a kuery such as tags:prod" aria-label="Search agents" bind:value=search_input class="grow" />
                 <button type="submit" class="button">"Search"</button>
-                <label class="check">
-                    <input type="checkbox" prop:checked=show_inactive
-                        on:change=move |ev| inactive_toggle(vec![("inactive", if event_target_checked(&ev) { "1".into() } else { String::new() }), ("page", String::new())]) />
-                    " Show inactive and unenrolled"
-                </label>
+                <Checkbox label=" Show inactive and unenrolled" checked=Signal::derive(move || view_of().show_inactive()) on_change=on_inactive />
             </form>
-            <Transition fallback=|| view! { <Loading label="Loading agents…" /> }>
-                {move || {
-                    let chips = chips.clone();
-                    let paging = paging.clone();
-                    let header = header.clone();
-                    Suspend::new(async move {
-                        match agents.await {
-                            Err(err) => view! { <ErrorMessage message=err.message /> }.into_any(),
-                            Ok(list) => {
-                                let summary = list.status_summary.clone().unwrap_or_default();
-                                let all: usize = summary.values().sum();
-                                let total = list.total;
-                                view! {
-                                    {chips(summary, all)}
-                                    {if list.items.is_empty() {
-                                        view! { <div class="state state-empty">{if all == 0 { "No agents are enrolled yet. Enroll one with warden-agent enroll and the policy's enrollment token." } else { "No agent matches these filters." }}</div> }.into_any()
-                                    } else {
-                                        view! {
-                                            <table class="table" data-testid="agents">
-                                                <thead><tr>
-                                                    {header("Host", "local_metadata.host.hostname")}
-                                                    {header("Status", "status")}
-                                                    <th>"Policy"</th>
-                                                    {header("Version", "local_metadata.elastic.agent.version")}
-                                                    {header("Last activity", "last_checkin")}
-                                                </tr></thead>
-                                                <tbody>
-                                                    {list.items.into_iter().map(|agent| {
-                                                        let host = agent.local_metadata.pointer("/host/hostname").and_then(|v| v.as_str()).unwrap_or("(unnamed)").to_owned();
-                                                        let last = agent.last_checkin.clone();
-                                                        let rejected = agent.rejected_calls.clone();
-                                                        view! {
-                                                            <tr>
-                                                                <td><A href=href(&format!("/fleet/agents/{}", agent.id))>{host}</A>
-                                                                    {rejected.map(|r| view! { <span class="warn-inline" title=format!("Refused {} call(s) after unenroll; last {}", r.count, r.last_at)>" ⚠ still calling"</span> })}
-                                                                </td>
-                                                                <td><StatusBadge status=agent.status /></td>
-                                                                <td>{agent.policy_id.to_string()}</td>
-                                                                <td>{agent.agent.version.clone()}</td>
-                                                                <td>{move || ago_text(last.as_deref(), now.get())}</td>
-                                                            </tr>
-                                                        }
-                                                    }).collect_view()}
-                                                </tbody>
-                                            </table>
-                                        }.into_any()
-                                    }}
-                                    {paging(total)}
-                                }.into_any()
-                            }
-                        }
-                    })
-                }}
-            </Transition>
+            <AsyncView resource=agents loading="Loading agents…" let:list>
+                {
+                    let summary = list.status_summary.clone().unwrap_or_default();
+                    let view = view_of();
+                    // The counts include inactive agents, which the list may hide.
+                    let enrolled = summary.values().sum::<usize>() > 0;
+                    let filtered = view.status().is_some() || view.q.as_deref().is_some_and(|q| !q.trim().is_empty());
+                    let empty = if filtered || enrolled {
+                        "No agent matches these filters."
+                    } else {
+                        "No agents are enrolled yet. Enroll one with warden-agent enroll and the policy's enrollment token."
+                    };
+                    view! {
+                        {chips(summary)}
+                        <DataTable rows=list.items columns=columns() empty sorting testid="agents" />
+                        <Pager total=list.total page=view_of().page() per_page=PER_PAGE on_page />
+                    }
+                }
+            </AsyncView>
         </section>
     }
 }

@@ -1,7 +1,6 @@
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
-use stylers_macro::style;
-use warden_core::api::{CurrentUser, LoginRequest};
+use warden_core::api::LoginRequest;
 use warden_core::paths;
 
 use crate::api;
@@ -10,56 +9,6 @@ use crate::session::{AuthState, use_session};
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    let class = style! {
-        .wrap {
-            min-height: 100vh;
-            display: flex;
-            align-items: center;
-            justify-content: center;
-            padding: 16px;
-        }
-        .card {
-            width: 100%;
-            max-width: 380px;
-            padding: 32px;
-            background: var(--surface);
-            border: 1px solid var(--border);
-            border-radius: var(--radius);
-            box-shadow: var(--shadow);
-        }
-        h1 {
-            margin: 0 0 4px;
-            font-size: 1.5rem;
-            display: flex;
-            gap: 10px;
-            align-items: center;
-        }
-        h1 img {
-            width: 28px;
-            height: 28px;
-        }
-        .sub {
-            color: var(--text-muted);
-            margin: 0 0 24px;
-        }
-        label {
-            display: block;
-            font-weight: 600;
-            margin: 16px 0 6px;
-        }
-        input {
-            width: 100%;
-        }
-        .actions {
-            margin-top: 24px;
-            display: flex;
-            justify-content: space-between;
-            align-items: center;
-        }
-        .error {
-            margin-top: 16px;
-        }
-    };
     let session = use_session();
     let navigate = use_navigate();
     let query = use_query_map();
@@ -67,7 +16,7 @@ pub fn LoginPage() -> impl IntoView {
     let password = RwSignal::new(String::new());
     let login = Action::new_local(|request: &LoginRequest| {
         let request = request.clone();
-        async move { api::post::<_, CurrentUser>(paths::LOGIN, &request).await }
+        async move { api::session::login(&request).await }
     });
     let next = move || paths::safe_return_path(query.read_untracked().get("next").as_deref()).to_owned();
 
@@ -89,17 +38,17 @@ pub fn LoginPage() -> impl IntoView {
         login.dispatch(LoginRequest { username: username.get_untracked(), password: password.get_untracked() });
     };
 
-    view! { class = class,
-        <div class="wrap">
-            <form class="card" on:submit=on_submit aria-labelledby="login-title">
+    view! {
+        <div class="login">
+            <form class="login-card" on:submit=on_submit aria-labelledby="login-title">
                 <h1 id="login-title"><img src="favicon.svg" alt="" />"Warden"</h1>
-                <p class="sub">"Sign in to the SOC console"</p>
+                <p class="login-sub">"Sign in to the SOC console"</p>
                 <label for="username">"Username"</label>
                 <input id="username" name="username" autocomplete="username" required autofocus bind:value=username />
                 <label for="password">"Password"</label>
                 <input id="password" name="password" type="password" autocomplete="current-password" required bind:value=password />
-                {move || error().map(|message| view! { <div class="error state state-error" role="alert">{message}</div> })}
-                <div class="actions">
+                {move || error().map(|message| view! { <div class="state state-error" role="alert">{message}</div> })}
+                <div class="login-actions">
                     <button type="submit" class="button button-primary" disabled=move || login.pending().get()>
                         {move || if login.pending().get() { "Signing in…" } else { "Sign in" }}
                     </button>

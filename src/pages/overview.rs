@@ -1,20 +1,18 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::app::href;
-use warden_core::api::StatusResponse;
 use warden_core::authz::Section;
-use warden_core::paths;
 
 use crate::api;
-use crate::components::states::{ErrorMessage, Loading};
+use crate::app::href;
+use crate::components::async_view::AsyncView;
 use crate::session::use_session;
 
 /// Home: who you are, what you may open, and whether Warden is healthy.
 #[component]
 pub fn OverviewPage() -> impl IntoView {
     let session = use_session();
-    let status = LocalResource::new(|| api::get::<StatusResponse>(paths::STATUS));
+    let status = LocalResource::new(api::session::status);
     let user = move || session.user();
     view! {
         <section class="page">
@@ -32,21 +30,14 @@ pub fn OverviewPage() -> impl IntoView {
                 </div>
                 <div class="panel" data-testid="system-status">
                     <h2>"System status"</h2>
-                    <Suspense fallback=|| view! { <Loading /> }>
-                        {move || Suspend::new(async move {
-                            match status.await {
-                                Ok(status) => view! {
-                                    <dl class="facts">
-                                        <dt>"Overall"</dt><dd class=format!("level-{}", status.status.overall.level)>{status.status.overall.level.clone()}</dd>
-                                        <dt>"Database"</dt><dd>{format!("{} ({})", status.status.database.engine, status.status.database.level)}</dd>
-                                        <dt>"Version"</dt><dd>{status.version.number.clone()}</dd>
-                                        <dt>"Up for"</dt><dd>{format_uptime(status.uptime_ms)}</dd>
-                                    </dl>
-                                }.into_any(),
-                                Err(err) => view! { <ErrorMessage message=err.message /> }.into_any(),
-                            }
-                        })}
-                    </Suspense>
+                    <AsyncView resource=status let:status>
+                        <dl class="facts">
+                            <dt>"Overall"</dt><dd class=format!("level-{}", status.status.overall.level)>{status.status.overall.level.clone()}</dd>
+                            <dt>"Database"</dt><dd>{format!("{} ({})", status.status.database.engine, status.status.database.level)}</dd>
+                            <dt>"Version"</dt><dd>{status.version.number.clone()}</dd>
+                            <dt>"Up for"</dt><dd>{format_uptime(status.uptime_ms)}</dd>
+                        </dl>
+                    </AsyncView>
                 </div>
             </div>
         </section>

@@ -439,7 +439,39 @@ impl AgentSortField {
             _ => return None,
         })
     }
+
+    /// The Kibana name, as the Fleet list's `sortField` (and Warden's URLs) carry it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentSortField::EnrolledAt => "enrolled_at",
+            AgentSortField::Hostname => "local_metadata.host.hostname",
+            AgentSortField::Status => "status",
+            AgentSortField::PolicyId => "policy_id",
+            AgentSortField::LastCheckin => "last_checkin",
+            AgentSortField::Version => "local_metadata.elastic.agent.version",
+        }
+    }
 }
+
+impl std::str::FromStr for AgentSortField {
+    type Err = UnknownSortField;
+
+    fn from_str(name: &str) -> Result<AgentSortField, UnknownSortField> {
+        AgentSortField::parse(name).ok_or(UnknownSortField)
+    }
+}
+
+/// A `sortField` that is not one of [`AgentSortField::NAMES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownSortField;
+
+impl std::fmt::Display for UnknownSortField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown sort field (one of {})", AgentSortField::NAMES.join(", "))
+    }
+}
+
+impl std::error::Error for UnknownSortField {}
 
 crate::text_enum! {
     /// How an agent was enrolled (Fleet's `type`).
@@ -468,5 +500,20 @@ crate::text_enum! {
         Starting = "starting",
         Updating = "updating",
         Disconnected = "disconnected",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AgentSortField;
+
+    #[test]
+    fn sort_fields_print_their_kibana_name_and_parse_back() {
+        for name in AgentSortField::NAMES {
+            let field: AgentSortField = name.parse().unwrap_or_else(|_| panic!("{name} parses"));
+            assert_eq!(field.as_str().parse::<AgentSortField>(), Ok(field), "{name}");
+            assert!(AgentSortField::NAMES.contains(&field.as_str()));
+        }
+        assert!("hostname desc".parse::<AgentSortField>().is_err());
     }
 }

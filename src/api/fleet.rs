@@ -1,0 +1,48 @@
+//! Fleet: the agent list, one agent, its activity log, and unenroll.
+
+use warden_core::fleet_api::{Agent, AgentEvent, AgentSortField, ItemResponse, ListResponse, UnenrollRequest};
+use warden_core::paths;
+
+use super::ApiResult;
+
+/// One page of the Fleet list, as the Fleet view asks for it.
+pub struct AgentListQuery<'a> {
+    pub page: usize,
+    pub per_page: usize,
+    pub sort: AgentSortField,
+    pub descending: bool,
+    pub show_inactive: bool,
+    /// A kuery, or empty for every agent.
+    pub kuery: &'a str,
+}
+
+/// The page, with the status counts of every matching agent.
+pub async fn list_agents(query: &AgentListQuery<'_>) -> ApiResult<ListResponse<Agent>> {
+    let url = paths::with_query(
+        paths::AGENTS,
+        &[
+            ("page", &query.page.to_string()),
+            ("perPage", &query.per_page.to_string()),
+            ("sortField", query.sort.as_str()),
+            ("sortOrder", if query.descending { "desc" } else { "asc" }),
+            ("getStatusSummary", "true"),
+            ("showInactive", &query.show_inactive.to_string()),
+            ("kuery", query.kuery),
+        ],
+    );
+    super::get(&url).await
+}
+
+pub async fn agent(id: &str) -> ApiResult<Agent> {
+    super::get::<ItemResponse<Agent>>(&paths::agent(id)).await.map(|r| r.item)
+}
+
+/// The agent's activity log, newest first.
+pub async fn agent_events(id: &str) -> ApiResult<Vec<AgentEvent>> {
+    super::get::<ListResponse<AgentEvent>>(&paths::agent_events(id)).await.map(|r| r.items)
+}
+
+/// Asks the agent to unenroll, or with `force` revokes its key at once.
+pub async fn unenroll(id: &str, force: bool) -> ApiResult<()> {
+    super::post::<_, serde_json::Value>(&paths::agent_unenroll(id), &UnenrollRequest { force, revoke: false }).await.map(|_| ())
+}

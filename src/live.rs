@@ -1,0 +1,95 @@
+//! Live pages: the tab's one server-sent-events stream (`paths::EVENTS`),
+//! opened while a user is signed in. A page asks for a topic and gets a
+//! counter to key its data on: it goes up when an event of that topic
+//! arrives, and for every topic when the stream starts (`ready`) or may have
+//! missed something (`reset`). Bursts (10,000 agents checking in) are
+//! gathered into one refetch per second. The browser's `EventSource`
+//! reconnects by itself and sends `Last-Event-ID`, so nothing is missed.
+
+use std::time::Duration;
+
+use leptos::prelude::*;
+use warden_core::events::{EventKind, READY, RESET};
+use warden_core::paths;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+
+/// At most one refetch per topic this often.
+const GATHER: Duration = Duration::from_secs(1);
+
+/// What a page shows, by the events that change it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    /// Agents: their list, status, facts and activity.
+    Fleet,
+    /// Task health.
+    Tasks,
+}
+
+impl Topic {
+    const ALL: [Topic; 2] = [Topic::Fleet, Topic::Tasks];
+
+    fn of(kind: EventKind) -> Option<Topic> {
+        match kind {
+            EventKind::AgentEvent | EventKind::AgentChanged => Some(Topic::Fleet),
+            EventKind::TaskChanged => Some(Topic::Tasks),
+            EventKind::AgentActionQueued | EventKind::Resync => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Live {
+    versions: [RwSignal<u64>; 2],
+    /// Whether a refetch is already due for the topic.
+    due: StoredValue<[bool; 2]>,
+}
+
+impl Live {
+    fn bump_soon(&self, topic: Topic) {
+        let index = topic as usize;
+        if self.due.with_value(|due| due[index]) {
+            return;
+        }
+        self.due.update_value(|due| due[index] = true);
+        let this = *self;
+        set_timeout(
+            move || {
+                this.due.update_value(|due| due[index] = false);
+                this.versions[index].update(|v| *v += 1);
+            },
+            GATHER,
+        );
+    }
+}
+
+/// Opens the stream for as long as the calling component (the signed-in
+/// layout) lives.
+pub fn provide_live() {
+    let live = Live { versions: [RwSignal::new(0), RwSignal::new(0)], due: StoredValue::new([false; 2]) };
+    provide_context(live);
+    let Ok(source) = web_sys::EventSource::new(paths::EVENTS) else { return };
+    let mut listeners = Vec::new();
+    for name in [READY, RESET] {
+        let listener = Closure::<dyn Fn()>::new(move || Topic::ALL.into_iter().for_each(|topic| live.bump_soon(topic)));
+        let _ = source.add_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
+        listeners.push(listener);
+    }
+    for kind in EventKind::ALL {
+        let Some(topic) = Topic::of(kind) else { continue };
+        let listener = Closure::<dyn Fn()>::new(move || live.bump_soon(topic));
+        let _ = source.add_event_listener_with_callback(kind.as_str(), listener.as_ref().unchecked_ref());
+        listeners.push(listener);
+    }
+    // Kept (with its listeners) until the layout goes, then closed.
+    let kept = StoredValue::new_local((source, listeners));
+    on_cleanup(move || kept.with_value(|(source, _)| source.close()));
+}
+
+/// A counter that goes up when what `topic` covers may have changed.
+pub fn use_live(topic: Topic) -> Signal<u64> {
+    match use_context::<Live>() {
+        Some(live) => live.versions[topic as usize].into(),
+        None => Signal::stored(0),
+    }
+}
