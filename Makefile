@@ -3,7 +3,6 @@
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 export PATH := $(CURDIR)/tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
-export TRUNK_SKIP_VERSION_CHECK := true
 
 WARDEN := target/debug/warden
 
@@ -59,4 +58,4 @@ bench:
 	scripts/bench-fleet.sh
 
 clean:
-	rm -rf dist e2e/.run e2e/test-results
+	rm -rf dist target/spa e2e/.run e2e/test-results

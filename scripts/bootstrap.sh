@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-build}
 
-TRUNK_VERSION=0.21.14   # 0.22 needs a newer rustc than this toolchain
+# Splits the lazy pages out of the web app's wasm (scripts/build-spa.sh);
+# 0.2.4 is the first that works with wasm-bindgen 0.2.128 and later.
+WASM_SPLIT_VERSION=0.2.4
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
 command -v cargo >/dev/null || { echo "cargo is missing: install Rust with rustup first (https://rustup.rs)" >&2; exit 1; }
@@ -33,14 +35,15 @@ for component in rustfmt clippy; do
   fi
 done
 
-if ! trunk --version 2>/dev/null | grep -q "trunk $TRUNK_VERSION"; then
-  say "installing trunk $TRUNK_VERSION (a few minutes, once)"
-  cargo install trunk --version "$TRUNK_VERSION" --locked
+# (The binary has no --version; cargo's list of installed crates says.)
+if ! command -v wasm-split-cli >/dev/null || ! cargo install --list | grep -qx "wasm_split_cli_support v$WASM_SPLIT_VERSION:"; then
+  say "installing wasm-split-cli $WASM_SPLIT_VERSION (a few minutes, once)"
+  cargo install wasm_split_cli_support --version "$WASM_SPLIT_VERSION" --features build-binary --locked
 fi
 
 # wasm-bindgen-cli must be exactly the wasm-bindgen that Cargo.lock pins.
 wbg=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
-grep -q "wasm_bindgen = \"$wbg\"" Trunk.toml || { echo "Trunk.toml's wasm_bindgen must be $wbg (Cargo.lock)" >&2; exit 1; }
+grep -q "wasm-bindgen = \"=$wbg\"" Cargo.toml || { echo "Cargo.toml's wasm-bindgen must be =$wbg (Cargo.lock)" >&2; exit 1; }
 if ! wasm-bindgen --version 2>/dev/null | grep -q " $wbg\$"; then
   say "installing wasm-bindgen-cli $wbg (a few minutes, once)"
   # Without --locked: its own lock file pins a crate release the registry lacks.

@@ -6,13 +6,13 @@ use std::sync::OnceLock;
 
 use leptos::prelude::*;
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{Lazy, LazyRoute, lazy_route, path};
 
 use crate::components::shell::Shell;
 use crate::components::toast::provide_toasts;
 use crate::pages::{
-    agent::AgentPage, api_keys::ApiKeysPage, connectors::ConnectorsPage, console::ConsolePage, fleet::FleetPage, login::LoginPage,
-    not_found::NotFoundPage, overview::OverviewPage, response_actions::ResponseActionsPage, rules::RulesPage, tasks::TasksPage,
+    connectors::ConnectorsPage, console::ConsolePage, login::LoginPage, not_found::NotFoundPage, overview::OverviewPage,
+    response_actions::ResponseActionsPage, rules::RulesPage,
 };
 use crate::session;
 
@@ -28,16 +28,43 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=OverviewPage />
                     <Route path=path!("console") view=ConsolePage />
                     <Route path=path!("response-actions") view=ResponseActionsPage />
-                    <Route path=path!("fleet") view=FleetPage />
-                    <Route path=path!("fleet/agents/:id") view=AgentPage />
+                    <Route path=path!("fleet") view={Lazy::<FleetRoute>::new()} />
+                    <Route path=path!("fleet/agents/:id") view={Lazy::<AgentRoute>::new()} />
                     <Route path=path!("rules") view=RulesPage />
                     <Route path=path!("connectors") view=ConnectorsPage />
-                    <Route path=path!("tasks") view=TasksPage />
-                    <Route path=path!("api-keys") view=ApiKeysPage />
+                    <Route path=path!("tasks") view={Lazy::<TasksRoute>::new()} />
+                    <Route path=path!("api-keys") view={Lazy::<ApiKeysRoute>::new()} />
                 </ParentRoute>
             </Routes>
         </Router>
     }
+}
+
+/// Pages that load on demand: each is its own wasm chunk, fetched the first
+/// time the page is opened (scripts/build-spa.sh splits them out). The shell,
+/// login and the small pages stay in the main module.
+macro_rules! lazy_pages {
+    ($($route:ident => $page:path),* $(,)?) => {$(
+        struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                $route
+            }
+
+            fn view(_this: Self) -> AnyView {
+                $page().into_any()
+            }
+        }
+    )*};
+}
+
+lazy_pages! {
+    FleetRoute => crate::pages::fleet::FleetPage,
+    AgentRoute => crate::pages::agent::AgentPage,
+    TasksRoute => crate::pages::tasks::TasksPage,
+    ApiKeysRoute => crate::pages::api_keys::ApiKeysPage,
 }
 
 /// Warden's base path (`""` or `/warden`), read once from the `<base href>`

@@ -1,11 +1,13 @@
 import { expect, test } from "@playwright/test";
-import { signedIn } from "./helpers";
+import { expectAccessible, signedIn } from "./helpers";
 
 // The demo enrollment token that `warden serve --demo` seeds.
 const TOKEN = Buffer.from("demo-enrollment:warden-demo-enrollment-secret").toString("base64");
 
 test("the browser's event stream delivers a Fleet event, straight and behind the proxy", async ({ page }, testInfo) => {
   await signedIn(page, "viewer");
+  await expect(page.getByTestId("system-status")).toBeVisible();
+  await expectAccessible(page, testInfo, "overview");
   const hostname = `sse-${testInfo.project.name}`;
   const result = await page.evaluate(
     async ({ token, hostname }) => {

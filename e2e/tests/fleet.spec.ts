@@ -1,5 +1,5 @@
 import { expect, test, type APIRequestContext } from "@playwright/test";
-import { screenshot, signedIn } from "./helpers";
+import { expectAccessible, screenshot, signedIn } from "./helpers";
 
 // The demo enrollment token that `warden serve --demo` seeds.
 const TOKEN = Buffer.from("demo-enrollment:warden-demo-enrollment-secret").toString("base64");
@@ -43,6 +43,7 @@ test("the fleet view tells uninstalled and detached endpoints apart from offline
   await expect(detachedBadge).toBeVisible();
   await expect(detachedBadge).toHaveAttribute("title", /agent is gone/);
   await screenshot(page, testInfo, "fleet");
+  await expectAccessible(page, testInfo, "fleet");
 
   await page.getByTestId("chip-orphaned").click();
   await expect(page).toHaveURL(/status=orphaned/);
@@ -52,6 +53,7 @@ test("the fleet view tells uninstalled and detached endpoints apart from offline
   await page.reload();
   await expect(page.getByTestId("chip-orphaned")).toHaveAttribute("aria-pressed", "true");
   await expect(table.getByRole("row", { name: new RegExp(`gone-${suffix}`) })).toHaveCount(0);
+  await expectAccessible(page, testInfo, "fleet filtered");
 
   // Search narrows by host name.
   await page.getByTestId("chip-orphaned").click();
@@ -68,15 +70,19 @@ test("force unenroll is offered to fleet:all only, confirmed, and annotated", as
   await page.goto(`fleet/agents/${agent.id}`);
   await expect(page.getByTestId("audit")).toBeVisible();
   await expect(page.getByRole("button", { name: "Force unenroll" })).toHaveCount(0);
+  await expectAccessible(page, testInfo, "agent, read-only");
 
   await page.getByTestId("user-menu").click();
   await page.getByRole("button", { name: "Sign out" }).click();
   await signedIn(page, "platform");
   await page.goto(`fleet/agents/${agent.id}`);
+  await expect(page.getByTestId("audit")).toBeVisible();
+  await expectAccessible(page, testInfo, "agent");
   await page.getByRole("button", { name: "Force unenroll" }).click();
   const dialog = page.getByRole("dialog");
   await expect(dialog).toContainText("revoked at once");
   await screenshot(page, testInfo, "force-unenroll-dialog");
+  await expectAccessible(page, testInfo, "agent, unenroll dialog open");
   await dialog.getByRole("button", { name: "Force unenroll" }).click();
   await expect(dialog).toHaveCount(0);
   await expect(page.getByTestId("force-annotation")).toContainText("by platform");
@@ -90,6 +96,7 @@ test("force unenroll is offered to fleet:all only, confirmed, and annotated", as
   await expect(page.getByTestId("rejected-calls")).toContainText("keeps trying to connect", { timeout: 20_000 });
   await expect(page.getByTestId("activity")).toContainText("Force-unenrolled");
   await screenshot(page, testInfo, "agent");
+  await expectAccessible(page, testInfo, "agent, unenrolled");
 });
 
 test("the fleet view, the agent page and the tasks page update on the push channel, without reload or polling", async ({ page, request }, testInfo) => {
@@ -119,6 +126,7 @@ test("the fleet view, the agent page and the tasks page update on the push chann
   });
   expect(recover.ok()).toBeTruthy();
   await expect(page.getByText("Running again")).toBeVisible();
+  await expectAccessible(page, testInfo, "agent page, live");
 
   // A task run asked for elsewhere (here: by this user's session, outside the page) shows up on the Tasks page.
   await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Tasks" }).click();

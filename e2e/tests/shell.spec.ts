@@ -1,10 +1,11 @@
 import { expect, test } from "@playwright/test";
-import { DEMO_PASSWORD, screenshot, signIn, signedIn } from "./helpers";
+import { DEMO_PASSWORD, expectAccessible, screenshot, signIn, signedIn } from "./helpers";
 
 test("sign in shows the shell with every section for a superuser", async ({ page }, testInfo) => {
   await page.goto("");
   await expect(page).toHaveURL(/\/login$/);
   await screenshot(page, testInfo, "login");
+  await expectAccessible(page, testInfo, "login");
   await signIn(page, "admin");
   await expect(page.getByRole("heading", { name: "Welcome, Ada Admin" })).toBeVisible();
   const nav = page.getByRole("navigation", { name: "Main" });
@@ -16,13 +17,15 @@ test("sign in shows the shell with every section for a superuser", async ({ page
   await expect(status.getByText("available").first()).toBeVisible();
   await expect(status.getByText(/sqlite/)).toBeVisible();
   await screenshot(page, testInfo, "overview");
+  await expectAccessible(page, testInfo, "overview");
 });
 
-test("a wrong password is refused in place without saying why", async ({ page }) => {
+test("a wrong password is refused in place without saying why", async ({ page }, testInfo) => {
   await page.goto("login");
   await signIn(page, "admin", "not-the-password");
   await expect(page.getByRole("alert")).toHaveText("Invalid username or password");
   await expect(page).toHaveURL(/\/login$/);
+  await expectAccessible(page, testInfo, "login with an error");
   // The form stays usable: the right password now works.
   await page.getByLabel("Password").fill(DEMO_PASSWORD);
   await page.getByRole("button", { name: "Sign in" }).click();
@@ -43,6 +46,7 @@ test("repeated wrong passwords lock the user name and the form says for how long
   await expect(page.getByRole("alert")).toHaveText(/^Too many failed sign-in attempts; try again in 15 minutes$/);
   await expect(page).toHaveURL(/\/login$/);
   await screenshot(page, testInfo, "login-throttled");
+  await expectAccessible(page, testInfo, "login throttled");
 });
 
 test("navigation hides what the role may not open", async ({ page }) => {
@@ -62,6 +66,7 @@ test("a deep link survives sign-in and reload", async ({ page }, testInfo) => {
   await expect(page.getByRole("heading", { name: "Rules" })).toBeVisible();
   await expect(page.getByTestId("user-menu")).toBeVisible();
   await screenshot(page, testInfo, "rules");
+  await expectAccessible(page, testInfo, "rules");
 });
 
 test("navigating between sections changes the readable URL", async ({ page }) => {
@@ -72,19 +77,21 @@ test("navigating between sections changes the readable URL", async ({ page }) =>
   await expect(page.getByRole("link", { name: "Fleet" })).toHaveAttribute("aria-current", "page");
 });
 
-test("sign out ends the session", async ({ page }) => {
+test("sign out ends the session", async ({ page }, testInfo) => {
   await signedIn(page, "t1");
   await page.getByTestId("user-menu").click();
   await expect(page.getByRole("button", { name: "Sign out" })).toBeVisible();
+  await expectAccessible(page, testInfo, "user menu open");
   await page.getByRole("button", { name: "Sign out" }).click();
   await expect(page).toHaveURL(/\/login$/);
   await page.goto("fleet");
   await expect(page).toHaveURL(/\/login\?next=%2Ffleet$/);
 });
 
-test("unknown pages say so", async ({ page }) => {
+test("unknown pages say so", async ({ page }, testInfo) => {
   await page.goto("no/such/page");
   await expect(page.getByRole("heading", { name: "Page not found" })).toBeVisible();
+  await expectAccessible(page, testInfo, "page not found");
 });
 
 test("dark by default, light on request, remembered across reload", async ({ page }, testInfo) => {
@@ -96,6 +103,10 @@ test("dark by default, light on request, remembered across reload", async ({ pag
   await page.reload();
   await expect(html).toHaveAttribute("data-theme", "light");
   await screenshot(page, testInfo, "light");
+  // Starts from the saved light theme, checks dark too, and leaves light in place.
+  await expectAccessible(page, testInfo, "overview, light saved");
+  await expect(html).toHaveAttribute("data-theme", "light");
+  expect(await page.evaluate(() => localStorage.getItem("warden-theme"))).toBe("light");
 });
 
 test("works at 800 px wide and by keyboard", async ({ page }, testInfo) => {
@@ -110,4 +121,24 @@ test("works at 800 px wide and by keyboard", async ({ page }, testInfo) => {
   await expect(page.getByTestId("user-menu")).toBeVisible();
   await expect(page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Console" })).toBeVisible();
   await screenshot(page, testInfo, "narrow");
+  await expectAccessible(page, testInfo, "overview at 800 px");
+});
+
+test("pages load on demand, and the app is served compressed and cached for good", async ({ page }) => {
+  const requested: string[] = [];
+  page.on("request", (request) => requested.push(new URL(request.url()).pathname));
+  const wasm = page.waitForResponse((response) => response.url().endsWith("/warden-ui_bg.wasm"));
+  await page.goto("login");
+  const main = await wasm;
+  // Chromium asks for br over HTTPS and gzip over plain HTTP, as here.
+  expect(await main.headerValue("content-encoding")).toMatch(/^(br|gzip)$/);
+  expect(await main.headerValue("cache-control")).toBe("public, max-age=31536000, immutable");
+  await signIn(page, "viewer");
+  await expect(page.getByRole("heading", { name: "Welcome, Vic Viewer" })).toBeVisible();
+  const fleetChunk = (path: string) => /\/app-[0-9a-f]{16}\/split___fleet_route_view_\d+\.wasm$/.test(path);
+  expect(requested.filter(fleetChunk)).toEqual([]);
+
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Fleet" }).click();
+  await expect(page.getByRole("heading", { name: "Fleet", level: 1 })).toBeVisible();
+  expect(requested.filter(fleetChunk)).toHaveLength(1);
 });

@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { screenshot, signedIn } from "./helpers";
+import { expectAccessible, screenshot, signedIn } from "./helpers";
 
 test("a personal API key: create it, call the API with it, invalidate it, and it is refused", async ({ page, request }, testInfo) => {
   const name = `ci-export-${testInfo.project.name}`;
@@ -8,6 +8,7 @@ test("a personal API key: create it, call the API with it, invalidate it, and it
   await page.getByRole("link", { name: "API keys" }).click();
   await expect(page).toHaveURL(/\/api-keys$/);
   await expect(page.getByRole("heading", { name: "API keys", level: 1 })).toBeVisible();
+  await expectAccessible(page, testInfo, "API keys");
 
   await page.getByLabel("Name").fill(name);
   await page.getByLabel("Expires after").selectOption("7d");
@@ -17,6 +18,7 @@ test("a personal API key: create it, call the API with it, invalidate it, and it
   const encoded = (await page.getByTestId("encoded-key").textContent()) ?? "";
   expect(encoded.length).toBeGreaterThan(20);
   await screenshot(page, testInfo, "api-key-created");
+  await expectAccessible(page, testInfo, "API keys, new key shown");
 
   // A script with the key acts as t2.
   const withKey = { headers: { Authorization: `ApiKey ${encoded}` } };
@@ -31,10 +33,12 @@ test("a personal API key: create it, call the API with it, invalidate it, and it
   await row.getByRole("button", { name: "Invalidate" }).click();
   const dialog = page.getByRole("dialog");
   await expect(dialog).toContainText(`Invalidate “${name}”?`);
+  await expectAccessible(page, testInfo, "API keys, invalidate dialog open");
   await dialog.getByRole("button", { name: "Invalidate" }).click();
   await expect(dialog).toHaveCount(0);
   await expect(row.getByTestId("key-state")).toHaveText("invalidated");
   await screenshot(page, testInfo, "api-key-invalidated");
+  await expectAccessible(page, testInfo, "API keys, key invalidated");
 
   expect((await request.get("internal/security/me", withKey)).status()).toBe(401);
   // The page is a real URL: it survives a reload.
@@ -42,13 +46,14 @@ test("a personal API key: create it, call the API with it, invalidate it, and it
   await expect(row.getByTestId("key-state")).toHaveText("invalidated");
 });
 
-test("a viewer may not create API keys", async ({ page }) => {
+test("a viewer may not create API keys", async ({ page }, testInfo) => {
   await signedIn(page, "viewer");
   await page.getByTestId("user-menu").click();
   await expect(page.getByRole("link", { name: "API keys" })).toHaveCount(0);
   await page.goto("api-keys");
   await expect(page.getByText("Your roles do not allow API keys")).toBeVisible();
   await expect(page.getByRole("button", { name: "Create key" })).toHaveCount(0);
+  await expectAccessible(page, testInfo, "API keys, not allowed");
 });
 
 test("the Tasks page shows the invalidation task's runs, and run now runs it again", async ({ page }, testInfo) => {
@@ -62,15 +67,17 @@ test("the Tasks page shows the invalidation task's runs, and run now runs it aga
   const runs = Number(((await row.getByTestId("runs").textContent()) ?? "0").split(" / ")[0]);
   expect(runs).toBeGreaterThanOrEqual(1);
   await screenshot(page, testInfo, "tasks");
+  await expectAccessible(page, testInfo, "tasks");
 
   await row.getByRole("button", { name: "Run API key invalidation now" }).click();
   await expect(row.getByTestId("runs")).toHaveText(new RegExp(`^${runs + 1} / 0$`));
   await expect(row.getByTestId("last-run")).toHaveText(/s ago/);
 });
 
-test("a viewer sees the tasks but cannot run them", async ({ page }) => {
+test("a viewer sees the tasks but cannot run them", async ({ page }, testInfo) => {
   await signedIn(page, "viewer");
   await page.goto("tasks");
   await expect(page.getByTestId("task-sessions_cleanup")).toContainText("Expired sessions cleanup");
   await expect(page.getByRole("button", { name: /now$/ })).toHaveCount(0);
+  await expectAccessible(page, testInfo, "tasks, read-only");
 });

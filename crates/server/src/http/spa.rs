@@ -4,9 +4,10 @@
 //!
 //! The build writes `x.br` and `x.gz` beside each asset (`scripts/build-spa.sh`),
 //! and they are sent to browsers that accept them: the wasm goes over the wire
-//! at a third of its size. Assets whose names carry the build's content hash
-//! never change, so browsers keep them for a year; `index.html`, which names
-//! them, is revalidated on every load.
+//! at a third of its size. The build's files sit in a folder named by their
+//! content hash (`app-0123456789abcdef/`), so they never change and browsers
+//! keep them for a year; `index.html`, which names the folder, is revalidated
+//! on every load.
 
 use std::path::PathBuf;
 
@@ -44,18 +45,18 @@ async fn cache_control(uri: axum::http::Uri, mut response: Response) -> Response
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
-/// Whether a file name carries Trunk's content hash: `-` then 16 hex digits,
-/// then `_` or `.` (`warden-ui-0123456789abcdef_bg.wasm`, `main-….css`).
+/// Whether the path is inside a build's folder, `app-` and 16 hex digits of
+/// its content hash.
 fn is_content_hashed(path: &str) -> bool {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    name.match_indices('-').any(|(at, _)| {
-        let rest = &name[at + 1..];
-        rest.len() > 16 && rest.as_bytes()[..16].iter().all(u8::is_ascii_hexdigit) && matches!(rest.as_bytes()[16], b'_' | b'.')
-    })
+    let mut segments: Vec<&str> = path.split('/').collect();
+    segments.pop();
+    segments.iter().any(|segment| segment.strip_prefix("app-").is_some_and(|hash| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit())))
 }
 
-async fn index(State(state): State<AppState>, method: Method) -> Response {
-    if method != Method::GET && method != Method::HEAD {
+async fn index(State(state): State<AppState>, method: Method, uri: axum::http::Uri) -> Response {
+    // A file the build did not write is a 404, not the app: after an upgrade,
+    // a tab still running the old build asks for its old chunks.
+    if (method != Method::GET && method != Method::HEAD) || is_content_hashed(uri.path()) {
         return ApiError::NotFound("Not Found".into()).into_response();
     }
     let path: PathBuf = state.config.spa_dir.join("index.html");
@@ -83,14 +84,15 @@ mod tests {
     use super::is_content_hashed;
 
     #[test]
-    fn only_names_with_a_content_hash_are_immutable() {
-        assert!(is_content_hashed("/warden-ui-0123456789abcdef_bg.wasm"));
-        assert!(is_content_hashed("/warden/warden-ui-0123456789abcdef.js"));
-        assert!(is_content_hashed("main-fedcba9876543210.css"));
+    fn only_files_in_a_build_folder_are_immutable() {
+        assert!(is_content_hashed("/app-0123456789abcdef/warden-ui_bg.wasm"));
+        assert!(is_content_hashed("/warden/app-0123456789abcdef/chunk_5.wasm"));
         assert!(!is_content_hashed("/index.html"));
         assert!(!is_content_hashed("/favicon.svg"));
-        assert!(!is_content_hashed("/fleet/agents/0123456789abcdef"));
-        assert!(!is_content_hashed("/warden-ui-0123456789abcdeg_bg.wasm"));
-        assert!(!is_content_hashed("/warden-ui-0123456789abcde_bg.wasm"));
+        assert!(!is_content_hashed("/app-0123456789abcdef"));
+        assert!(!is_content_hashed("/fleet/agents/app-0123456789abcdef"));
+        assert!(!is_content_hashed("/app-0123456789abcdeg/x.wasm"));
+        assert!(!is_content_hashed("/app-0123456789abcde/x.wasm"));
+        assert!(!is_content_hashed("/my-app-0123456789abcdef/x.wasm"));
     }
 }

@@ -49,7 +49,8 @@ async fn spa_routes_fall_back_to_index_and_assets_are_served() {
 #[tokio::test]
 async fn assets_are_served_precompressed_and_hashed_ones_cached_for_good() {
     let app = spawn_app().await;
-    let wasm = "warden-ui-0123456789abcdef_bg.wasm";
+    let wasm = "app-0123456789abcdef/warden-ui_bg.wasm";
+    std::fs::create_dir(app.spa_dir.join("app-0123456789abcdef")).unwrap();
     std::fs::write(app.spa_dir.join(wasm), b"plain wasm").unwrap();
     std::fs::write(app.spa_dir.join(format!("{wasm}.br")), b"brotli wasm").unwrap();
     std::fs::write(app.spa_dir.join(format!("{wasm}.gz")), b"gzip wasm").unwrap();
@@ -67,7 +68,7 @@ async fn assets_are_served_precompressed_and_hashed_ones_cached_for_good() {
     }
     let favicon = client.get(app.url("favicon.svg")).send().await.unwrap();
     assert_eq!(favicon.headers()["cache-control"], "no-cache");
-    let missing = client.get(app.url("warden-ui-fedcba9876543210_bg.wasm")).send().await.unwrap();
+    let missing = client.get(app.url("app-fedcba9876543210/warden-ui_bg.wasm")).send().await.unwrap();
     assert_eq!(missing.headers()["cache-control"], "no-cache", "a name the build did not write falls back to index.html");
 }
 
