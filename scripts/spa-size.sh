@@ -6,9 +6,11 @@
 # lazy page (the first load plus that page's chunks). docs/perf.md records it.
 #   scripts/spa-size.sh                                  starts target/debug/warden on a temp database
 #   WARDEN_URL=http://host/warden/ scripts/spa-size.sh   measures a running one
+#   ACCEPT='gzip, deflate' scripts/spa-size.sh           what Chromium asks for over plain HTTP
+#                                                        (it asks for br only over HTTPS)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-accept='Accept-Encoding: gzip, deflate, br, zstd'
+accept="Accept-Encoding: ${ACCEPT:-gzip, deflate, br, zstd}"
 url=${WARDEN_URL:-}
 if [ -z "$url" ]; then
   [ -x target/debug/warden ] && [ -f dist/index.html ] || { echo "build first: make build" >&2; exit 1; }
