@@ -53,6 +53,7 @@ macro_rules! text_enum {
     };
 }
 
+pub mod actions;
 pub mod api;
 pub mod api_keys;
 pub mod authz;

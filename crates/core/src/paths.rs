@@ -54,6 +54,23 @@ routes! {
     /// `POST`: run a recurring task now.
     fn task_run_soon(id) = "internal/task_manager/tasks/{id}/_run_soon";
 
+    /// `GET`: the connectors (never system actions).
+    const CONNECTORS = "api/actions/connectors";
+    /// `GET`: the connectors and the system actions the caller may use (the rule form).
+    const CONNECTORS_INTERNAL = "internal/actions/connectors";
+    /// `POST`: create a connector with a new id.
+    const CONNECTOR_CREATE = "api/actions/connector";
+    /// `GET` reads, `POST` creates with this id, `PUT` updates, `DELETE` deletes one connector.
+    fn connector(id) = "api/actions/connector/{id}";
+    /// `POST`: run a connector now with params.
+    fn connector_execute(id) = "api/actions/connector/{id}/_execute";
+    /// `GET`: a connector's change history.
+    fn connector_history(id) = "internal/actions/connector/{id}/_history";
+    /// `GET`: the connector types (never system action types).
+    const CONNECTOR_TYPES = "api/actions/connector_types";
+    /// `GET`: the connector types and the system action types the caller may use.
+    const CONNECTOR_TYPES_INTERNAL = "internal/actions/connector_types";
+
     /// `GET`: the browser's one server-sent-events stream (`events` module).
     const EVENTS = "internal/warden/events";
 

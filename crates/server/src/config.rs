@@ -26,6 +26,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow, bail};
 use ipnet::IpNet;
 use serde::Deserialize;
+use warden_core::actions::License;
 
 /// Declares the settings; see the table below. A row is the setting's doc
 /// comment (required: it is the `--help` text), `name: Type = "default"` (the
@@ -106,7 +107,7 @@ settings! {
     public_base_path: String = "", placeholder "PATH";
     /// Proxy address or network whose X-Forwarded-* headers are believed; repeat the flag for more
     trusted_proxies: Vec<IpNet> = "", alias "trusted-proxy";
-    /// Folder with the built SPA (Trunk's dist/)
+    /// Folder with the built SPA (scripts/build-spa.sh writes dist/)
     spa_dir: PathBuf = "dist", placeholder "DIR";
     /// Sign out after this long without a request, e.g. 30m
     session_idle_timeout: Duration = "8h";
@@ -139,6 +140,14 @@ settings! {
     /// Secret (32+ characters) that encrypts the keys kept for background work (rule API keys in action
     /// parameters); required unless --demo; never printed. Prefer the environment variable to the flag
     encryption_key: Option<Secret> = "", placeholder "SECRET";
+    /// Licence level that gates connector types: basic, standard, gold, platinum, enterprise or trial
+    /// (default: trial with --demo, basic otherwise)
+    license: Option<License> = "", placeholder "LEVEL";
+    /// Hosts connectors may call (* for any, as Kibana's xpack.actions.allowedHosts); link-local and
+    /// cloud-metadata addresses only when named; repeat the flag for more
+    actions_allowed_hosts: Vec<String> = "*", placeholder "HOST", alias "actions-allowed-host";
+    /// Longest a connector's outbound call may take
+    actions_response_timeout: Duration = "60s";
 }
 
 /// A declared setting, as the flags, the environment and the file know it.
@@ -288,6 +297,48 @@ impl SettingType for Vec<IpNet> {
     }
     fn show(&self) -> String {
         self.iter().map(IpNet::to_string).collect::<Vec<_>>().join(",")
+    }
+}
+
+/// Empty text: not set.
+impl SettingType for Option<License> {
+    const PLACEHOLDER: &'static str = "LEVEL";
+    fn from_text(text: &str) -> Result<Self, String> {
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        License::parse(text.trim()).map(Some).ok_or_else(|| {
+            let levels: Vec<&str> = License::ALL.iter().map(|l| l.as_str()).collect();
+            format!("expected one of {}, got `{text}`", levels.join(", "))
+        })
+    }
+    fn show(&self) -> String {
+        self.map(|l| l.as_str().to_owned()).unwrap_or_default()
+    }
+}
+
+/// Comma-separated as text (`a.example, b.example`), an array in the file.
+impl SettingType for Vec<String> {
+    const PLACEHOLDER: &'static str = "TEXT";
+    const REPEATABLE: bool = true;
+    fn from_text(text: &str) -> Result<Self, String> {
+        Ok(text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+    }
+    fn from_toml(value: toml::Value) -> Result<Self, String> {
+        match value {
+            toml::Value::Array(items) => items
+                .into_iter()
+                .map(|item| match item {
+                    toml::Value::String(text) => Ok(text),
+                    other => Err(format!("expected strings, got {}", other.type_str())),
+                })
+                .collect(),
+            toml::Value::String(text) => Self::from_text(&text),
+            other => Err(format!("expected a list such as [\"hooks.example.com\"], got {}", other.type_str())),
+        }
+    }
+    fn show(&self) -> String {
+        self.join(",")
     }
 }
 

@@ -1,6 +1,7 @@
 //! Warden's server: `Application::build` binds the listener (port 0 in tests)
 //! and `run_until_stopped` serves the API and the SPA until a signal arrives.
 
+pub mod actions;
 pub mod api_keys;
 pub mod auth;
 pub mod cli;
@@ -41,6 +42,21 @@ pub struct AppState {
     pub tasks: Arc<tasks::TaskManager>,
     /// Behind an `Arc`: the key schedule is ≈ 1 KB, and every request future holds a copy of `AppState`.
     pub cipher: Arc<crypto::Cipher>,
+}
+
+impl AppState {
+    /// The licence in force (`license`; basic when not set).
+    pub fn license(&self) -> warden_core::actions::License {
+        self.config.license.unwrap_or(warden_core::actions::License::Basic)
+    }
+
+    /// The guard on connectors' outbound calls, from the settings.
+    pub fn outbound_guard(&self) -> actions::OutboundGuard {
+        actions::OutboundGuard {
+            allowed_hosts: warden_core::actions::AllowedHosts::new(self.config.actions_allowed_hosts.iter().cloned()),
+            timeout: self.config.actions_response_timeout,
+        }
+    }
 }
 
 pub struct Application {

@@ -28,6 +28,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 tracing::warn!("no encryption_key set: using the demo key, which is public; never use it for real data");
                 config.encryption_key = Some(warden_server::config::Secret(warden_server::crypto::DEMO_ENCRYPTION_KEY.into()));
             }
+            if demo && config.license.is_none() {
+                config.license = Some(warden_core::actions::License::Trial);
+            }
             let app = Application::build(config).await?;
             if demo {
                 demo::seed(&app.state().db, &app.state().passwords).await?;

@@ -2,6 +2,7 @@
 //! every request passes (request id, tracing, panics → 500 JSON, body limit,
 //! the kbn-xsrf rule) and JSON 404/405 for unknown API routes.
 
+mod actions;
 mod api_keys;
 pub mod authz;
 pub(crate) mod fleet;
@@ -69,6 +70,7 @@ fn routes() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(openapi::router())
         .merge(security::router())
         .merge(api_keys::router())
+        .merge(actions::router())
         .merge(tasks::router())
         .merge(crate::events::router())
         .merge(fleet::router())

@@ -22,7 +22,8 @@ use Privilege::{FleetAll, FleetRead};
 
 /// Method, path, who may call it, and a body. In paths and bodies, `{n}` is a
 /// fresh number, `{agent}` an enrolled agent, `{fresh_agent}` a new agent for
-/// this call, `{fresh_policy}` a new empty policy for this call.
+/// this call, `{fresh_policy}` a new empty policy for this call, `{connector}`
+/// a server-log connector, `{fresh_connector}` a new one for this call.
 const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
     ("GET", "api/status", Access::Public, None),
     ("GET", "api/openapi.json", Access::Public, None),
@@ -31,6 +32,22 @@ const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
     ("GET", "internal/security/api_key", Access::Needs(Privilege::ApiKeysManageOwn), None),
     ("POST", "internal/security/api_key", Access::NeedsSignIn(Privilege::ApiKeysManageOwn), Some(r#"{"name": "key {n}"}"#)),
     ("DELETE", "internal/security/api_key", Access::Needs(Privilege::ApiKeysManageOwn), Some(r#"{"ids": ["no-such-key-{n}"]}"#)),
+    ("GET", "api/actions/connectors", Access::Needs(Privilege::ActionsRead), None),
+    ("GET", "internal/actions/connectors", Access::Needs(Privilege::ActionsRead), None),
+    ("GET", "api/actions/connector_types", Access::Needs(Privilege::ActionsRead), None),
+    ("GET", "internal/actions/connector_types", Access::Needs(Privilege::ActionsRead), None),
+    ("POST", "api/actions/connector", Access::Needs(Privilege::ActionsAll), Some(r#"{"name": "log {n}", "connector_type_id": ".server-log"}"#)),
+    (
+        "POST",
+        "api/actions/connector/authz-{n}",
+        Access::Needs(Privilege::ActionsAll),
+        Some(r#"{"name": "log {n}", "connector_type_id": ".server-log"}"#),
+    ),
+    ("GET", "api/actions/connector/{connector}", Access::Needs(Privilege::ActionsRead), None),
+    ("PUT", "api/actions/connector/{connector}", Access::Needs(Privilege::ActionsAll), Some(r#"{"name": "renamed {n}"}"#)),
+    ("POST", "api/actions/connector/{connector}/_execute", Access::Needs(Privilege::ActionsAll), Some(r#"{"params": {"message": "authz {n}"}}"#)),
+    ("GET", "internal/actions/connector/{connector}/_history", Access::Needs(Privilege::ActionsRead), None),
+    ("DELETE", "api/actions/connector/{fresh_connector}", Access::Needs(Privilege::ActionsAll), None),
     ("GET", "api/task_manager/_health", Access::SignedIn, None),
     ("GET", "internal/warden/events", Access::SignedIn, None),
     ("POST", "internal/task_manager/tasks/no-such-task/_run_soon", Access::NeedsThen404(Privilege::TasksAdmin), None),
@@ -122,6 +139,8 @@ async fn every_route_for_every_role() {
     }
     let admin = app.signed_in("admin").await;
     let agent = crate::fleet::enroll(&app, "authz-agent").await.id;
+    let log_connector = serde_json::json!({"name": "authz log", "connector_type_id": ".server-log"});
+    let connector = post_json(&admin, &app.url("api/actions/connector"), log_connector.clone()).await["id"].as_str().unwrap().to_owned();
     let mut n = 0;
     let mut failures = Vec::new();
     for (method, path, access, body) in ROUTES {
@@ -134,7 +153,11 @@ async fn every_route_for_every_role() {
                 (Access::NeedsSignIn(privilege), Some(role)) => !by_key && has_privilege(&[*role], *privilege),
             };
             n += 1;
-            let mut path = path.replace("{agent}", &agent);
+            let mut path = path.replace("{agent}", &agent).replace("{connector}", &connector).replace("{n}", &n.to_string());
+            if path.contains("{fresh_connector}") {
+                let fresh = post_json(&admin, &app.url("api/actions/connector"), log_connector.clone()).await["id"].as_str().unwrap().to_owned();
+                path = path.replace("{fresh_connector}", &fresh);
+            }
             let mut body = body.map(|b| b.replace("{n}", &n.to_string()));
             if path.contains("{fresh_agent}") {
                 let fresh = crate::fleet::enroll(&app, &format!("fresh-{n}")).await.id;

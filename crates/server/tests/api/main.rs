@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on purpose
 
 mod abuse;
+mod actions;
 mod api_keys;
 mod authz;
 mod config;

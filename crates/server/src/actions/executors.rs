@@ -1,0 +1,175 @@
+//! What each connector type does when it runs, and the guard on every
+//! outbound call: the host must be in `actions_allowed_hosts`, the address it
+//! resolves to must not be link-local or cloud metadata unless named, the
+//! call goes to that checked address (no second lookup to rebind), TLS
+//! certificates are verified, and redirects are followed only on the same
+//! host and port (which resolve to the checked address).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use warden_core::actions::{AllowedHosts, ConnectorTypeSpec, ExecuteConnectorResponse, SERVER_LOG, WEBHOOK};
+
+use super::validate::MAX_TEXT_BYTES;
+
+/// The outbound-call guard, from the settings.
+#[derive(Debug, Clone)]
+pub struct OutboundGuard {
+    pub allowed_hosts: AllowedHosts,
+    pub timeout: Duration,
+}
+
+impl OutboundGuard {
+    /// Why `url`'s host may not be called, or `None`.
+    pub fn check_url(&self, url: &reqwest::Url) -> Option<String> {
+        self.allowed_hosts.check_url(url.as_str(), url.host_str().unwrap_or_default())
+    }
+
+    /// The address to call for `url`: resolved once and checked.
+    async fn resolve(&self, url: &reqwest::Url) -> Result<SocketAddr, String> {
+        if let Some(refusal) = self.check_url(url) {
+            return Err(refusal);
+        }
+        let host = url.host_str().unwrap_or_default();
+        let port = url.port_or_known_default().unwrap_or(443);
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let addresses: Vec<SocketAddr> =
+            tokio::net::lookup_host((bare, port)).await.map_err(|err| format!("cannot resolve {host}: {err}"))?.collect();
+        let first = *addresses.first().ok_or_else(|| format!("cannot resolve {host}: no address"))?;
+        // Every address must pass: the resolver may hand any of them out next time.
+        if let Some(refusal) = addresses.iter().find_map(|address| self.allowed_hosts.check_address(url.as_str(), host, address.ip())) {
+            return Err(refusal);
+        }
+        Ok(first)
+    }
+}
+
+pub async fn run(
+    spec: &ConnectorTypeSpec,
+    id: &str,
+    name: &str,
+    config: &Map<String, Value>,
+    secrets: &Map<String, Value>,
+    params: &Map<String, Value>,
+    guard: &OutboundGuard,
+) -> ExecuteConnectorResponse {
+    match spec.id {
+        WEBHOOK => webhook(id, config, secrets, params, guard).await,
+        SERVER_LOG => server_log(id, name, params),
+        other => ExecuteConnectorResponse::failed(id, &format!("{other} has no executor in Warden yet"), None, false),
+    }
+}
+
+fn text<'a>(fields: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    fields.get(key).and_then(Value::as_str)
+}
+
+fn server_log(id: &str, name: &str, params: &Map<String, Value>) -> ExecuteConnectorResponse {
+    let message = text(params, "message").unwrap_or_default();
+    match text(params, "level").unwrap_or("info") {
+        "trace" => tracing::trace!(connector = %id, connector_name = %name, "{message}"),
+        "debug" => tracing::debug!(connector = %id, connector_name = %name, "{message}"),
+        "warn" => tracing::warn!(connector = %id, connector_name = %name, "{message}"),
+        "error" | "fatal" => tracing::error!(connector = %id, connector_name = %name, "{message}"),
+        _ => tracing::info!(connector = %id, connector_name = %name, "{message}"),
+    }
+    ExecuteConnectorResponse::ok(id, None)
+}
+
+async fn webhook(
+    id: &str,
+    config: &Map<String, Value>,
+    secrets: &Map<String, Value>,
+    params: &Map<String, Value>,
+    guard: &OutboundGuard,
+) -> ExecuteConnectorResponse {
+    let Some(url) = text(config, "url").and_then(|url| reqwest::Url::parse(url).ok()) else {
+        return ExecuteConnectorResponse::failed(id, "error calling webhook, invalid url in the connector's config", None, false);
+    };
+    let address = match guard.resolve(&url).await {
+        Ok(address) => address,
+        Err(refusal) => return ExecuteConnectorResponse::failed(id, &format!("error calling webhook, {refusal}"), None, false),
+    };
+    let host = url.host_str().unwrap_or_default().to_owned();
+    let port = url.port_or_known_default();
+    let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+        let same_origin = attempt.url().host_str() == Some(host.as_str()) && attempt.url().port_or_known_default() == port;
+        if same_origin && attempt.previous().len() < 5 { attempt.follow() } else { attempt.stop() }
+    });
+    let client = reqwest::Client::builder()
+        .resolve(url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']'), address)
+        .redirect(redirects)
+        .timeout(guard.timeout)
+        .build();
+    let client = match client {
+        Ok(client) => client,
+        Err(err) => return ExecuteConnectorResponse::failed(id, "error calling webhook, unexpected error", Some(err.to_string()), false),
+    };
+    let method = text(config, "method").unwrap_or("post");
+    let mut request = match method {
+        "put" => client.put(url.clone()),
+        "patch" => client.patch(url.clone()),
+        "get" => client.get(url.clone()),
+        "delete" => client.delete(url.clone()),
+        _ => client.post(url.clone()),
+    };
+    if let Some(Value::Object(headers)) = config.get("headers") {
+        for (name, value) in headers {
+            request = request.header(name, value.as_str().unwrap_or_default());
+        }
+    }
+    if let (Some(user), Some(password)) = (text(secrets, "user"), text(secrets, "password")) {
+        request = request.basic_auth(user, Some(password));
+    }
+    // GET and DELETE send no body, as Kibana's webhook.
+    if matches!(method, "post" | "put" | "patch") {
+        request = request.body(text(params, "body").unwrap_or_default().to_owned());
+    }
+    let response = match request.send().await {
+        Ok(response) => response,
+        Err(err) => {
+            let retry = err.is_timeout() || err.is_connect();
+            return ExecuteConnectorResponse::failed(id, "error calling webhook, retry later", Some(err.to_string()), retry);
+        }
+    };
+    let status = response.status();
+    if status.is_redirection() {
+        let to = response.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or("elsewhere").to_owned();
+        return ExecuteConnectorResponse::failed(
+            id,
+            "error calling webhook, it redirected to another host, which Warden does not follow",
+            Some(format!("{status}: to {to}")),
+            false,
+        );
+    }
+    let body = read_bounded(response).await;
+    if status.is_success() {
+        let data = serde_json::from_str(&body).unwrap_or(Value::String(body));
+        return ExecuteConnectorResponse::ok(id, Some(data));
+    }
+    let retry = status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
+    let message = if retry { "error calling webhook, retry later" } else { "error calling webhook, unexpected error" };
+    ExecuteConnectorResponse::failed(id, message, Some(format!("{status}: {}", truncate(&body, 1000))), retry)
+}
+
+/// The response body, at most `MAX_TEXT_BYTES`: a receiver cannot make Warden
+/// hold an unbounded answer.
+async fn read_bounded(mut response: reqwest::Response) -> String {
+    let mut bytes = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = MAX_TEXT_BYTES.saturating_sub(bytes.len());
+        bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if bytes.len() >= MAX_TEXT_BYTES {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn truncate(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}

@@ -1,0 +1,293 @@
+//! The actions framework: connectors (stored, secrets encrypted), system
+//! actions (built from the type registry, never stored, fixed ids), the
+//! licence gate, each type's config/secrets/params validation and executor
+//! (`executors.rs`), and the change history of every connector.
+
+mod executors;
+mod validate;
+
+use axum::http::StatusCode;
+use serde_json::{Map, Value};
+use warden_core::actions::{
+    CONNECTOR_TYPES, Connector, ConnectorChange, ConnectorOperation, ConnectorType, ConnectorTypeSpec, CreateConnectorRequest,
+    ExecuteConnectorResponse, UpdateConnectorRequest, connector_type, may_use, system_action_refusal, system_connector_id, validate_connector_id,
+};
+use warden_core::authz::Role;
+
+use crate::AppState;
+use crate::db::now_ms;
+use crate::error::ApiError;
+use crate::fleet::rfc3339;
+use crate::store::connectors::{self as store, ChangeRow, ConnectorRow};
+
+pub use executors::OutboundGuard;
+
+/// What went wrong, for the HTTP layer.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionsError {
+    #[error("Saved object [action/{0}] not found")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    /// The licence does not cover the type.
+    #[error("{0}")]
+    License(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<ActionsError> for ApiError {
+    fn from(err: ActionsError) -> ApiError {
+        match err {
+            ActionsError::NotFound(_) => ApiError::NotFound(err.to_string()),
+            ActionsError::BadRequest(message) => ApiError::BadRequest(message),
+            ActionsError::License(message) => ApiError::Coded { status: StatusCode::FORBIDDEN, code: "Forbidden", message },
+            ActionsError::Conflict(message) => ApiError::Conflict(message),
+            ActionsError::Database(err) => ApiError::Database(err),
+            ActionsError::Internal(err) => ApiError::Internal(err),
+        }
+    }
+}
+
+type Result<T, E = ActionsError> = std::result::Result<T, E>;
+
+/// Who asks: recorded in the change history.
+pub struct Actor<'a> {
+    pub username: &'a str,
+    pub roles: &'a [Role],
+}
+
+/// The connector types, for the public list (no system action types) or the
+/// rule form's (`include_system`: those the caller may use).
+pub fn types(state: &AppState, include_system: bool, roles: &[Role]) -> Vec<ConnectorType> {
+    CONNECTOR_TYPES
+        .iter()
+        .filter(|spec| !spec.is_system_action_type || (include_system && may_use(spec, roles)))
+        .map(|spec| ConnectorType::of(spec, state.license()))
+        .collect()
+}
+
+/// A system action as the internal list shows it.
+fn system_connector(spec: &ConnectorTypeSpec) -> Connector {
+    Connector {
+        id: system_connector_id(spec.id),
+        name: spec.name.to_owned(),
+        connector_type_id: spec.id.to_owned(),
+        config: Some(Map::new()),
+        is_preconfigured: false,
+        is_deprecated: false,
+        is_system_action: true,
+        is_missing_secrets: Some(false),
+        is_connector_type_deprecated: false,
+        referenced_by_count: Some(0),
+    }
+}
+
+fn to_connector(state: &AppState, row: ConnectorRow, referenced_by_count: Option<u64>) -> Connector {
+    let config = serde_json::from_str(&row.config).ok();
+    let is_missing_secrets = state.cipher.decrypt(&row.secrets, &row.id).is_err();
+    Connector {
+        id: row.id,
+        name: row.name,
+        connector_type_id: row.connector_type_id,
+        config,
+        is_preconfigured: false,
+        is_deprecated: false,
+        is_system_action: false,
+        is_missing_secrets: Some(is_missing_secrets),
+        is_connector_type_deprecated: false,
+        referenced_by_count,
+    }
+}
+
+/// Every connector; with `include_system`, the system actions the caller may use too.
+pub async fn list(state: &AppState, include_system: bool, roles: &[Role]) -> Result<Vec<Connector>> {
+    let rows = store::all(&state.db).await?;
+    // No rule references a connector yet (rules arrive with the next issue).
+    let mut connectors: Vec<Connector> = rows.into_iter().map(|row| to_connector(state, row, Some(0))).collect();
+    if include_system {
+        connectors.extend(CONNECTOR_TYPES.iter().filter(|spec| spec.is_system_action_type && may_use(spec, roles)).map(system_connector));
+    }
+    Ok(connectors)
+}
+
+/// One stored connector; a system action's id is not found here, as in Kibana.
+pub async fn get(state: &AppState, id: &str) -> Result<Connector> {
+    let row = store::by_id(&state.db, id).await?.ok_or_else(|| ActionsError::NotFound(id.to_owned()))?;
+    Ok(to_connector(state, row, None))
+}
+
+/// The system action with this id, if it is one.
+fn system_action(id: &str) -> Option<&'static ConnectorTypeSpec> {
+    CONNECTOR_TYPES.iter().find(|spec| spec.is_system_action_type && system_connector_id(spec.id) == id)
+}
+
+/// The type, known, not a system action for `operation`, and within the licence.
+fn usable_type(state: &AppState, type_id: &str, operation: ConnectorOperation) -> Result<&'static ConnectorTypeSpec> {
+    let spec = connector_type(type_id).ok_or_else(|| ActionsError::BadRequest(format!("Action type \"{type_id}\" is not registered.")))?;
+    if let Some(refusal) = system_action_refusal(spec, operation) {
+        return Err(ActionsError::BadRequest(refusal));
+    }
+    let license = state.license();
+    if !license.allows(spec.minimum_license) {
+        return Err(ActionsError::License(format!(
+            "Action type {} is disabled because your {} license does not support it. Please upgrade your license.",
+            spec.id,
+            license.as_str()
+        )));
+    }
+    Ok(spec)
+}
+
+fn refuse_system_id(id: &str, operation: ConnectorOperation) -> Result<()> {
+    match system_action(id).and_then(|spec| system_action_refusal(spec, operation)) {
+        Some(refusal) => Err(ActionsError::BadRequest(refusal)),
+        None => Ok(()),
+    }
+}
+
+fn non_empty_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 256 {
+        return Err(ActionsError::BadRequest("[request body.name]: must be 1 to 256 characters".into()));
+    }
+    Ok(name.to_owned())
+}
+
+fn seal_secrets(state: &AppState, secrets: &Map<String, Value>, id: &str) -> Result<String> {
+    Ok(state.cipher.encrypt(&Value::Object(secrets.clone()).to_string(), id)?)
+}
+
+fn change(connector_id: &str, what: &str, actor: &Actor<'_>, summary: String) -> ChangeRow {
+    ChangeRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        connector_id: connector_id.to_owned(),
+        change: what.to_owned(),
+        changed_by: actor.username.to_owned(),
+        changed_at: now_ms(),
+        summary,
+    }
+}
+
+/// Creates a connector (with the client's id, or a new one).
+pub async fn create(state: &AppState, id: Option<&str>, request: CreateConnectorRequest, actor: &Actor<'_>) -> Result<Connector> {
+    if let Some(id) = id {
+        refuse_system_id(id, ConnectorOperation::Create)?;
+        validate_connector_id(id).map_err(ActionsError::BadRequest)?;
+    }
+    let spec = usable_type(state, &request.connector_type_id, ConnectorOperation::Create)?;
+    let name = non_empty_name(&request.name)?;
+    let config = validate::config_and_secrets(spec, request.config, &request.secrets, &state.outbound_guard())?;
+    let id = id.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    let now = now_ms();
+    let row = ConnectorRow {
+        id: id.clone(),
+        name,
+        connector_type_id: spec.id.to_owned(),
+        config: Value::Object(config.clone()).to_string(),
+        secrets: seal_secrets(state, &request.secrets, &id)?,
+        created_at: now,
+        created_by: actor.username.to_owned(),
+        updated_at: now,
+        updated_by: actor.username.to_owned(),
+    };
+    let mut tx = state.db.begin().await?;
+    if !store::insert(&mut *tx, &row).await? {
+        return Err(ActionsError::Conflict(format!("Saved object [action/{id}] conflict")));
+    }
+    let fields: Vec<&str> = config.keys().map(String::as_str).collect();
+    let summary = format!("created: {} \"{}\" (config: {})", spec.id, row.name, if fields.is_empty() { "none".into() } else { fields.join(", ") });
+    store::insert_change(&mut *tx, &change(&id, "create", actor, summary)).await?;
+    tx.commit().await?;
+    tracing::info!(connector = %id, connector_type = spec.id, "connector created");
+    Ok(to_connector(state, row, None))
+}
+
+/// Replaces a connector's name, config and secrets (its type stays).
+pub async fn update(state: &AppState, id: &str, request: UpdateConnectorRequest, actor: &Actor<'_>) -> Result<Connector> {
+    refuse_system_id(id, ConnectorOperation::Update)?;
+    let mut tx = state.db.begin().await?;
+    let old = store::by_id(&mut *tx, id).await?.ok_or_else(|| ActionsError::NotFound(id.to_owned()))?;
+    let spec = usable_type(state, &old.connector_type_id, ConnectorOperation::Update)?;
+    let name = non_empty_name(&request.name)?;
+    let config = validate::config_and_secrets(spec, request.config, &request.secrets, &state.outbound_guard())?;
+    let row = ConnectorRow {
+        name,
+        config: Value::Object(config.clone()).to_string(),
+        secrets: seal_secrets(state, &request.secrets, id)?,
+        updated_at: now_ms(),
+        updated_by: actor.username.to_owned(),
+        ..old.clone()
+    };
+    store::update(&mut *tx, &row).await?;
+    let summary = changed_fields(state, &old, &row.name, &config, &request.secrets);
+    store::insert_change(&mut *tx, &change(id, "update", actor, summary)).await?;
+    tx.commit().await?;
+    tracing::info!(connector = %id, "connector updated");
+    Ok(to_connector(state, row, None))
+}
+
+/// What an update changed, by name only: never a secret's value.
+fn changed_fields(state: &AppState, old: &ConnectorRow, name: &str, config: &Map<String, Value>, secrets: &Map<String, Value>) -> String {
+    let mut changed = Vec::new();
+    if old.name != name {
+        changed.push("name".to_owned());
+    }
+    let old_config: Map<String, Value> = serde_json::from_str(&old.config).unwrap_or_default();
+    let keys: std::collections::BTreeSet<&String> = old_config.keys().chain(config.keys()).collect();
+    changed.extend(keys.into_iter().filter(|key| old_config.get(*key) != config.get(*key)).map(|key| format!("config.{key}")));
+    let old_secrets: Option<Map<String, Value>> = state.cipher.decrypt(&old.secrets, &old.id).ok().and_then(|text| serde_json::from_str(&text).ok());
+    if old_secrets.as_ref() != Some(secrets) {
+        changed.push("secrets".to_owned());
+    }
+    if changed.is_empty() { "updated: nothing changed".to_owned() } else { format!("updated: {}", changed.join(", ")) }
+}
+
+pub async fn delete(state: &AppState, id: &str, actor: &Actor<'_>) -> Result<()> {
+    refuse_system_id(id, ConnectorOperation::Delete)?;
+    let mut tx = state.db.begin().await?;
+    let old = store::by_id(&mut *tx, id).await?.ok_or_else(|| ActionsError::NotFound(id.to_owned()))?;
+    store::delete(&mut *tx, id).await?;
+    store::insert_change(&mut *tx, &change(id, "delete", actor, format!("deleted: {} \"{}\"", old.connector_type_id, old.name))).await?;
+    tx.commit().await?;
+    tracing::info!(connector = %id, "connector deleted");
+    Ok(())
+}
+
+/// Runs a connector now with `params` (`_execute`): the answer says how it
+/// went; a failed call is an answer, not an error.
+pub async fn execute(state: &AppState, id: &str, params: Map<String, Value>) -> Result<ExecuteConnectorResponse> {
+    refuse_system_id(id, ConnectorOperation::Execute)?;
+    let row = store::by_id(&state.db, id).await?.ok_or_else(|| ActionsError::NotFound(id.to_owned()))?;
+    let spec = usable_type(state, &row.connector_type_id, ConnectorOperation::Execute)?;
+    let params = validate::params(spec, params)?;
+    let config: Map<String, Value> = serde_json::from_str(&row.config).map_err(anyhow::Error::from)?;
+    let secrets: Map<String, Value> = match state.cipher.decrypt(&row.secrets, &row.id) {
+        Ok(text) => serde_json::from_str(&text).map_err(anyhow::Error::from)?,
+        Err(_) => {
+            return Ok(ExecuteConnectorResponse::failed(
+                id,
+                "the connector's secrets cannot be decrypted (was the encryption key changed?); enter them again",
+                None,
+                false,
+            ));
+        }
+    };
+    Ok(executors::run(spec, id, &row.name, &config, &secrets, &params, &state.outbound_guard()).await)
+}
+
+/// A connector's change history, newest first (also after it was deleted).
+pub async fn history(state: &AppState, id: &str) -> Result<Vec<ConnectorChange>> {
+    let rows = store::changes(&state.db, id).await?;
+    if rows.is_empty() {
+        return Err(ActionsError::NotFound(id.to_owned()));
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| ConnectorChange { change: row.change, changed_by: row.changed_by, changed_at: rfc3339(row.changed_at), summary: row.summary })
+        .collect())
+}

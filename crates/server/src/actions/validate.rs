@@ -1,0 +1,153 @@
+//! Each connector type's config, secrets and params schema, with Kibana's
+//! messages (`error validating connector type config: …`). Unknown keys are
+//! refused, as Kibana's schemas do.
+
+use serde_json::{Map, Value};
+use warden_core::actions::{ConnectorTypeSpec, SERVER_LOG, WEBHOOK};
+
+use super::{ActionsError, OutboundGuard};
+
+type Fields = Map<String, Value>;
+
+pub const WEBHOOK_METHODS: [&str; 5] = ["post", "put", "patch", "get", "delete"];
+const BASIC_AUTH: &str = "webhook-authentication-basic";
+pub const LOG_LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "fatal"];
+/// The largest webhook body or log message a connector sends.
+pub const MAX_TEXT_BYTES: usize = 256 * 1024;
+
+fn config_error(detail: impl std::fmt::Display) -> ActionsError {
+    ActionsError::BadRequest(format!("error validating connector type config: {detail}"))
+}
+
+fn secrets_error(detail: impl std::fmt::Display) -> ActionsError {
+    ActionsError::BadRequest(format!("error validating connector type secrets: {detail}"))
+}
+
+fn params_error(detail: impl std::fmt::Display) -> ActionsError {
+    ActionsError::BadRequest(format!("error validating action params: {detail}"))
+}
+
+fn only_keys(fields: &Fields, allowed: &[&str], error: fn(String) -> ActionsError) -> Result<(), ActionsError> {
+    match fields.keys().find(|key| !allowed.contains(&key.as_str())) {
+        Some(key) => Err(error(format!("[{key}]: definition for this key is missing"))),
+        None => Ok(()),
+    }
+}
+
+fn optional_text<'a>(fields: &'a Fields, key: &str, error: fn(String) -> ActionsError) -> Result<Option<&'a str>, ActionsError> {
+    match fields.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(other) => Err(error(format!("[{key}]: expected value of type [string] but got [{}]", type_name(other)))),
+    }
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "Array",
+        Value::Object(_) => "Object",
+    }
+}
+
+/// The config as stored (defaults filled in), after checking it and the secrets.
+pub fn config_and_secrets(spec: &ConnectorTypeSpec, config: Fields, secrets: &Fields, guard: &OutboundGuard) -> Result<Fields, ActionsError> {
+    match spec.id {
+        WEBHOOK => webhook(config, secrets, guard),
+        SERVER_LOG => {
+            only_keys(&config, &[], config_error)?;
+            only_keys(secrets, &[], secrets_error)?;
+            Ok(config)
+        }
+        other => Err(ActionsError::BadRequest(format!("Action type \"{other}\" cannot be configured"))),
+    }
+}
+
+fn webhook(mut config: Fields, secrets: &Fields, guard: &OutboundGuard) -> Result<Fields, ActionsError> {
+    only_keys(&config, &["url", "method", "headers", "hasAuth", "authType"], config_error)?;
+    let url =
+        optional_text(&config, "url", config_error)?.ok_or_else(|| config_error("[url]: expected value of type [string] but got [undefined]"))?;
+    let parsed =
+        reqwest::Url::parse(url).map_err(|_| config_error(format!("error validation webhook action config: unable to parse url \"{url}\"")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(config_error(format!("error validation webhook action config: url \"{url}\" must be http or https, with a host")));
+    }
+    if let Some(refusal) = guard.check_url(&parsed) {
+        return Err(config_error(format!("error validation webhook action config: {refusal}")));
+    }
+    let method = optional_text(&config, "method", config_error)?.unwrap_or("post").to_owned();
+    if !WEBHOOK_METHODS.contains(&method.as_str()) {
+        return Err(config_error(format!("[method]: expected one of {} but got [{method}]", WEBHOOK_METHODS.join(", "))));
+    }
+    match config.get("headers") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(headers)) => {
+            for (name, value) in headers {
+                let valid_name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok();
+                let valid_value = value.as_str().is_some_and(|v| reqwest::header::HeaderValue::from_str(v).is_ok());
+                if !valid_name || !valid_value {
+                    return Err(config_error(format!("[headers.{name}]: must be a header name with a text value")));
+                }
+            }
+        }
+        Some(other) => return Err(config_error(format!("[headers]: expected value of type [Object] but got [{}]", type_name(other)))),
+    }
+    let has_auth = match config.get("hasAuth") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => return Err(config_error(format!("[hasAuth]: expected value of type [boolean] but got [{}]", type_name(other)))),
+    };
+    let auth_type = optional_text(&config, "authType", config_error)?.map(str::to_owned);
+    match (&auth_type, has_auth) {
+        (Some(_), false) => return Err(config_error("error validation webhook action config: authType must be null when hasAuth is false")),
+        (Some(kind), true) if kind != BASIC_AUTH => {
+            return Err(config_error(format!("[authType]: {kind} is not supported by Warden yet (only {BASIC_AUTH})")));
+        }
+        _ => {}
+    }
+    only_keys(secrets, &["user", "password"], secrets_error)?;
+    let user = optional_text(secrets, "user", secrets_error)?;
+    let password = optional_text(secrets, "password", secrets_error)?;
+    if auth_type.is_some() && (user.is_none() || password.is_none()) {
+        return Err(secrets_error("both user and password must be specified for basic authentication"));
+    }
+    if user.is_some() != password.is_some() {
+        return Err(secrets_error("both user and password must be specified"));
+    }
+    config.insert("method".into(), Value::String(method));
+    config.insert("hasAuth".into(), Value::Bool(has_auth));
+    config.insert("authType".into(), auth_type.map_or(Value::Null, Value::String));
+    config.entry("headers").or_insert(Value::Null);
+    Ok(config)
+}
+
+/// The params of one execution, checked.
+pub fn params(spec: &ConnectorTypeSpec, params: Fields) -> Result<Fields, ActionsError> {
+    match spec.id {
+        WEBHOOK => {
+            only_keys(&params, &["body"], params_error)?;
+            if optional_text(&params, "body", params_error)?.is_some_and(|body| body.len() > MAX_TEXT_BYTES) {
+                return Err(params_error(format!("[body]: longer than {MAX_TEXT_BYTES} bytes")));
+            }
+        }
+        SERVER_LOG => {
+            only_keys(&params, &["message", "level"], params_error)?;
+            let message = optional_text(&params, "message", params_error)?;
+            match message {
+                None => return Err(params_error("[message]: expected value of type [string] but got [undefined]")),
+                Some(text) if text.len() > MAX_TEXT_BYTES => return Err(params_error(format!("[message]: longer than {MAX_TEXT_BYTES} bytes"))),
+                Some(_) => {}
+            }
+            if let Some(level) = optional_text(&params, "level", params_error)?
+                && !LOG_LEVELS.contains(&level)
+            {
+                return Err(params_error(format!("[level]: expected one of {} but got [{level}]", LOG_LEVELS.join(", "))));
+            }
+        }
+        _ => {}
+    }
+    Ok(params)
+}

@@ -1,0 +1,97 @@
+//! Connectors and their change history.
+
+use sqlx::{Any, Executor, FromRow};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ConnectorRow {
+    pub id: String,
+    pub name: String,
+    pub connector_type_id: String,
+    pub config: String,
+    /// Encrypted (`crypto::Cipher`), bound to the id.
+    pub secrets: String,
+    pub created_at: i64,
+    pub created_by: String,
+    pub updated_at: i64,
+    pub updated_by: String,
+}
+
+const COLUMNS: &str = "id, name, connector_type_id, config, secrets, created_at, created_by, updated_at, updated_by";
+
+pub async fn all<'e>(db: impl Executor<'e, Database = Any>) -> sqlx::Result<Vec<ConnectorRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("select {COLUMNS} from connectors order by lower(name), id"))).fetch_all(db).await
+}
+
+pub async fn by_id<'e>(db: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<Option<ConnectorRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("select {COLUMNS} from connectors where id = $1"))).bind(id).fetch_optional(db).await
+}
+
+/// Inserts; `false` when the id is taken.
+pub async fn insert<'e>(db: impl Executor<'e, Database = Any>, row: &ConnectorRow) -> sqlx::Result<bool> {
+    let inserted = sqlx::query(
+        "insert into connectors (id, name, connector_type_id, config, secrets, created_at, created_by, updated_at, updated_by)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict (id) do nothing",
+    )
+    .bind(&row.id)
+    .bind(&row.name)
+    .bind(&row.connector_type_id)
+    .bind(&row.config)
+    .bind(&row.secrets)
+    .bind(row.created_at)
+    .bind(&row.created_by)
+    .bind(row.updated_at)
+    .bind(&row.updated_by)
+    .execute(db)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+pub async fn update<'e>(db: impl Executor<'e, Database = Any>, row: &ConnectorRow) -> sqlx::Result<bool> {
+    let updated = sqlx::query("update connectors set name = $2, config = $3, secrets = $4, updated_at = $5, updated_by = $6 where id = $1")
+        .bind(&row.id)
+        .bind(&row.name)
+        .bind(&row.config)
+        .bind(&row.secrets)
+        .bind(row.updated_at)
+        .bind(&row.updated_by)
+        .execute(db)
+        .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+pub async fn delete<'e>(db: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<bool> {
+    Ok(sqlx::query("delete from connectors where id = $1").bind(id).execute(db).await?.rows_affected() == 1)
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ChangeRow {
+    pub id: String,
+    pub connector_id: String,
+    pub change: String,
+    pub changed_by: String,
+    pub changed_at: i64,
+    pub summary: String,
+}
+
+pub async fn insert_change<'e>(db: impl Executor<'e, Database = Any>, change: &ChangeRow) -> sqlx::Result<()> {
+    sqlx::query("insert into connector_changes (id, connector_id, change, changed_by, changed_at, summary) values ($1, $2, $3, $4, $5, $6)")
+        .bind(&change.id)
+        .bind(&change.connector_id)
+        .bind(&change.change)
+        .bind(&change.changed_by)
+        .bind(change.changed_at)
+        .bind(&change.summary)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// A connector's history, newest first.
+pub async fn changes<'e>(db: impl Executor<'e, Database = Any>, connector_id: &str) -> sqlx::Result<Vec<ChangeRow>> {
+    sqlx::query_as(
+        "select id, connector_id, change, changed_by, changed_at, summary from connector_changes where connector_id = $1 order by changed_at desc, id desc",
+    )
+    .bind(connector_id)
+    .fetch_all(db)
+    .await
+}

@@ -1,0 +1,234 @@
+//! Connectors (`/api/actions`): system actions stay hidden and fixed, the
+//! licence gate, the outbound-call guard, a webhook to a real receiver, secrets
+//! never returned, and the change history.
+
+use axum::http::HeaderMap;
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::helpers::{Options, TestApp, assert_error, spawn_app, spawn_app_with};
+
+const CASES_ID: &str = "system-connector-.cases";
+
+async fn get_json(client: &Client, url: &str) -> Value {
+    let response = client.get(url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{url}");
+    response.json().await.unwrap()
+}
+
+fn ids(list: &Value) -> Vec<&str> {
+    list.as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect()
+}
+
+async fn create(app: &TestApp, client: &Client, body: Value) -> reqwest::Response {
+    client.post(app.url("api/actions/connector")).header("kbn-xsrf", "t").json(&body).send().await.unwrap()
+}
+
+/// A receiver on 127.0.0.1 that hands each request's headers and body to the test.
+async fn receiver() -> (String, mpsc::UnboundedReceiver<(HeaderMap, String)>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send((headers, body));
+                axum::Json(json!({"received": true}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{address}/hook"), rx)
+}
+
+#[tokio::test]
+async fn system_actions_are_built_in_hidden_from_public_lists_and_refused_by_the_api() {
+    let app = spawn_app().await;
+    let admin = app.signed_in("admin").await;
+    // Public lists: never a system action or type.
+    assert!(!ids(&get_json(&admin, &app.url("api/actions/connectors")).await).contains(&CASES_ID));
+    let types = get_json(&admin, &app.url("api/actions/connector_types")).await;
+    assert!(types.as_array().unwrap().iter().all(|t| t["is_system_action_type"] == false), "{types}");
+    assert_error(admin.get(app.url(&format!("api/actions/connector/{CASES_ID}"))).send().await.unwrap(), StatusCode::NOT_FOUND).await;
+
+    // The rule form's lists: there, with its fixed id, for a user who may open cases.
+    let internal = get_json(&admin, &app.url("internal/actions/connectors")).await;
+    let cases = internal.as_array().unwrap().iter().find(|c| c["id"] == CASES_ID).expect("the cases system action");
+    assert_eq!(cases["is_system_action"], true);
+    assert_eq!(cases["connector_type_id"], ".cases");
+    assert_eq!(cases["config"], json!({}));
+    let internal_types = get_json(&admin, &app.url("internal/actions/connector_types")).await;
+    assert!(internal_types.as_array().unwrap().iter().any(|t| t["id"] == ".cases" && t["is_system_action_type"] == true));
+    // A viewer (no cases:all) does not get it at all.
+    let viewer = app.signed_in("viewer").await;
+    assert!(!ids(&get_json(&viewer, &app.url("internal/actions/connectors")).await).contains(&CASES_ID));
+
+    // Create, update, delete and execute through the API: a 400 that says why.
+    let system = json!({"name": "my cases", "connector_type_id": ".cases"});
+    let message = assert_error(create(&app, &admin, system.clone()).await, StatusCode::BAD_REQUEST).await;
+    assert!(message.contains("System action .cases cannot be created through the API"), "{message}");
+    let url = app.url(&format!("api/actions/connector/{CASES_ID}"));
+    let message = assert_error(admin.post(&url).header("kbn-xsrf", "t").json(&system).send().await.unwrap(), StatusCode::BAD_REQUEST).await;
+    assert!(message.contains("cannot be created"), "{message}");
+    let message =
+        assert_error(admin.put(&url).header("kbn-xsrf", "t").json(&json!({"name": "x"})).send().await.unwrap(), StatusCode::BAD_REQUEST).await;
+    assert!(message.contains("cannot be updated"), "{message}");
+    let message = assert_error(admin.delete(&url).header("kbn-xsrf", "t").send().await.unwrap(), StatusCode::BAD_REQUEST).await;
+    assert!(message.contains("cannot be deleted"), "{message}");
+    let execute = admin.post(format!("{url}/_execute")).header("kbn-xsrf", "t").json(&json!({"params": {}})).send().await.unwrap();
+    assert!(assert_error(execute, StatusCode::BAD_REQUEST).await.contains("cannot be executed"));
+
+    // The same id on a second node sharing the database, and after a restart.
+    let node_b = spawn_app_with(Options { database_url: Some(app.database_url.clone()), ..Options::default() }).await;
+    let admin_b = node_b.signed_in("admin").await;
+    assert!(ids(&get_json(&admin_b, &node_b.url("internal/actions/connectors")).await).contains(&CASES_ID));
+}
+
+#[tokio::test]
+async fn a_webhook_calls_a_real_receiver_and_its_secrets_are_never_returned() {
+    let app = spawn_app().await;
+    let admin = app.signed_in("admin").await;
+    let (url, mut received) = receiver().await;
+    let body = json!({
+        "name": "SOC hook",
+        "connector_type_id": ".webhook",
+        "config": {"url": url, "headers": {"x-soc": "warden"}, "authType": "webhook-authentication-basic"},
+        "secrets": {"user": "hook-user", "password": "hook-password-123"},
+    });
+    let response = create(&app, &admin, body).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let connector: Value = response.json().await.unwrap();
+    let id = connector["id"].as_str().unwrap().to_owned();
+    assert_eq!(connector["config"]["method"], "post", "defaults are filled in");
+    assert_eq!(connector["is_missing_secrets"], false);
+    assert!(connector.get("secrets").is_none(), "{connector}");
+    let fetched = get_json(&admin, &app.url(&format!("api/actions/connector/{id}"))).await;
+    assert!(!fetched.to_string().contains("hook-password-123"), "{fetched}");
+    let listed = get_json(&admin, &app.url("api/actions/connectors")).await;
+    let row = listed.as_array().unwrap().iter().find(|c| c["id"] == id.as_str()).unwrap();
+    assert_eq!(row["referenced_by_count"], 0);
+    assert!(!listed.to_string().contains("hook-password-123"));
+
+    let payload = r#"{"host": "web-01", "note": "quote \" and backslash \\"}"#;
+    let execute = admin
+        .post(app.url(&format!("api/actions/connector/{id}/_execute")))
+        .header("kbn-xsrf", "t")
+        .json(&json!({"params": {"body": payload}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(execute.status(), StatusCode::OK);
+    let result: Value = execute.json().await.unwrap();
+    assert_eq!(result["status"], "ok", "{result}");
+    assert_eq!(result["data"], json!({"received": true}));
+    let (headers, arrived) = received.recv().await.unwrap();
+    assert_eq!(arrived, payload);
+    assert_eq!(headers["x-soc"], "warden");
+    // Basic auth from the secrets: base64("hook-user:hook-password-123").
+    assert_eq!(headers["authorization"], "Basic aG9vay11c2VyOmhvb2stcGFzc3dvcmQtMTIz");
+
+    // Update: the history names what changed, never a secret's value.
+    let update = json!({"name": "SOC hook", "config": {"url": url}, "secrets": {}});
+    let response = admin.put(app.url(&format!("api/actions/connector/{id}"))).header("kbn-xsrf", "t").json(&update).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = admin.delete(app.url(&format!("api/actions/connector/{id}"))).header("kbn-xsrf", "t").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_error(admin.get(app.url(&format!("api/actions/connector/{id}"))).send().await.unwrap(), StatusCode::NOT_FOUND).await;
+    let history = get_json(&admin, &app.url(&format!("internal/actions/connector/{id}/_history"))).await;
+    let changes: Vec<&str> = history.as_array().unwrap().iter().map(|c| c["change"].as_str().unwrap()).collect();
+    assert_eq!(changes, ["delete", "update", "create"]);
+    let update_line = history[1]["summary"].as_str().unwrap();
+    assert!(update_line.contains("config.authType") && update_line.contains("config.headers") && update_line.contains("secrets"), "{update_line}");
+    assert!(history.as_array().unwrap().iter().all(|c| c["changed_by"] == "admin"));
+    assert!(!history.to_string().contains("hook-password-123") && !history.to_string().contains("hook-user"), "{history}");
+}
+
+#[tokio::test]
+async fn configs_secrets_and_params_are_checked_with_kibanas_messages() {
+    let app = spawn_app().await;
+    let admin = app.signed_in("admin").await;
+    for (body, expected) in [
+        (json!({"name": "x", "connector_type_id": ".webhook", "config": {}}), "[url]: expected value of type [string] but got [undefined]"),
+        (json!({"name": "x", "connector_type_id": ".webhook", "config": {"url": "ftp://h/"}}), "must be http or https"),
+        (
+            json!({"name": "x", "connector_type_id": ".webhook", "config": {"url": "http://h/", "nope": 1}}),
+            "[nope]: definition for this key is missing",
+        ),
+        (json!({"name": "x", "connector_type_id": ".webhook", "config": {"url": "http://h/", "method": "trace"}}), "[method]: expected one of"),
+        (
+            json!({"name": "x", "connector_type_id": ".webhook", "config": {"url": "http://h/", "hasAuth": false, "authType": "webhook-authentication-basic"}}),
+            "authType must be null when hasAuth is false",
+        ),
+        (
+            json!({"name": "x", "connector_type_id": ".webhook", "config": {"url": "http://h/", "authType": "webhook-authentication-basic"}}),
+            "both user and password must be specified",
+        ),
+        (json!({"name": " ", "connector_type_id": ".server-log"}), "[request body.name]"),
+        (json!({"name": "x", "connector_type_id": ".nope"}), "Action type \".nope\" is not registered."),
+    ] {
+        let message = assert_error(create(&app, &admin, body.clone()).await, StatusCode::BAD_REQUEST).await;
+        assert!(message.contains(expected), "{body}: {message}");
+    }
+    let bad_id =
+        admin.post(app.url("api/actions/connector/a%2Fb")).header("kbn-xsrf", "t").json(&json!({"name": "x", "connector_type_id": ".server-log"}));
+    assert!(assert_error(bad_id.send().await.unwrap(), StatusCode::BAD_REQUEST).await.contains("[request params.id]"));
+    let fixed = json!({"name": "log", "connector_type_id": ".server-log"});
+    let first = admin.post(app.url("api/actions/connector/my-log")).header("kbn-xsrf", "t").json(&fixed).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let again = admin.post(app.url("api/actions/connector/my-log")).header("kbn-xsrf", "t").json(&fixed).send().await.unwrap();
+    assert_error(again, StatusCode::CONFLICT).await;
+    let execute =
+        |params: Value| admin.post(app.url("api/actions/connector/my-log/_execute")).header("kbn-xsrf", "t").json(&json!({"params": params})).send();
+    assert!(assert_error(execute(json!({})).await.unwrap(), StatusCode::BAD_REQUEST).await.contains("[message]"));
+    assert!(assert_error(execute(json!({"message": "m", "level": "loud"})).await.unwrap(), StatusCode::BAD_REQUEST).await.contains("[level]"));
+    let ok: Value = execute(json!({"message": "from the test", "level": "warn"})).await.unwrap().json().await.unwrap();
+    assert_eq!(ok, json!({"connector_id": "my-log", "status": "ok"}));
+}
+
+#[tokio::test]
+async fn the_licence_gates_connector_types() {
+    let app = spawn_app_with(Options { extra_args: vec!["--license".into(), "basic".into()], ..Options::default() }).await;
+    let admin = app.signed_in("admin").await;
+    let types = get_json(&admin, &app.url("api/actions/connector_types")).await;
+    let webhook = types.as_array().unwrap().iter().find(|t| t["id"] == ".webhook").unwrap();
+    assert_eq!((webhook["enabled_in_license"].clone(), webhook["minimum_license_required"].clone()), (json!(false), json!("gold")));
+    let body = json!({"name": "x", "connector_type_id": ".webhook", "config": {"url": "http://127.0.0.1:9/"}});
+    let message = assert_error(create(&app, &admin, body).await, StatusCode::FORBIDDEN).await;
+    assert_eq!(message, "Action type .webhook is disabled because your basic license does not support it. Please upgrade your license.");
+    let log = create(&app, &admin, json!({"name": "log", "connector_type_id": ".server-log"})).await;
+    assert_eq!(log.status(), StatusCode::OK, "server-log needs only basic");
+}
+
+#[tokio::test]
+async fn outbound_calls_obey_allowed_hosts_and_never_reach_metadata_addresses_unnamed() {
+    let app = spawn_app_with(Options { extra_args: vec!["--actions-allowed-hosts".into(), "hooks.example.com".into()], ..Options::default() }).await;
+    let admin = app.signed_in("admin").await;
+    let body = json!({"name": "x", "connector_type_id": ".webhook", "config": {"url": "http://127.0.0.1:9/hook"}, "secrets": {}});
+    let message = assert_error(create(&app, &admin, body).await, StatusCode::BAD_REQUEST).await;
+    assert_eq!(
+        message,
+        "error validating connector type config: error validation webhook action config: target url \"http://127.0.0.1:9/hook\" is not added to the Warden config actions_allowed_hosts"
+    );
+
+    // With any host allowed, a cloud-metadata address is still refused when the call is made.
+    let open = spawn_app().await;
+    let admin = open.signed_in("admin").await;
+    let body = json!({"name": "metadata", "connector_type_id": ".webhook", "config": {"url": "http://169.254.169.254/latest/meta-data/"}});
+    let created: Value = create(&open, &admin, body).await.json().await.unwrap();
+    let id = created["id"].as_str().unwrap();
+    let result: Value = admin
+        .post(open.url(&format!("api/actions/connector/{id}/_execute")))
+        .header("kbn-xsrf", "t")
+        .json(&json!({"params": {"body": "{}"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(result["status"], "error", "{result}");
+    assert!(result["message"].as_str().unwrap().contains("link-local or cloud-metadata address"), "{result}");
+}
