@@ -11,8 +11,7 @@ use leptos_router::{Lazy, LazyRoute, lazy_route, path};
 use crate::components::shell::Shell;
 use crate::components::toast::provide_toasts;
 use crate::pages::{
-    connectors::ConnectorsPage, console::ConsolePage, login::LoginPage, not_found::NotFoundPage, overview::OverviewPage,
-    response_actions::ResponseActionsPage, rules::RulesPage,
+    console::ConsolePage, login::LoginPage, not_found::NotFoundPage, overview::OverviewPage, response_actions::ResponseActionsPage, rules::RulesPage,
 };
 use crate::session;
 
@@ -31,7 +30,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("fleet") view={Lazy::<FleetRoute>::new()} />
                     <Route path=path!("fleet/agents/:id") view={Lazy::<AgentRoute>::new()} />
                     <Route path=path!("rules") view=RulesPage />
-                    <Route path=path!("connectors") view=ConnectorsPage />
+                    <Route path=path!("connectors") view={Lazy::<ConnectorsRoute>::new()} />
+                    <Route path=path!("connectors/:id") view={Lazy::<ConnectorRoute>::new()} />
                     <Route path=path!("tasks") view={Lazy::<TasksRoute>::new()} />
                     <Route path=path!("api-keys") view={Lazy::<ApiKeysRoute>::new()} />
                 </ParentRoute>
@@ -65,6 +65,8 @@ lazy_pages! {
     AgentRoute => crate::pages::agent::AgentPage,
     TasksRoute => crate::pages::tasks::TasksPage,
     ApiKeysRoute => crate::pages::api_keys::ApiKeysPage,
+    ConnectorsRoute => crate::pages::connectors::ConnectorsPage,
+    ConnectorRoute => crate::pages::connectors::ConnectorPage,
 }
 
 /// Warden's base path (`""` or `/warden`), read once from the `<base href>`

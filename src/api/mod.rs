@@ -4,6 +4,7 @@
 //! carries `kbn-xsrf`, and error bodies become a typed, cloneable `ApiError`.
 //! Pages call the resource clients, never the helper.
 
+pub mod actions;
 pub mod api_keys;
 pub mod fleet;
 pub mod session;
@@ -75,6 +76,16 @@ async fn post<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> ApiRes
 /// A POST whose answer has no body (204).
 async fn post_empty(path: &str) -> ApiResult<()> {
     send(Request::post(path), None).await.map(|_| ())
+}
+
+async fn put<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> ApiResult<T> {
+    let json = serde_json::to_string(body).map_err(|e| ApiError { status: 0, message: e.to_string() })?;
+    decode(send(Request::put(path), Some(json)).await?).await
+}
+
+/// A DELETE whose answer has no body (204).
+async fn delete_empty(path: &str) -> ApiResult<()> {
+    send(Request::delete(path), None).await.map(|_| ())
 }
 
 /// A DELETE with a JSON body (Elasticsearch's invalidate-keys shape).

@@ -38,3 +38,20 @@ pub fn Checkbox(#[prop(into)] label: String, #[prop(into)] checked: Signal<bool>
         </label>
     }
 }
+
+/// Several lines of text (a request body, headers), with its label and error slot.
+#[component]
+pub fn TextArea(
+    label: &'static str,
+    name: &'static str,
+    value: RwSignal<String>,
+    #[prop(default = 6)] rows: u32,
+    #[prop(optional, into)] placeholder: &'static str,
+    #[prop(optional, into)] error: Signal<Option<String>>,
+) -> impl IntoView {
+    view! {
+        <Field label error>
+            <textarea name=name rows=rows placeholder=placeholder spellcheck="false" bind:value=value></textarea>
+        </Field>
+    }
+}

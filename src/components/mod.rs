@@ -10,6 +10,7 @@ pub mod planned;
 pub mod shell;
 pub mod states;
 pub mod status_badge;
+pub mod tabs;
 pub mod theme;
 pub mod time;
 pub mod toast;

@@ -1,14 +1,425 @@
-use leptos::prelude::*;
+//! Connectors: the list (never system actions), a form per type to create and
+//! edit (secrets are write-only), a Test tab that runs one with params, delete
+//! with a confirmation, and each connector's change history. Reading needs
+//! actions:read; creating, editing, testing and deleting need actions:all.
 
-use crate::components::planned::Planned;
+use leptos::prelude::*;
+use leptos_router::components::A;
+use leptos_router::hooks::{use_navigate, use_params_map};
+use serde_json::{Map, Value, json};
+use warden_core::actions::{
+    Connector, ConnectorChange, ConnectorType, CreateConnectorRequest, ExecuteConnectorResponse, ExecutionStatus, SERVER_LOG, UpdateConnectorRequest,
+    WEBHOOK,
+};
+use warden_core::authz::Privilege;
+
+use crate::api;
+use crate::app::href;
+use crate::components::async_view::AsyncView;
+use crate::components::confirm_dialog::ConfirmDialog;
+use crate::components::data_table::{Column, DataTable};
+use crate::components::form::{Checkbox, Field, Select, TextArea};
+use crate::components::states::ErrorMessage;
+use crate::components::tabs::{Tabs, current_tab};
+use crate::components::toast::use_toasts;
+use crate::session::use_session;
+
+const METHODS: [(&str, &str); 5] = [("post", "POST"), ("put", "PUT"), ("patch", "PATCH"), ("get", "GET"), ("delete", "DELETE")];
+const LEVELS: [(&str, &str); 5] = [("info", "info"), ("debug", "debug"), ("warn", "warn"), ("error", "error"), ("trace", "trace")];
+const TABS: &[(&str, &str)] = &[("details", "Details"), ("test", "Test"), ("history", "History")];
+
+fn may_edit() -> Signal<bool> {
+    let session = use_session();
+    Signal::derive(move || session.user().is_some_and(|u| u.can(Privilege::ActionsAll)))
+}
+
+fn type_name(type_id: &str) -> &str {
+    match type_id {
+        WEBHOOK => "Webhook",
+        SERVER_LOG => "Server log",
+        other => other,
+    }
+}
+
+/// The fields of the create and edit forms; which ones show depends on the type.
+#[derive(Clone, Copy)]
+struct ConnectorForm {
+    name: RwSignal<String>,
+    type_id: RwSignal<String>,
+    url: RwSignal<String>,
+    method: RwSignal<String>,
+    /// `Name: value`, one per line.
+    headers: RwSignal<String>,
+    basic_auth: RwSignal<bool>,
+    user: RwSignal<String>,
+    password: RwSignal<String>,
+}
+
+impl ConnectorForm {
+    fn new(type_id: &str) -> ConnectorForm {
+        ConnectorForm {
+            name: RwSignal::new(String::new()),
+            type_id: RwSignal::new(type_id.to_owned()),
+            url: RwSignal::new(String::new()),
+            method: RwSignal::new("post".to_owned()),
+            headers: RwSignal::new(String::new()),
+            basic_auth: RwSignal::new(false),
+            user: RwSignal::new(String::new()),
+            password: RwSignal::new(String::new()),
+        }
+    }
+
+    /// Filled from a stored connector; secrets stay empty (they are never sent back).
+    fn of(connector: &Connector) -> ConnectorForm {
+        let form = ConnectorForm::new(&connector.connector_type_id);
+        let config = connector.config.clone().unwrap_or_default();
+        let text = |key: &str| config.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+        form.name.set(connector.name.clone());
+        form.url.set(text("url"));
+        form.method.set(Some(text("method")).filter(|m| !m.is_empty()).unwrap_or_else(|| "post".into()));
+        let headers = config
+            .get("headers")
+            .and_then(Value::as_object)
+            .map(|h| h.iter().map(|(name, value)| format!("{name}: {}", value.as_str().unwrap_or_default())).collect::<Vec<_>>().join("\n"));
+        form.headers.set(headers.unwrap_or_default());
+        form.basic_auth.set(config.get("authType").and_then(Value::as_str).is_some());
+        form
+    }
+
+    fn config(&self) -> Result<Map<String, Value>, String> {
+        let mut config = Map::new();
+        if self.type_id.get_untracked() == WEBHOOK {
+            config.insert("url".into(), json!(self.url.get_untracked().trim()));
+            config.insert("method".into(), json!(self.method.get_untracked()));
+            let mut headers = Map::new();
+            for line in self.headers.get_untracked().lines().filter(|l| !l.trim().is_empty()) {
+                let (name, value) = line.split_once(':').ok_or_else(|| format!("A header needs `Name: value`: {line}"))?;
+                headers.insert(name.trim().to_owned(), json!(value.trim()));
+            }
+            config.insert("headers".into(), if headers.is_empty() { Value::Null } else { Value::Object(headers) });
+            let basic = self.basic_auth.get_untracked();
+            config.insert("hasAuth".into(), json!(basic));
+            config.insert("authType".into(), if basic { json!("webhook-authentication-basic") } else { Value::Null });
+        }
+        Ok(config)
+    }
+
+    fn secrets(&self) -> Map<String, Value> {
+        let mut secrets = Map::new();
+        if self.type_id.get_untracked() == WEBHOOK && self.basic_auth.get_untracked() {
+            secrets.insert("user".into(), json!(self.user.get_untracked()));
+            secrets.insert("password".into(), json!(self.password.get_untracked()));
+        }
+        secrets
+    }
+}
+
+/// The fields the form's type has.
+#[component]
+fn TypeFields(form: ConnectorForm, editing: bool) -> impl IntoView {
+    move || {
+        match form.type_id.get().as_str() {
+        WEBHOOK => view! {
+            <div class="form-grid">
+                <Field label="URL"><input name="url" type="url" required placeholder="https://hooks.example.com/warden" bind:value=form.url /></Field>
+                <Select label="Method" name="method" options=&METHODS value=form.method />
+            </div>
+            <TextArea label="Headers (Name: value, one per line)" name="headers" value=form.headers rows=3 placeholder="Content-Type: application/json" />
+            <Checkbox label=" Basic authentication" checked=form.basic_auth on_change=Callback::new(move |on: bool| form.basic_auth.set(on)) />
+            <Show when=move || form.basic_auth.get()>
+                <p class="muted">{if editing { "Secrets are write-only: enter the user and password again to keep them." } else { "" }}</p>
+                <div class="form-grid">
+                    <Field label="User"><input name="user" required autocomplete="off" bind:value=form.user /></Field>
+                    <Field label="Password"><input name="password" type="password" required autocomplete="new-password" bind:value=form.password /></Field>
+                </div>
+            </Show>
+        }
+        .into_any(),
+        _ => view! { <p class="muted">"Writes a line to Warden's log: nothing to configure."</p> }.into_any(),
+    }
+    }
+}
 
 #[component]
 pub fn ConnectorsPage() -> impl IntoView {
+    let may_edit = may_edit();
+    let navigate = use_navigate();
+    let types = LocalResource::new(api::actions::types);
+    let form = ConnectorForm::new(SERVER_LOG);
+    let form_error = RwSignal::new(None::<String>);
+    let create = Action::new_local(move |request: &CreateConnectorRequest| {
+        let request = request.clone();
+        async move { api::actions::create(&request).await }
+    });
+    let connectors = LocalResource::new(move || {
+        create.version().track();
+        api::actions::list()
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(created)) = create.value().get() {
+            navigate(&format!("/connectors/{}?tab=test", created.id), Default::default());
+        }
+    });
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        match form.config() {
+            Err(message) => form_error.set(Some(message)),
+            Ok(config) => {
+                form_error.set(None);
+                let request = CreateConnectorRequest {
+                    name: form.name.get_untracked(),
+                    connector_type_id: form.type_id.get_untracked(),
+                    config,
+                    secrets: form.secrets(),
+                };
+                create.dispatch(request);
+            }
+        }
+    };
+    let error = move || form_error.get().or_else(|| create.value().get().and_then(|r| r.err()).map(|e| e.message));
+
+    let columns = || {
+        vec![
+            Column::new("Name", |c: &Connector| {
+                let name = c.name.clone();
+                view! { <A href=href(&format!("/connectors/{}", c.id))>{name}</A> }
+            }),
+            Column::new("Type", |c: &Connector| type_name(&c.connector_type_id).to_owned()),
+            Column::new("Used by", |c: &Connector| match c.referenced_by_count.unwrap_or(0) {
+                0 => "no rule".to_owned(),
+                1 => "1 rule".to_owned(),
+                n => format!("{n} rules"),
+            }),
+            Column::new("Preconfigured", |c: &Connector| if c.is_preconfigured { "yes" } else { "—" }),
+            Column::new("Secrets", |c: &Connector| {
+                if c.is_missing_secrets == Some(true) {
+                    view! { <span class="warn-inline">"⚠ cannot be decrypted: enter them again"</span> }.into_any()
+                } else {
+                    "—".into_any()
+                }
+            }),
+        ]
+    };
+
     view! {
-        <Planned
-            title="Connectors"
-            summary="The outside systems Warden's actions reach."
-            items=&["Connectors such as webhooks and Microsoft Defender for Endpoint, created and tested here", "System connectors kept out of this list, as in Kibana"]
-        />
+        <section class="page">
+            <h1>"Connectors"</h1>
+            <p class="lead">"The outside systems Warden's actions reach: webhooks, and Warden's own log. Rules use them when they fire."</p>
+            <Show when=move || may_edit.get()>
+                <form class="panel" on:submit=on_submit aria-labelledby="new-connector-title">
+                    <h2 id="new-connector-title">"New connector"</h2>
+                    <div class="form-grid">
+                        <Field label="Name"><input name="name" required maxlength="256" placeholder="SOC webhook" bind:value=form.name /></Field>
+                        <Field label="Type">
+                            <select name="type" on:change=move |ev| form.type_id.set(event_target_value(&ev))>
+                                {move || types.get().and_then(|r| r.ok()).unwrap_or_default().into_iter().map(|t: ConnectorType| {
+                                    let id = t.id.clone();
+                                    let label = if t.enabled_in_license { t.name.clone() } else { format!("{} (needs a {} licence)", t.name, t.minimum_license_required.as_str()) };
+                                    view! { <option value=t.id.clone() disabled=!t.enabled_in_license selected=move || form.type_id.get() == id>{label}</option> }
+                                }).collect_view()}
+                            </select>
+                        </Field>
+                    </div>
+                    <TypeFields form editing=false />
+                    {move || error().map(|message| view! { <ErrorMessage message /> })}
+                    <div class="actions-row">
+                        <button type="submit" class="button button-primary" disabled=move || create.pending().get()>"Create connector"</button>
+                    </div>
+                </form>
+            </Show>
+            <div class="panel">
+                <h2>"Connectors"</h2>
+                <AsyncView resource=connectors loading="Loading connectors…" let:list>
+                    <DataTable rows=list columns=columns() empty="No connectors yet." testid="connectors"
+                        row_id=|c: &Connector| ("connector-row".to_owned(), c.name.clone()) />
+                </AsyncView>
+            </div>
+        </section>
+    }
+}
+
+#[component]
+pub fn ConnectorPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.with(|p| p.get("id").unwrap_or_default());
+    let may_edit = may_edit();
+    let tab = current_tab(TABS);
+    let toasts = use_toasts();
+    let navigate = use_navigate();
+
+    let update = Action::new_local(move |request: &UpdateConnectorRequest| {
+        let (id, request) = (id(), request.clone());
+        async move { api::actions::update(&id, &request).await }
+    });
+    let delete = Action::new_local(move |_: &()| {
+        let id = id();
+        async move { api::actions::delete(&id).await }
+    });
+    let connector = LocalResource::new(move || {
+        update.version().track();
+        let id = id();
+        async move { api::actions::get(&id).await }
+    });
+    let history = LocalResource::new(move || {
+        update.version().track();
+        let id = id();
+        async move { api::actions::history(&id).await }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = update.value().get() {
+            toasts.show("Connector saved");
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(())) = delete.value().get() {
+            toasts.show("Connector deleted");
+            navigate("/connectors", Default::default());
+        }
+    });
+    let confirming = RwSignal::new(false);
+    let delete_error = Signal::derive(move || delete.value().get().and_then(|r| r.err()).map(|e| e.message));
+
+    view! {
+        <section class="page">
+            <p><A href=href("/connectors")>"← Connectors"</A></p>
+            <AsyncView resource=connector loading="Loading connector…" let:connector>
+                {
+                    let form = ConnectorForm::of(&connector);
+                    let form_error = RwSignal::new(None::<String>);
+                    let type_id = connector.connector_type_id.clone();
+                    let uses = connector.referenced_by_count.unwrap_or(0);
+                    let on_save = move |ev: leptos::ev::SubmitEvent| {
+                        ev.prevent_default();
+                        match form.config() {
+                            Err(message) => form_error.set(Some(message)),
+                            Ok(config) => {
+                                form_error.set(None);
+                                update.dispatch(UpdateConnectorRequest { name: form.name.get_untracked(), config, secrets: form.secrets() });
+                            }
+                        }
+                    };
+                    let save_error = move || form_error.get().or_else(|| update.value().get().and_then(|r| r.err()).map(|e| e.message));
+                    view! {
+                        <h1>{connector.name.clone()} " " <span class="badge status-offline">{type_name(&connector.connector_type_id).to_owned()}</span></h1>
+                        <Tabs label="Connector" tabs=TABS current=tab />
+                        {move || match tab.get() {
+                            "test" => view! { <TestPanel id=connector.id.clone() type_id=type_id.clone() may_run=may_edit /> }.into_any(),
+                            "history" => view! {
+                                <AsyncView resource=history let:changes>
+                                    <DataTable rows=changes columns=history_columns() empty="No changes recorded." testid="connector-history" />
+                                </AsyncView>
+                            }.into_any(),
+                            _ => if may_edit.get() {
+                                view! {
+                                    <form class="panel" on:submit=on_save aria-label="Edit connector">
+                                        <Field label="Name"><input name="name" required maxlength="256" bind:value=form.name /></Field>
+                                        <TypeFields form editing=true />
+                                        {move || save_error().map(|message| view! { <ErrorMessage message /> })}
+                                        <div class="actions-row">
+                                            <button type="button" class="button button-danger" on:click=move |_| confirming.set(true)>"Delete"</button>
+                                            <button type="submit" class="button button-primary" disabled=move || update.pending().get()>"Save"</button>
+                                        </div>
+                                    </form>
+                                }.into_any()
+                            } else {
+                                let config = connector.config.clone().map(|c| Value::Object(c).to_string()).unwrap_or_default();
+                                view! {
+                                    <div class="panel">
+                                        <dl class="facts">
+                                            <dt>"Type"</dt><dd>{connector.connector_type_id.clone()}</dd>
+                                            <dt>"Config"</dt><dd><code>{config}</code></dd>
+                                            <dt>"Used by"</dt><dd>{format!("{uses} rule(s)")}</dd>
+                                        </dl>
+                                        <p class="muted">"Editing needs actions:all."</p>
+                                    </div>
+                                }.into_any()
+                            },
+                        }}
+                        <Show when=move || confirming.get()>
+                            <ConfirmDialog title="Delete this connector?" confirm="Delete" danger=true
+                                pending=delete.pending() error=delete_error
+                                on_confirm=Callback::new(move |()| { delete.dispatch(()); })
+                                on_cancel=Callback::new(move |()| confirming.set(false))>
+                                <p>{if uses == 0 {
+                                    "No rule uses it. Its change history stays.".to_owned()
+                                } else {
+                                    format!("{uses} rule(s) use it and will lose this action.")
+                                }}</p>
+                            </ConfirmDialog>
+                        </Show>
+                    }
+                }
+            </AsyncView>
+        </section>
+    }
+}
+
+fn history_columns() -> Vec<Column<ConnectorChange>> {
+    vec![
+        Column::new("When", |c: &ConnectorChange| c.changed_at.clone()),
+        Column::new("Who", |c: &ConnectorChange| c.changed_by.clone()),
+        Column::new("Change", |c: &ConnectorChange| c.change.clone()),
+        Column::new("What", |c: &ConnectorChange| c.summary.clone()),
+    ]
+}
+
+/// Runs the connector with params and shows what came back.
+#[component]
+fn TestPanel(id: String, type_id: String, may_run: Signal<bool>) -> impl IntoView {
+    let body = RwSignal::new("{\n  \"message\": \"Test from Warden\"\n}".to_owned());
+    let message = RwSignal::new("Test from Warden".to_owned());
+    let level = RwSignal::new("info".to_owned());
+    let webhook = type_id == WEBHOOK;
+    let run = Action::new_local(move |params: &Map<String, Value>| {
+        let (id, params) = (id.clone(), params.clone());
+        async move { api::actions::execute(&id, params).await }
+    });
+    let on_run = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let mut params = Map::new();
+        if webhook {
+            params.insert("body".into(), json!(body.get_untracked()));
+        } else {
+            params.insert("message".into(), json!(message.get_untracked()));
+            params.insert("level".into(), json!(level.get_untracked()));
+        }
+        run.dispatch(params);
+    };
+    view! {
+        <form class="panel" on:submit=on_run aria-label="Test connector">
+            {if webhook {
+                view! { <TextArea label="Body" name="body" value=body rows=6 /> }.into_any()
+            } else {
+                view! {
+                    <div class="form-grid">
+                        <Field label="Message"><input name="message" required bind:value=message /></Field>
+                        <Select label="Level" name="level" options=&LEVELS value=level />
+                    </div>
+                }.into_any()
+            }}
+            <div class="actions-row">
+                <Show when=move || may_run.get() fallback=|| view! { <p class="muted">"Running a connector needs actions:all."</p> }>
+                    <button type="submit" class="button button-primary" disabled=move || run.pending().get()>"Run"</button>
+                </Show>
+            </div>
+            {move || run.value().get().map(|result| match result {
+                Err(err) => view! { <ErrorMessage message=err.message /> }.into_any(),
+                Ok(result) => view! { <ExecutionResult result /> }.into_any(),
+            })}
+        </form>
+    }
+}
+
+#[component]
+fn ExecutionResult(result: ExecuteConnectorResponse) -> impl IntoView {
+    let ok = result.status == ExecutionStatus::Ok;
+    let data = result.data.map(|d| serde_json::to_string_pretty(&d).unwrap_or_default());
+    view! {
+        <div class=if ok { "result result-ok" } else { "result result-error" } role="status" data-testid="execution-result">
+            <strong>{if ok { "Succeeded" } else { "Failed" }}</strong>
+            {result.message.map(|m| view! { <div>{m}</div> })}
+            {result.service_message.map(|m| view! { <div class="muted">{m}</div> })}
+            {data.map(|d| view! { <pre>{d}</pre> })}
+        </div>
     }
 }

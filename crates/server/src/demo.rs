@@ -103,3 +103,45 @@ pub fn logins_table() -> String {
     out.push_str(&format!("Demo enrollment token (policy \"Endpoints\"): {}\n", demo_enrollment_token()));
     out
 }
+
+/// Two demo connectors, so the Connectors page has something to test: a
+/// server-log connector, and a webhook that GETs this Warden's own status
+/// (`address`: where it listens), a receiver that always answers.
+pub async fn seed_connectors(state: &crate::AppState, address: std::net::SocketAddr) -> anyhow::Result<()> {
+    use serde_json::json;
+    use warden_core::actions::CreateConnectorRequest;
+
+    use crate::actions::{self, ActionsError, Actor};
+
+    let base = &state.config.public_base_path;
+    let seeds = [
+        (
+            "demo-server-log",
+            CreateConnectorRequest {
+                name: "Warden log".into(),
+                connector_type_id: ".server-log".into(),
+                config: Default::default(),
+                secrets: Default::default(),
+            },
+        ),
+        (
+            "demo-webhook",
+            CreateConnectorRequest {
+                name: "Demo webhook (Warden's own status)".into(),
+                connector_type_id: ".webhook".into(),
+                config: json!({"url": format!("http://{address}{base}/api/status"), "method": "get"}).as_object().cloned().unwrap_or_default(),
+                secrets: Default::default(),
+            },
+        ),
+    ];
+    let admin = Actor { username: "admin", roles: &[Role::Superuser] };
+    for (id, request) in seeds {
+        match actions::create(state, Some(id), request, &admin).await {
+            // Seeded before, or by another node at the same moment; a licence
+            // below gold leaves the webhook out.
+            Ok(_) | Err(ActionsError::Conflict(_) | ActionsError::License(_)) => {}
+            Err(err) => return Err(anyhow::anyhow!("seeding connector {id}: {err}")),
+        }
+    }
+    Ok(())
+}

@@ -34,6 +34,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let app = Application::build(config).await?;
             if demo {
                 demo::seed(&app.state().db, &app.state().passwords).await?;
+                demo::seed_connectors(app.state(), app.local_addr()).await?;
                 println!("{}", demo::logins_table());
             }
             let base = &app.state().config.public_base_path;
