@@ -288,6 +288,7 @@ pub fn ConnectorPage() -> impl IntoView {
                     let form_error = RwSignal::new(None::<String>);
                     let type_id = connector.connector_type_id.clone();
                     let uses = connector.referenced_by_count.unwrap_or(0);
+                    let preconfigured = connector.is_preconfigured;
                     let on_save = move |ev: leptos::ev::SubmitEvent| {
                         ev.prevent_default();
                         match form.config() {
@@ -309,7 +310,7 @@ pub fn ConnectorPage() -> impl IntoView {
                                     <DataTable rows=changes columns=history_columns() empty="No changes recorded." testid="connector-history" />
                                 </AsyncView>
                             }.into_any(),
-                            _ => if may_edit.get() {
+                            _ => if may_edit.get() && !preconfigured {
                                 view! {
                                     <form class="panel" on:submit=on_save aria-label="Edit connector">
                                         <Field label="Name"><input name="name" required maxlength="256" bind:value=form.name /></Field>
@@ -322,7 +323,7 @@ pub fn ConnectorPage() -> impl IntoView {
                                     </form>
                                 }.into_any()
                             } else {
-                                let config = connector.config.clone().map(|c| Value::Object(c).to_string()).unwrap_or_default();
+                                let config = connector.config.clone().map_or_else(|| "—".to_owned(), |c| Value::Object(c).to_string());
                                 view! {
                                     <div class="panel">
                                         <dl class="facts">
@@ -330,7 +331,11 @@ pub fn ConnectorPage() -> impl IntoView {
                                             <dt>"Config"</dt><dd><code>{config}</code></dd>
                                             <dt>"Used by"</dt><dd>{format!("{uses} rule(s)")}</dd>
                                         </dl>
-                                        <p class="muted">"Editing needs actions:all."</p>
+                                        <p class="muted">{if preconfigured {
+                                            "Preconfigured in Warden's configuration file: change it there."
+                                        } else {
+                                            "Editing needs actions:all."
+                                        }}</p>
                                     </div>
                                 }.into_any()
                             },

@@ -151,6 +151,15 @@ pub fn preconfigured_refusal(id: &str, type_id: &str) -> Option<String> {
     }
 }
 
+/// Why the API refuses to change a preconfigured connector (a 400): it lives
+/// in the configuration file, as Kibana's message says.
+pub fn preconfigured_write_refusal(id: &str, operation: ConnectorOperation) -> Option<String> {
+    match operation {
+        ConnectorOperation::Update | ConnectorOperation::Delete => Some(format!("Preconfigured action {id} is not allowed to {}.", operation.verb())),
+        ConnectorOperation::Create | ConnectorOperation::Execute => None,
+    }
+}
+
 /// Whether a user holding `roles` may use a system action of this type
 /// (select it in a rule; have it run on their behalf).
 pub fn may_use(spec: &ConnectorTypeSpec, roles: &[Role]) -> bool {
@@ -404,6 +413,11 @@ mod tests {
         assert!(preconfigured_refusal("my-cases", CASES).is_some_and(|m| m.contains("my-cases") && m.contains("system action")));
         assert!(preconfigured_refusal("x", ".nope").is_some());
         assert_eq!(preconfigured_refusal("hook", WEBHOOK), None);
+        assert_eq!(
+            preconfigured_write_refusal("hook", ConnectorOperation::Delete).as_deref(),
+            Some("Preconfigured action hook is not allowed to delete.")
+        );
+        assert_eq!(preconfigured_write_refusal("hook", ConnectorOperation::Execute), None);
     }
 
     #[test]

@@ -148,6 +148,9 @@ settings! {
     actions_allowed_hosts: Vec<String> = "*", placeholder "HOST", alias "actions-allowed-host";
     /// Longest a connector's outbound call may take
     actions_response_timeout: Duration = "60s";
+    /// Connectors defined here, read-only through the API: a [actions_preconfigured.<id>] table each in the
+    /// file (name, connector_type_id, config, secrets), or the same as one JSON object
+    actions_preconfigured: Preconfigured = "", placeholder "JSON";
 }
 
 /// A declared setting, as the flags, the environment and the file know it.
@@ -339,6 +342,57 @@ impl SettingType for Vec<String> {
     }
     fn show(&self) -> String {
         self.join(",")
+    }
+}
+
+/// Connectors from the configuration, by id.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Preconfigured(pub BTreeMap<String, PreconfiguredConnector>);
+
+/// One preconfigured connector; `Debug` never prints its secrets.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreconfiguredConnector {
+    pub name: String,
+    pub connector_type_id: String,
+    #[serde(default)]
+    pub config: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub secrets: serde_json::Map<String, serde_json::Value>,
+}
+
+impl std::fmt::Debug for PreconfiguredConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreconfiguredConnector")
+            .field("name", &self.name)
+            .field("connector_type_id", &self.connector_type_id)
+            .field("config", &self.config)
+            .field("secrets", &"***")
+            .finish()
+    }
+}
+
+/// A JSON object as text (flags, environment), tables in the file.
+impl SettingType for Preconfigured {
+    const PLACEHOLDER: &'static str = "JSON";
+    fn from_text(text: &str) -> Result<Self, String> {
+        if text.trim().is_empty() {
+            return Ok(Preconfigured::default());
+        }
+        serde_json::from_str(text).map(Preconfigured).map_err(|e| format!("expected a JSON object of connectors by id: {e}"))
+    }
+    fn from_toml(value: toml::Value) -> Result<Self, String> {
+        match value {
+            toml::Value::Table(table) => {
+                toml::Value::Table(table).try_into().map(Preconfigured).map_err(|e| format!("expected [actions_preconfigured.<id>] tables: {e}"))
+            }
+            toml::Value::String(text) => Self::from_text(&text),
+            other => Err(format!("expected [actions_preconfigured.<id>] tables, got {}", other.type_str())),
+        }
+    }
+    /// The ids only: configs may hold URLs with tokens, secrets hold secrets.
+    fn show(&self) -> String {
+        self.0.keys().cloned().collect::<Vec<_>>().join(",")
     }
 }
 
@@ -608,6 +662,25 @@ mod tests {
         assert_eq!(config.listen.port(), 3000);
         assert_eq!(config.database_url, "sqlite://env.db");
         assert_eq!(config.public_base_path, "/file");
+    }
+
+    #[test]
+    fn preconfigured_connectors_come_from_tables_or_json_and_never_show_their_secrets() {
+        let file = Layer::from_toml(
+            "[actions_preconfigured.soc-hook]\nname = \"SOC hook\"\nconnector_type_id = \".webhook\"\n\
+             config = { url = \"https://hooks.example.com/x\" }\nsecrets = { user = \"u\", password = \"hunter2\" }",
+        )
+        .unwrap();
+        let config = Config::resolve(Layer::default(), Layer::default(), file).unwrap();
+        let hook = &config.actions_preconfigured.0["soc-hook"];
+        assert_eq!((hook.name.as_str(), hook.config["url"].as_str()), ("SOC hook", Some("https://hooks.example.com/x")));
+        assert_eq!(hook.secrets["password"], "hunter2");
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert_eq!(config.summary().get("actions_preconfigured").map(String::as_str), Some("soc-hook"));
+        let json = env(&[("WARDEN_ACTIONS_PRECONFIGURED", r#"{"log": {"name": "Log", "connector_type_id": ".server-log"}}"#)]).unwrap();
+        assert!(json.actions_preconfigured.unwrap().0.contains_key("log"));
+        let err = Layer::from_toml("[actions_preconfigured.x]\nname = \"x\"\nconnector_type_id = \".server-log\"\nsurprise = 1").unwrap_err();
+        assert!(err.to_string().contains("surprise"), "{err}");
     }
 
     #[test]

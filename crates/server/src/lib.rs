@@ -52,10 +52,14 @@ impl AppState {
 
     /// The guard on connectors' outbound calls, from the settings.
     pub fn outbound_guard(&self) -> actions::OutboundGuard {
-        actions::OutboundGuard {
-            allowed_hosts: warden_core::actions::AllowedHosts::new(self.config.actions_allowed_hosts.iter().cloned()),
-            timeout: self.config.actions_response_timeout,
-        }
+        outbound_guard(&self.config)
+    }
+}
+
+fn outbound_guard(config: &Config) -> actions::OutboundGuard {
+    actions::OutboundGuard {
+        allowed_hosts: warden_core::actions::AllowedHosts::new(config.actions_allowed_hosts.iter().cloned()),
+        timeout: config.actions_response_timeout,
     }
 }
 
@@ -78,6 +82,7 @@ impl Application {
                  32 characters or more, e.g. the output of `openssl rand -base64 32` (`warden serve --demo` uses a demo key)"
             );
         };
+        actions::check_preconfigured(&config, &outbound_guard(&config))?;
         // Derives the key (Argon2id, once) and re-encrypts secrets stored before v2.
         let cipher = crypto::open(&db, encryption_key).await?;
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("listening on {}", config.listen))?;

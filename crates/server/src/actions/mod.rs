@@ -10,11 +10,13 @@ use axum::http::StatusCode;
 use serde_json::{Map, Value};
 use warden_core::actions::{
     CONNECTOR_TYPES, Connector, ConnectorChange, ConnectorOperation, ConnectorType, ConnectorTypeSpec, CreateConnectorRequest,
-    ExecuteConnectorResponse, UpdateConnectorRequest, connector_type, may_use, system_action_refusal, system_connector_id, validate_connector_id,
+    ExecuteConnectorResponse, UpdateConnectorRequest, connector_type, may_use, preconfigured_refusal, preconfigured_write_refusal,
+    system_action_refusal, system_connector_id, validate_connector_id,
 };
 use warden_core::authz::Role;
 
 use crate::AppState;
+use crate::config::{Config, PreconfiguredConnector};
 use crate::db::now_ms;
 use crate::error::ApiError;
 use crate::fleet::rfc3339;
@@ -109,14 +111,63 @@ pub async fn list(state: &AppState, include_system: bool, roles: &[Role]) -> Res
     let rows = store::all(&state.db).await?;
     // No rule references a connector yet (rules arrive with the next issue).
     let mut connectors: Vec<Connector> = rows.into_iter().map(|row| to_connector(state, row, Some(0))).collect();
+    connectors.extend(state.config.actions_preconfigured.0.iter().map(|(id, connector)| preconfigured_connector(id, connector, Some(0))));
+    connectors.sort_by_cached_key(|c| (c.name.to_lowercase(), c.id.clone()));
     if include_system {
         connectors.extend(CONNECTOR_TYPES.iter().filter(|spec| spec.is_system_action_type && may_use(spec, roles)).map(system_connector));
     }
     Ok(connectors)
 }
 
-/// One stored connector; a system action's id is not found here, as in Kibana.
+/// A preconfigured connector as the API shows it: no config, no secrets flag.
+fn preconfigured_connector(id: &str, connector: &PreconfiguredConnector, referenced_by_count: Option<u64>) -> Connector {
+    Connector {
+        id: id.to_owned(),
+        name: connector.name.clone(),
+        connector_type_id: connector.connector_type_id.clone(),
+        config: None,
+        is_preconfigured: true,
+        is_deprecated: false,
+        is_system_action: false,
+        is_missing_secrets: None,
+        is_connector_type_deprecated: false,
+        referenced_by_count,
+    }
+}
+
+fn preconfigured<'a>(state: &'a AppState, id: &str) -> Option<&'a PreconfiguredConnector> {
+    state.config.actions_preconfigured.0.get(id)
+}
+
+fn refuse_preconfigured(state: &AppState, id: &str, operation: ConnectorOperation) -> Result<()> {
+    match preconfigured(state, id).and(preconfigured_write_refusal(id, operation)) {
+        Some(refusal) => Err(ActionsError::BadRequest(refusal)),
+        None => Ok(()),
+    }
+}
+
+/// Checks the preconfigured connectors before Warden serves: a system action
+/// type, an unknown type or an invalid config stops startup, naming the connector.
+pub fn check_preconfigured(config: &Config, guard: &OutboundGuard) -> anyhow::Result<()> {
+    for (id, connector) in &config.actions_preconfigured.0 {
+        if let Some(refusal) = preconfigured_refusal(id, &connector.connector_type_id) {
+            anyhow::bail!("{refusal}");
+        }
+        if id.starts_with("system-connector-") || id.is_empty() {
+            anyhow::bail!("Preconfigured connector {id}: ids starting with system-connector- are reserved for system actions");
+        }
+        let spec = connector_type(&connector.connector_type_id).ok_or_else(|| anyhow::anyhow!("Preconfigured connector {id}: unknown type"))?;
+        validate::config_and_secrets(spec, connector.config.clone(), &connector.secrets, guard)
+            .map_err(|err| anyhow::anyhow!("Preconfigured connector {id}: {err}"))?;
+    }
+    Ok(())
+}
+
+/// One connector (stored or preconfigured); a system action's id is not found here, as in Kibana.
 pub async fn get(state: &AppState, id: &str) -> Result<Connector> {
+    if let Some(connector) = preconfigured(state, id) {
+        return Ok(preconfigured_connector(id, connector, None));
+    }
     let row = store::by_id(&state.db, id).await?.ok_or_else(|| ActionsError::NotFound(id.to_owned()))?;
     Ok(to_connector(state, row, None))
 }
@@ -178,6 +229,9 @@ pub async fn create(state: &AppState, id: Option<&str>, request: CreateConnector
     if let Some(id) = id {
         refuse_system_id(id, ConnectorOperation::Create)?;
         validate_connector_id(id).map_err(ActionsError::BadRequest)?;
+        if preconfigured(state, id).is_some() {
+            return Err(ActionsError::Conflict(format!("Saved object [action/{id}] conflict: a preconfigured connector has this id")));
+        }
     }
     let spec = usable_type(state, &request.connector_type_id, ConnectorOperation::Create)?;
     let name = non_empty_name(&request.name)?;
@@ -210,6 +264,7 @@ pub async fn create(state: &AppState, id: Option<&str>, request: CreateConnector
 /// Replaces a connector's name, config and secrets (its type stays).
 pub async fn update(state: &AppState, id: &str, request: UpdateConnectorRequest, actor: &Actor<'_>) -> Result<Connector> {
     refuse_system_id(id, ConnectorOperation::Update)?;
+    refuse_preconfigured(state, id, ConnectorOperation::Update)?;
     let mut tx = state.db.begin().await?;
     let old = store::by_id(&mut *tx, id).await?.ok_or_else(|| ActionsError::NotFound(id.to_owned()))?;
     let spec = usable_type(state, &old.connector_type_id, ConnectorOperation::Update)?;
@@ -249,6 +304,7 @@ fn changed_fields(state: &AppState, old: &ConnectorRow, name: &str, config: &Map
 
 pub async fn delete(state: &AppState, id: &str, actor: &Actor<'_>) -> Result<()> {
     refuse_system_id(id, ConnectorOperation::Delete)?;
+    refuse_preconfigured(state, id, ConnectorOperation::Delete)?;
     let mut tx = state.db.begin().await?;
     let old = store::by_id(&mut *tx, id).await?.ok_or_else(|| ActionsError::NotFound(id.to_owned()))?;
     store::delete(&mut *tx, id).await?;
@@ -262,6 +318,11 @@ pub async fn delete(state: &AppState, id: &str, actor: &Actor<'_>) -> Result<()>
 /// went; a failed call is an answer, not an error.
 pub async fn execute(state: &AppState, id: &str, params: Map<String, Value>) -> Result<ExecuteConnectorResponse> {
     refuse_system_id(id, ConnectorOperation::Execute)?;
+    if let Some(connector) = preconfigured(state, id) {
+        let spec = usable_type(state, &connector.connector_type_id, ConnectorOperation::Execute)?;
+        let params = validate::params(spec, params)?;
+        return Ok(executors::run(spec, id, &connector.name, &connector.config, &connector.secrets, &params, &state.outbound_guard()).await);
+    }
     let row = store::by_id(&state.db, id).await?.ok_or_else(|| ActionsError::NotFound(id.to_owned()))?;
     let spec = usable_type(state, &row.connector_type_id, ConnectorOperation::Execute)?;
     let params = validate::params(spec, params)?;

@@ -232,3 +232,48 @@ async fn outbound_calls_obey_allowed_hosts_and_never_reach_metadata_addresses_un
     assert_eq!(result["status"], "error", "{result}");
     assert!(result["message"].as_str().unwrap().contains("link-local or cloud-metadata address"), "{result}");
 }
+
+#[tokio::test]
+async fn preconfigured_connectors_are_listed_read_only_and_run() {
+    let preconfigured = r#"{"ops-log": {"name": "Ops log", "connector_type_id": ".server-log"}}"#;
+    let app = spawn_app_with(Options { extra_args: vec!["--actions-preconfigured".into(), preconfigured.into()], ..Options::default() }).await;
+    let admin = app.signed_in("admin").await;
+    let list = get_json(&admin, &app.url("api/actions/connectors")).await;
+    let ops = list.as_array().unwrap().iter().find(|c| c["id"] == "ops-log").expect("listed");
+    assert_eq!(ops["is_preconfigured"], true);
+    assert!(ops.get("config").is_none() && ops.get("is_missing_secrets").is_none(), "{ops}");
+    assert_eq!(get_json(&admin, &app.url("api/actions/connector/ops-log")).await["name"], "Ops log");
+
+    let url = app.url("api/actions/connector/ops-log");
+    let put = admin.put(&url).header("kbn-xsrf", "t").json(&json!({"name": "mine now"})).send().await.unwrap();
+    assert_eq!(assert_error(put, StatusCode::BAD_REQUEST).await, "Preconfigured action ops-log is not allowed to update.");
+    let delete = admin.delete(&url).header("kbn-xsrf", "t").send().await.unwrap();
+    assert_eq!(assert_error(delete, StatusCode::BAD_REQUEST).await, "Preconfigured action ops-log is not allowed to delete.");
+    let taken = admin.post(&url).header("kbn-xsrf", "t").json(&json!({"name": "x", "connector_type_id": ".server-log"})).send().await.unwrap();
+    assert_error(taken, StatusCode::CONFLICT).await;
+    let run: Value = admin
+        .post(app.url("api/actions/connector/ops-log/_execute"))
+        .header("kbn-xsrf", "t")
+        .json(&json!({"params": {"message": "preconfigured"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(run["status"], "ok", "{run}");
+}
+
+#[tokio::test]
+async fn a_preconfigured_system_action_stops_startup_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = crate::helpers::fresh_database(dir.path()).await;
+    let output = crate::helpers::warden_command(&database_url)
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--actions-preconfigured"])
+        .arg(r#"{"my-cases": {"name": "Cases", "connector_type_id": ".cases"}}"#)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("Preconfigured connector my-cases: .cases is a system action type, which cannot be preconfigured"), "{stderr}");
+}
