@@ -8,8 +8,8 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
 use serde_json::{Map, Value, json};
 use warden_core::actions::{
-    Connector, ConnectorChange, ConnectorType, CreateConnectorRequest, ExecuteConnectorResponse, ExecutionStatus, SERVER_LOG, UpdateConnectorRequest,
-    WEBHOOK,
+    Connector, ConnectorChange, ConnectorType, CreateConnectorRequest, EMAIL, ExecuteConnectorResponse, ExecutionStatus, SERVER_LOG,
+    UpdateConnectorRequest, WEBHOOK,
 };
 use warden_core::authz::Privilege;
 
@@ -36,6 +36,7 @@ fn may_edit() -> Signal<bool> {
 fn type_name(type_id: &str) -> &str {
     match type_id {
         WEBHOOK => "Webhook",
+        EMAIL => "Email",
         SERVER_LOG => "Server log",
         other => other,
     }
@@ -50,9 +51,15 @@ struct ConnectorForm {
     method: RwSignal<String>,
     /// `Name: value`, one per line.
     headers: RwSignal<String>,
+    /// Webhook: basic authentication; email: log in to the SMTP server.
     basic_auth: RwSignal<bool>,
     user: RwSignal<String>,
     password: RwSignal<String>,
+    host: RwSignal<String>,
+    port: RwSignal<String>,
+    /// Email: TLS from the first byte (port 465) rather than STARTTLS.
+    secure: RwSignal<bool>,
+    from: RwSignal<String>,
 }
 
 impl ConnectorForm {
@@ -66,6 +73,10 @@ impl ConnectorForm {
             basic_auth: RwSignal::new(false),
             user: RwSignal::new(String::new()),
             password: RwSignal::new(String::new()),
+            host: RwSignal::new(String::new()),
+            port: RwSignal::new("587".to_owned()),
+            secure: RwSignal::new(false),
+            from: RwSignal::new(String::new()),
         }
     }
 
@@ -82,7 +93,16 @@ impl ConnectorForm {
             .and_then(Value::as_object)
             .map(|h| h.iter().map(|(name, value)| format!("{name}: {}", value.as_str().unwrap_or_default())).collect::<Vec<_>>().join("\n"));
         form.headers.set(headers.unwrap_or_default());
-        form.basic_auth.set(config.get("authType").and_then(Value::as_str).is_some());
+        form.basic_auth.set(match connector.connector_type_id.as_str() {
+            EMAIL => config.get("hasAuth").and_then(Value::as_bool).unwrap_or(true),
+            _ => config.get("authType").and_then(Value::as_str).is_some(),
+        });
+        form.host.set(text("host"));
+        if let Some(port) = config.get("port").and_then(Value::as_u64) {
+            form.port.set(port.to_string());
+        }
+        form.secure.set(config.get("secure").and_then(Value::as_bool).unwrap_or(false));
+        form.from.set(text("from"));
         form
     }
 
@@ -101,12 +121,21 @@ impl ConnectorForm {
             config.insert("hasAuth".into(), json!(basic));
             config.insert("authType".into(), if basic { json!("webhook-authentication-basic") } else { Value::Null });
         }
+        if self.type_id.get_untracked() == EMAIL {
+            let port: u16 = self.port.get_untracked().trim().parse().map_err(|_| "The port is a number from 1 to 65535".to_owned())?;
+            config.insert("service".into(), json!("other"));
+            config.insert("host".into(), json!(self.host.get_untracked().trim()));
+            config.insert("port".into(), json!(port));
+            config.insert("secure".into(), json!(self.secure.get_untracked()));
+            config.insert("from".into(), json!(self.from.get_untracked().trim()));
+            config.insert("hasAuth".into(), json!(self.basic_auth.get_untracked()));
+        }
         Ok(config)
     }
 
     fn secrets(&self) -> Map<String, Value> {
         let mut secrets = Map::new();
-        if self.type_id.get_untracked() == WEBHOOK && self.basic_auth.get_untracked() {
+        if matches!(self.type_id.get_untracked().as_str(), WEBHOOK | EMAIL) && self.basic_auth.get_untracked() {
             secrets.insert("user".into(), json!(self.user.get_untracked()));
             secrets.insert("password".into(), json!(self.password.get_untracked()));
         }
@@ -126,6 +155,24 @@ fn TypeFields(form: ConnectorForm, editing: bool) -> impl IntoView {
             </div>
             <TextArea label="Headers (Name: value, one per line)" name="headers" value=form.headers rows=3 placeholder="Content-Type: application/json" />
             <Checkbox label=" Basic authentication" checked=form.basic_auth on_change=Callback::new(move |on: bool| form.basic_auth.set(on)) />
+            <Show when=move || form.basic_auth.get()>
+                <p class="muted">{if editing { "Secrets are write-only: enter the user and password again to keep them." } else { "" }}</p>
+                <div class="form-grid">
+                    <Field label="User"><input name="user" required autocomplete="off" bind:value=form.user /></Field>
+                    <Field label="Password"><input name="password" type="password" required autocomplete="new-password" bind:value=form.password /></Field>
+                </div>
+            </Show>
+        }
+        .into_any(),
+        EMAIL => view! {
+            <div class="form-grid">
+                <Field label="SMTP host"><input name="host" required placeholder="smtp.example.com" bind:value=form.host /></Field>
+                <Field label="Port"><input name="port" required inputmode="numeric" bind:value=form.port /></Field>
+                <Field label="From"><input name="from" type="email" required placeholder="warden@example.com" bind:value=form.from /></Field>
+            </div>
+            <Checkbox label=" TLS from the start (port 465); otherwise STARTTLS when the server offers it" checked=form.secure
+                on_change=Callback::new(move |on: bool| form.secure.set(on)) />
+            <Checkbox label=" Log in to the server" checked=form.basic_auth on_change=Callback::new(move |on: bool| form.basic_auth.set(on)) />
             <Show when=move || form.basic_auth.get()>
                 <p class="muted">{if editing { "Secrets are write-only: enter the user and password again to keep them." } else { "" }}</p>
                 <div class="form-grid">
@@ -374,7 +421,9 @@ fn TestPanel(id: String, type_id: String, may_run: Signal<bool>) -> impl IntoVie
     let body = RwSignal::new("{\n  \"message\": \"Test from Warden\"\n}".to_owned());
     let message = RwSignal::new("Test from Warden".to_owned());
     let level = RwSignal::new("info".to_owned());
-    let webhook = type_id == WEBHOOK;
+    let to = RwSignal::new(String::new());
+    let subject = RwSignal::new("Test from Warden".to_owned());
+    let kind = type_id.clone();
     let run = Action::new_local(move |params: &Map<String, Value>| {
         let (id, params) = (id.clone(), params.clone());
         async move { api::actions::execute(&id, params).await }
@@ -382,25 +431,40 @@ fn TestPanel(id: String, type_id: String, may_run: Signal<bool>) -> impl IntoVie
     let on_run = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let mut params = Map::new();
-        if webhook {
-            params.insert("body".into(), json!(body.get_untracked()));
-        } else {
-            params.insert("message".into(), json!(message.get_untracked()));
-            params.insert("level".into(), json!(level.get_untracked()));
+        match kind.as_str() {
+            WEBHOOK => {
+                params.insert("body".into(), json!(body.get_untracked()));
+            }
+            EMAIL => {
+                let to: Vec<String> = to.get_untracked().split(',').map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect();
+                params.insert("to".into(), json!(to));
+                params.insert("subject".into(), json!(subject.get_untracked()));
+                params.insert("message".into(), json!(message.get_untracked()));
+            }
+            _ => {
+                params.insert("message".into(), json!(message.get_untracked()));
+                params.insert("level".into(), json!(level.get_untracked()));
+            }
         }
         run.dispatch(params);
     };
     view! {
         <form class="panel" on:submit=on_run aria-label="Test connector">
-            {if webhook {
-                view! { <TextArea label="Body" name="body" value=body rows=6 /> }.into_any()
-            } else {
-                view! {
+            {match type_id.as_str() {
+                WEBHOOK => view! { <TextArea label="Body" name="body" value=body rows=6 /> }.into_any(),
+                EMAIL => view! {
+                    <div class="form-grid">
+                        <Field label="To (comma-separated)"><input name="to" required placeholder="soc@example.com" bind:value=to /></Field>
+                        <Field label="Subject"><input name="subject" required bind:value=subject /></Field>
+                    </div>
+                    <TextArea label="Message" name="message" value=message rows=4 />
+                }.into_any(),
+                _ => view! {
                     <div class="form-grid">
                         <Field label="Message"><input name="message" required bind:value=message /></Field>
                         <Select label="Level" name="level" options=&LEVELS value=level />
                     </div>
-                }.into_any()
+                }.into_any(),
             }}
             <div class="actions-row">
                 <Show when=move || may_run.get() fallback=|| view! { <p class="muted">"Running a connector needs actions:all."</p> }>

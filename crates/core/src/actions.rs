@@ -49,6 +49,7 @@ pub struct ConnectorTypeSpec {
 }
 
 pub const WEBHOOK: &str = ".webhook";
+pub const EMAIL: &str = ".email";
 pub const SERVER_LOG: &str = ".server-log";
 pub const CASES: &str = ".cases";
 
@@ -59,6 +60,14 @@ pub const CONNECTOR_TYPES: &[ConnectorTypeSpec] = &[
         name: "Webhook",
         minimum_license: License::Gold,
         supported_feature_ids: &["alerting", "cases", "siem"],
+        is_system_action_type: false,
+        required_privileges: &[],
+    },
+    ConnectorTypeSpec {
+        id: EMAIL,
+        name: "Email",
+        minimum_license: License::Gold,
+        supported_feature_ids: &["alerting", "siem"],
         is_system_action_type: false,
         required_privileges: &[],
     },

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use warden_core::actions::{AllowedHosts, ConnectorTypeSpec, ExecuteConnectorResponse, SERVER_LOG, WEBHOOK};
+use warden_core::actions::{AllowedHosts, ConnectorTypeSpec, EMAIL, ExecuteConnectorResponse, SERVER_LOG, WEBHOOK};
 
 use super::validate::MAX_TEXT_BYTES;
 
@@ -31,14 +31,21 @@ impl OutboundGuard {
         if let Some(refusal) = self.check_url(url) {
             return Err(refusal);
         }
-        let host = url.host_str().unwrap_or_default();
-        let port = url.port_or_known_default().unwrap_or(443);
+        self.resolve_host(url.as_str(), url.host_str().unwrap_or_default(), url.port_or_known_default().unwrap_or(443)).await
+    }
+
+    /// The address to reach `host:port` at (`target` names it in refusals): resolved once and checked.
+    async fn resolve_host(&self, target: &str, host: &str, port: u16) -> Result<SocketAddr, String> {
+        if let Some(refusal) = self.allowed_hosts.check_url(target, host) {
+            return Err(refusal);
+        }
+        let url = target;
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let addresses: Vec<SocketAddr> =
             tokio::net::lookup_host((bare, port)).await.map_err(|err| format!("cannot resolve {host}: {err}"))?.collect();
         let first = *addresses.first().ok_or_else(|| format!("cannot resolve {host}: no address"))?;
         // Every address must pass: the resolver may hand any of them out next time.
-        if let Some(refusal) = addresses.iter().find_map(|address| self.allowed_hosts.check_address(url.as_str(), host, address.ip())) {
+        if let Some(refusal) = addresses.iter().find_map(|address| self.allowed_hosts.check_address(url, host, address.ip())) {
             return Err(refusal);
         }
         Ok(first)
@@ -56,6 +63,7 @@ pub async fn run(
 ) -> ExecuteConnectorResponse {
     match spec.id {
         WEBHOOK => webhook(id, config, secrets, params, guard).await,
+        EMAIL => email(id, config, secrets, params, guard).await,
         SERVER_LOG => server_log(id, name, params),
         other => ExecuteConnectorResponse::failed(id, &format!("{other} has no executor in Warden yet"), None, false),
     }
@@ -151,6 +159,75 @@ async fn webhook(
     let retry = status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
     let message = if retry { "error calling webhook, retry later" } else { "error calling webhook, unexpected error" };
     ExecuteConnectorResponse::failed(id, message, Some(format!("{status}: {}", truncate(&body, 1000))), retry)
+}
+
+/// Sends one message over SMTP: implicit TLS when `secure` is true (or, when
+/// it is not set, on port 465), otherwise STARTTLS when the server offers it,
+/// as Kibana's email connector. Certificates are verified against the host
+/// name; the connection goes to the address the guard checked.
+async fn email(
+    id: &str,
+    config: &Map<String, Value>,
+    secrets: &Map<String, Value>,
+    params: &Map<String, Value>,
+    guard: &OutboundGuard,
+) -> ExecuteConnectorResponse {
+    use lettre::message::{Mailbox, MultiPart, header::ContentType};
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::transport::smtp::client::{Tls, TlsParameters};
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+    let failed = |message: &str, detail: Option<String>, retry: bool| ExecuteConnectorResponse::failed(id, message, detail, retry);
+    let host = text(config, "host").unwrap_or_default();
+    let port = config.get("port").and_then(Value::as_u64).and_then(|p| u16::try_from(p).ok()).unwrap_or(25);
+    let address = match guard.resolve_host(&format!("smtp://{host}:{port}"), host, port).await {
+        Ok(address) => address,
+        Err(refusal) => return failed(&format!("error sending email, {refusal}"), None, false),
+    };
+    let mailbox = |text: &str| text.parse::<Mailbox>();
+    let mut message = Message::builder();
+    match text(config, "from").map(mailbox) {
+        Some(Ok(from)) => message = message.from(from),
+        _ => return failed("error sending email, the connector's from address is invalid", None, false),
+    }
+    for (key, is) in [("to", 0), ("cc", 1), ("bcc", 2)] {
+        for address in params.get(key).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+            let Ok(mailbox) = mailbox(address) else { return failed(&format!("error sending email, {address} is not an address"), None, false) };
+            message = match is {
+                0 => message.to(mailbox),
+                1 => message.cc(mailbox),
+                _ => message.bcc(mailbox),
+            };
+        }
+    }
+    if let Some(Ok(reply_to)) = text(params, "replyTo").map(mailbox) {
+        message = message.reply_to(reply_to);
+    }
+    let plain = text(params, "message").unwrap_or_default().to_owned();
+    let message = message.subject(text(params, "subject").unwrap_or_default());
+    let built = match text(params, "messageHTML") {
+        Some(html) => message.multipart(MultiPart::alternative_plain_html(plain, html.to_owned())),
+        None => message.header(ContentType::TEXT_PLAIN).body(plain),
+    };
+    let message = match built {
+        Ok(message) => message,
+        Err(err) => return failed("error sending email, the message cannot be built", Some(err.to_string()), false),
+    };
+    let tls_parameters = match TlsParameters::new(host.to_owned()) {
+        Ok(parameters) => parameters,
+        Err(err) => return failed("error sending email, unexpected TLS error", Some(err.to_string()), false),
+    };
+    let implicit_tls = config.get("secure").and_then(Value::as_bool).unwrap_or(port == 465);
+    let tls = if implicit_tls { Tls::Wrapper(tls_parameters) } else { Tls::Opportunistic(tls_parameters) };
+    let mut transport =
+        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(address.ip().to_string()).port(address.port()).tls(tls).timeout(Some(guard.timeout));
+    if let (Some(user), Some(password)) = (text(secrets, "user"), text(secrets, "password")) {
+        transport = transport.credentials(Credentials::new(user.to_owned(), password.to_owned()));
+    }
+    match transport.build().send(message).await {
+        Ok(response) => ExecuteConnectorResponse::ok(id, Some(Value::String(response.message().collect::<Vec<_>>().join(" ")))),
+        Err(err) => failed("error sending email", Some(err.to_string()), err.is_transient() || err.is_timeout()),
+    }
 }
 
 /// The response body, at most `MAX_TEXT_BYTES`: a receiver cannot make Warden

@@ -3,7 +3,7 @@
 //! refused, as Kibana's schemas do.
 
 use serde_json::{Map, Value};
-use warden_core::actions::{ConnectorTypeSpec, SERVER_LOG, WEBHOOK};
+use warden_core::actions::{ConnectorTypeSpec, EMAIL, SERVER_LOG, WEBHOOK};
 
 use super::{ActionsError, OutboundGuard};
 
@@ -57,6 +57,7 @@ fn type_name(value: &Value) -> &'static str {
 pub fn config_and_secrets(spec: &ConnectorTypeSpec, config: Fields, secrets: &Fields, guard: &OutboundGuard) -> Result<Fields, ActionsError> {
     match spec.id {
         WEBHOOK => webhook(config, secrets, guard),
+        EMAIL => email(config, secrets, guard),
         SERVER_LOG => {
             only_keys(&config, &[], config_error)?;
             only_keys(secrets, &[], secrets_error)?;
@@ -124,6 +125,74 @@ fn webhook(mut config: Fields, secrets: &Fields, guard: &OutboundGuard) -> Resul
     Ok(config)
 }
 
+/// Recipients per field (`to`, `cc`, `bcc`), as Kibana's schema.
+pub const MAX_RECIPIENTS: usize = 100;
+
+fn email(mut config: Fields, secrets: &Fields, guard: &OutboundGuard) -> Result<Fields, ActionsError> {
+    only_keys(&config, &["service", "host", "port", "secure", "from", "hasAuth"], config_error)?;
+    let service = optional_text(&config, "service", config_error)?.unwrap_or("other").to_owned();
+    if service != "other" {
+        return Err(config_error(format!("[service]: {service} is not supported by Warden yet (only other: a host and port)")));
+    }
+    let host = optional_text(&config, "host", config_error)?
+        .filter(|h| !h.trim().is_empty())
+        .ok_or_else(|| config_error("[host]: required when service is other"))?
+        .trim()
+        .to_owned();
+    let port = match config.get("port") {
+        Some(Value::Number(n)) => n.as_u64().filter(|p| (1..=65535).contains(p)),
+        _ => None,
+    }
+    .ok_or_else(|| config_error("[port]: required when service is other, a number from 1 to 65535"))?;
+    let secure = match config.get("secure") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(other) => return Err(config_error(format!("[secure]: expected value of type [boolean] but got [{}]", type_name(other)))),
+    };
+    let from =
+        optional_text(&config, "from", config_error)?.ok_or_else(|| config_error("[from]: expected value of type [string] but got [undefined]"))?;
+    if from.parse::<lettre::message::Mailbox>().is_err() {
+        return Err(config_error(format!("[from]: \"{from}\" is not an email address")));
+    }
+    if let Some(refusal) = guard.allowed_hosts.check_url(&format!("smtp://{host}:{port}"), &host) {
+        return Err(config_error(format!("error validation email action config: {refusal}")));
+    }
+    let has_auth = match config.get("hasAuth") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => return Err(config_error(format!("[hasAuth]: expected value of type [boolean] but got [{}]", type_name(other)))),
+    };
+    only_keys(secrets, &["user", "password"], secrets_error)?;
+    let user = optional_text(secrets, "user", secrets_error)?;
+    let password = optional_text(secrets, "password", secrets_error)?;
+    if has_auth && (user.is_none() || password.is_none()) {
+        return Err(secrets_error("[user] and [password] are required when hasAuth is true"));
+    }
+    config.insert("service".into(), Value::String(service));
+    config.insert("host".into(), Value::String(host));
+    config.insert("secure".into(), secure.map_or(Value::Null, Value::Bool));
+    config.insert("hasAuth".into(), Value::Bool(has_auth));
+    Ok(config)
+}
+
+/// `to`, `cc` or `bcc`: a list of addresses, at most `MAX_RECIPIENTS`.
+fn recipients(params: &Fields, key: &str) -> Result<usize, ActionsError> {
+    match params.get(key) {
+        None | Some(Value::Null) => Ok(0),
+        Some(Value::Array(items)) if items.len() <= MAX_RECIPIENTS => {
+            for item in items {
+                match item.as_str() {
+                    Some(address) if address.parse::<lettre::message::Mailbox>().is_ok() => {}
+                    _ => return Err(params_error(format!("[{key}]: {item} is not an email address"))),
+                }
+            }
+            Ok(items.len())
+        }
+        Some(Value::Array(_)) => Err(params_error(format!("[{key}]: at most {MAX_RECIPIENTS} addresses"))),
+        Some(other) => Err(params_error(format!("[{key}]: expected value of type [Array] but got [{}]", type_name(other)))),
+    }
+}
+
 /// The params of one execution, checked.
 pub fn params(spec: &ConnectorTypeSpec, params: Fields) -> Result<Fields, ActionsError> {
     match spec.id {
@@ -131,6 +200,28 @@ pub fn params(spec: &ConnectorTypeSpec, params: Fields) -> Result<Fields, Action
             only_keys(&params, &["body"], params_error)?;
             if optional_text(&params, "body", params_error)?.is_some_and(|body| body.len() > MAX_TEXT_BYTES) {
                 return Err(params_error(format!("[body]: longer than {MAX_TEXT_BYTES} bytes")));
+            }
+        }
+        EMAIL => {
+            only_keys(&params, &["to", "cc", "bcc", "subject", "message", "messageHTML", "replyTo"], params_error)?;
+            let count = recipients(&params, "to")? + recipients(&params, "cc")? + recipients(&params, "bcc")?;
+            if count == 0 {
+                return Err(params_error("At least one email recipient must be specified"));
+            }
+            for key in ["subject", "message"] {
+                if optional_text(&params, key, params_error)?.is_none() {
+                    return Err(params_error(format!("[{key}]: expected value of type [string] but got [undefined]")));
+                }
+            }
+            for key in ["message", "messageHTML"] {
+                if optional_text(&params, key, params_error)?.is_some_and(|text| text.len() > MAX_TEXT_BYTES) {
+                    return Err(params_error(format!("[{key}]: longer than {MAX_TEXT_BYTES} bytes")));
+                }
+            }
+            if let Some(reply_to) = optional_text(&params, "replyTo", params_error)?
+                && reply_to.parse::<lettre::message::Mailbox>().is_err()
+            {
+                return Err(params_error(format!("[replyTo]: \"{reply_to}\" is not an email address")));
             }
         }
         SERVER_LOG => {

@@ -277,3 +277,92 @@ async fn a_preconfigured_system_action_stops_startup_naming_it() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("Preconfigured connector my-cases: .cases is a system action type, which cannot be preconfigured"), "{stderr}");
 }
+
+/// An SMTP server on 127.0.0.1 that accepts every message and hands its DATA to the test.
+async fn smtp_sink() -> (u16, mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    let (tx, rx) = mpsc::unbounded_channel();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                let _ = write.write_all(b"220 sink ESMTP\r\n").await;
+                let mut data: Option<String> = None;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(text) = data.as_mut() {
+                        if line == "." {
+                            let _ = tx.send(std::mem::take(text));
+                            data = None;
+                            let _ = write.write_all(b"250 2.0.0 queued as test\r\n").await;
+                        } else {
+                            text.push_str(&line);
+                            text.push('\n');
+                        }
+                        continue;
+                    }
+                    let command = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+                    let reply: &[u8] = match command.as_str() {
+                        "EHLO" => b"250-sink\r\n250 8BITMIME\r\n",
+                        "MAIL" | "RCPT" | "RSET" | "NOOP" | "HELO" => b"250 OK\r\n",
+                        "DATA" => {
+                            data = Some(String::new());
+                            b"354 go ahead\r\n"
+                        }
+                        "QUIT" => b"221 bye\r\n",
+                        _ => b"502 unknown\r\n",
+                    };
+                    let _ = write.write_all(reply).await;
+                    if command == "QUIT" {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (port, rx)
+}
+
+#[tokio::test]
+async fn an_email_reaches_an_smtp_server() {
+    let app = spawn_app().await;
+    let admin = app.signed_in("admin").await;
+    let (port, mut messages) = smtp_sink().await;
+    let body = json!({
+        "name": "SOC mail",
+        "connector_type_id": ".email",
+        "config": {"host": "127.0.0.1", "port": port, "from": "warden@example.com", "hasAuth": false},
+    });
+    let response = create(&app, &admin, body).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let execute = |params: Value| {
+        admin.post(app.url(&format!("api/actions/connector/{id}/_execute"))).header("kbn-xsrf", "t").json(&json!({"params": params})).send()
+    };
+    let none = execute(json!({"to": [], "subject": "s", "message": "m"})).await.unwrap();
+    assert!(assert_error(none, StatusCode::BAD_REQUEST).await.contains("At least one email recipient must be specified"));
+
+    let sent: Value =
+        execute(json!({"to": ["soc@example.com"], "cc": ["lead@example.com"], "subject": "Agent offline", "message": "web-01 stopped checking in"}))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(sent["status"], "ok", "{sent}");
+    let data = messages.recv().await.unwrap();
+    for expected in
+        ["From: warden@example.com", "To: soc@example.com", "Cc: lead@example.com", "Subject: Agent offline", "web-01 stopped checking in"]
+    {
+        assert!(data.contains(expected), "{expected} in:\n{data}");
+    }
+
+    let missing_auth =
+        json!({"name": "x", "connector_type_id": ".email", "config": {"host": "127.0.0.1", "port": port, "from": "warden@example.com"}});
+    let message = assert_error(create(&app, &admin, missing_auth).await, StatusCode::BAD_REQUEST).await;
+    assert!(message.contains("[user] and [password] are required"), "{message}");
+}
