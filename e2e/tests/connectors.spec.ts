@@ -50,6 +50,12 @@ test("create a webhook connector, test it against a receiver, and see it listed;
     await screenshot(page, testInfo, "connector-test");
     await expectAccessible(page, testInfo, "connector test tab");
 
+    // The run is in its execution log.
+    await page.getByRole("tab", { name: "Executions" }).click();
+    await expect(page.getByTestId("connector-executions")).toContainText("succeeded");
+    await expect(page.getByTestId("connector-executions")).toContainText("admin (api)");
+    await expectAccessible(page, testInfo, "connector executions tab");
+
     // Its history says who created it.
     await page.getByRole("tab", { name: "History" }).click();
     await expect(page.getByTestId("connector-history")).toContainText("created: .webhook");

@@ -2,7 +2,8 @@
 
 use serde_json::{Map, Value};
 use warden_core::actions::{
-    Connector, ConnectorChange, ConnectorType, CreateConnectorRequest, ExecuteConnectorRequest, ExecuteConnectorResponse, UpdateConnectorRequest,
+    Connector, ConnectorChange, ConnectorExecution, ConnectorType, CreateConnectorRequest, ExecuteConnectorRequest, ExecuteConnectorResponse,
+    UpdateConnectorRequest,
 };
 use warden_core::paths;
 
@@ -42,4 +43,9 @@ pub async fn execute(id: &str, params: Map<String, Value>) -> ApiResult<ExecuteC
 /// Who changed it, when and what, newest first.
 pub async fn history(id: &str) -> ApiResult<Vec<ConnectorChange>> {
     super::get(&paths::connector_history(id)).await
+}
+
+/// Its runs, newest first.
+pub async fn executions(id: &str) -> ApiResult<Vec<ConnectorExecution>> {
+    super::get(&paths::connector_executions(id)).await
 }

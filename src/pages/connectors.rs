@@ -8,8 +8,8 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
 use serde_json::{Map, Value, json};
 use warden_core::actions::{
-    Connector, ConnectorChange, ConnectorType, CreateConnectorRequest, EMAIL, ExecuteConnectorResponse, ExecutionStatus, SERVER_LOG,
-    UpdateConnectorRequest, WEBHOOK,
+    Connector, ConnectorChange, ConnectorExecution, ConnectorType, CreateConnectorRequest, EMAIL, ExecuteConnectorResponse, ExecutionStatus,
+    SERVER_LOG, UpdateConnectorRequest, WEBHOOK,
 };
 use warden_core::authz::Privilege;
 
@@ -26,7 +26,7 @@ use crate::session::use_session;
 
 const METHODS: [(&str, &str); 5] = [("post", "POST"), ("put", "PUT"), ("patch", "PATCH"), ("get", "GET"), ("delete", "DELETE")];
 const LEVELS: [(&str, &str); 5] = [("info", "info"), ("debug", "debug"), ("warn", "warn"), ("error", "error"), ("trace", "trace")];
-const TABS: &[(&str, &str)] = &[("details", "Details"), ("test", "Test"), ("history", "History")];
+const TABS: &[(&str, &str)] = &[("details", "Details"), ("test", "Test"), ("executions", "Executions"), ("history", "History")];
 
 fn may_edit() -> Signal<bool> {
     let session = use_session();
@@ -312,6 +312,12 @@ pub fn ConnectorPage() -> impl IntoView {
         let id = id();
         async move { api::actions::history(&id).await }
     });
+    // Read when its tab opens, so it includes the runs of the Test tab.
+    let executions = LocalResource::new(move || {
+        let open = tab.get() == "executions";
+        let id = id();
+        async move { if open { api::actions::executions(&id).await } else { Ok(Vec::new()) } }
+    });
     Effect::new(move |_| {
         if let Some(Ok(_)) = update.value().get() {
             toasts.show("Connector saved");
@@ -352,6 +358,11 @@ pub fn ConnectorPage() -> impl IntoView {
                         <Tabs label="Connector" tabs=TABS current=tab />
                         {move || match tab.get() {
                             "test" => view! { <TestPanel id=connector.id.clone() type_id=type_id.clone() may_run=may_edit /> }.into_any(),
+                            "executions" => view! {
+                                <AsyncView resource=executions let:runs>
+                                    <DataTable rows=runs columns=execution_columns() empty="Not run yet." testid="connector-executions" />
+                                </AsyncView>
+                            }.into_any(),
                             "history" => view! {
                                 <AsyncView resource=history let:changes>
                                     <DataTable rows=changes columns=history_columns() empty="No changes recorded." testid="connector-history" />
@@ -404,6 +415,27 @@ pub fn ConnectorPage() -> impl IntoView {
             </AsyncView>
         </section>
     }
+}
+
+fn execution_columns() -> Vec<Column<ConnectorExecution>> {
+    vec![
+        Column::new("When", |r: &ConnectorExecution| r.started_at.clone()),
+        Column::new("Outcome", |r: &ConnectorExecution| {
+            let ok = r.status == ExecutionStatus::Ok;
+            view! { <span class=if ok { "badge status-online" } else { "badge status-error" }>{if ok { "succeeded" } else { "failed" }}</span> }
+        }),
+        Column::new("Error", |r: &ConnectorExecution| {
+            let detail = [r.message.clone(), r.service_message.clone()].into_iter().flatten().collect::<Vec<_>>().join(" · ");
+            view! { <span class="cell-wrap">{detail}</span> }
+        }),
+        Column::new("Retry", |r: &ConnectorExecution| match r.retry {
+            Some(true) => "worth retrying",
+            Some(false) => "no",
+            None => "—",
+        }),
+        Column::new("Took", |r: &ConnectorExecution| format!("{} ms", r.duration_ms)),
+        Column::new("Who", |r: &ConnectorExecution| format!("{} ({})", r.actor, r.source)),
+    ]
 }
 
 fn history_columns() -> Vec<Column<ConnectorChange>> {

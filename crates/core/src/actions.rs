@@ -342,6 +342,26 @@ pub struct ConnectorChange {
     pub summary: String,
 }
 
+/// One run of a connector, as its execution log lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConnectorExecution {
+    /// RFC 3339.
+    pub started_at: String,
+    pub duration_ms: u64,
+    pub status: ExecutionStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<bool>,
+    /// Who ran it: the user, or for a rule the owner of its key.
+    pub actor: String,
+    /// `api` (the Test tab, `_execute`) or the rule that fired it.
+    pub source: String,
+}
+
 crate::text_enum! {
     /// How an execution ended.
     ExecutionStatus { Ok = "ok", Error = "error" }

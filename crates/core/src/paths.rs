@@ -64,6 +64,8 @@ routes! {
     fn connector(id) = "api/actions/connector/{id}";
     /// `POST`: run a connector now with params.
     fn connector_execute(id) = "api/actions/connector/{id}/_execute";
+    /// `GET`: a connector's runs.
+    fn connector_executions(id) = "internal/actions/connector/{id}/_executions";
     /// `GET`: a connector's change history.
     fn connector_history(id) = "internal/actions/connector/{id}/_history";
     /// `GET`: the connector types (never system action types).

@@ -9,7 +9,7 @@ mod validate;
 use axum::http::StatusCode;
 use serde_json::{Map, Value};
 use warden_core::actions::{
-    CONNECTOR_TYPES, Connector, ConnectorChange, ConnectorOperation, ConnectorType, ConnectorTypeSpec, CreateConnectorRequest,
+    CONNECTOR_TYPES, Connector, ConnectorChange, ConnectorExecution, ConnectorOperation, ConnectorType, ConnectorTypeSpec, CreateConnectorRequest,
     ExecuteConnectorResponse, UpdateConnectorRequest, connector_type, may_use, preconfigured_refusal, preconfigured_write_refusal,
     system_action_refusal, system_connector_id, validate_connector_id,
 };
@@ -20,7 +20,7 @@ use crate::config::{Config, PreconfiguredConnector};
 use crate::db::now_ms;
 use crate::error::ApiError;
 use crate::fleet::rfc3339;
-use crate::store::connectors::{self as store, ChangeRow, ConnectorRow};
+use crate::store::connectors::{self as store, ChangeRow, ConnectorRow, ExecutionRow};
 
 pub use executors::OutboundGuard;
 
@@ -314,9 +314,32 @@ pub async fn delete(state: &AppState, id: &str, actor: &Actor<'_>) -> Result<()>
     Ok(())
 }
 
-/// Runs a connector now with `params` (`_execute`): the answer says how it
-/// went; a failed call is an answer, not an error.
-pub async fn execute(state: &AppState, id: &str, params: Map<String, Value>) -> Result<ExecuteConnectorResponse> {
+/// Runs a connector now with `params` (`_execute`) as `actor`, and records
+/// the run in its execution log: the answer says how it went; a failed call
+/// is an answer, not an error.
+pub async fn execute(state: &AppState, id: &str, params: Map<String, Value>, actor: &Actor<'_>) -> Result<ExecuteConnectorResponse> {
+    let started_at = now_ms();
+    let clock = std::time::Instant::now();
+    let result = run(state, id, params).await?;
+    let row = ExecutionRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        connector_id: id.to_owned(),
+        started_at,
+        duration_ms: i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX),
+        status: result.status.as_str().to_owned(),
+        message: result.message.clone(),
+        service_message: result.service_message.clone(),
+        retry: result.retry.map(i64::from),
+        actor: actor.username.to_owned(),
+        source: "api".to_owned(),
+    };
+    let mut tx = state.db.begin().await?;
+    store::insert_execution(&mut tx, &row).await?;
+    tx.commit().await?;
+    Ok(result)
+}
+
+async fn run(state: &AppState, id: &str, params: Map<String, Value>) -> Result<ExecuteConnectorResponse> {
     refuse_system_id(id, ConnectorOperation::Execute)?;
     if let Some(connector) = preconfigured(state, id) {
         let spec = usable_type(state, &connector.connector_type_id, ConnectorOperation::Execute)?;
@@ -339,6 +362,29 @@ pub async fn execute(state: &AppState, id: &str, params: Map<String, Value>) -> 
         }
     };
     Ok(executors::run(spec, id, &row.name, &config, &secrets, &params, &state.outbound_guard()).await)
+}
+
+/// A connector's runs, newest first (the newest 200).
+pub async fn executions(state: &AppState, id: &str) -> Result<Vec<ConnectorExecution>> {
+    refuse_system_id(id, ConnectorOperation::Execute)?;
+    let known = preconfigured(state, id).is_some() || store::by_id(&state.db, id).await?.is_some();
+    let rows = store::executions(&state.db, id).await?;
+    if !known && rows.is_empty() {
+        return Err(ActionsError::NotFound(id.to_owned()));
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| ConnectorExecution {
+            started_at: rfc3339(row.started_at),
+            duration_ms: u64::try_from(row.duration_ms).unwrap_or(0),
+            status: warden_core::actions::ExecutionStatus::parse(&row.status).unwrap_or(warden_core::actions::ExecutionStatus::Error),
+            message: row.message,
+            service_message: row.service_message,
+            retry: row.retry.map(|r| r != 0),
+            actor: row.actor,
+            source: row.source,
+        })
+        .collect())
 }
 
 /// A connector's change history, newest first (also after it was deleted).

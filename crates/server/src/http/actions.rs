@@ -7,7 +7,8 @@ use axum::http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use warden_core::actions::{
-    Connector, ConnectorChange, ConnectorType, CreateConnectorRequest, ExecuteConnectorRequest, ExecuteConnectorResponse, UpdateConnectorRequest,
+    Connector, ConnectorChange, ConnectorExecution, ConnectorType, CreateConnectorRequest, ExecuteConnectorRequest, ExecuteConnectorResponse,
+    UpdateConnectorRequest,
 };
 use warden_core::error::ErrorBody;
 
@@ -26,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get, create_with_id, update, delete))
         .routes(routes!(execute))
         .routes(routes!(history))
+        .routes(routes!(executions))
         .routes(routes!(types))
         .routes(routes!(types_internal))
 }
@@ -164,7 +166,8 @@ async fn execute(
     Path(id): Path<String>,
     JsonBody(request): JsonBody<ExecuteConnectorRequest>,
 ) -> Result<axum::Json<ExecuteConnectorResponse>> {
-    let result = actions::execute(&state, &id, request.params).await?;
+    let actor = Actor { username: &user.username, roles: &user.roles };
+    let result = actions::execute(&state, &id, request.params, &actor).await?;
     tracing::info!(status = result.status.as_str(), "connector executed");
     Ok(axum::Json(result))
 }
@@ -184,6 +187,25 @@ async fn history(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Vec<ConnectorChange>>> {
     Ok(axum::Json(actions::history(&state, &id).await?))
+}
+
+/// The connector's runs, newest first (the newest 200 are kept): when, how
+/// each ended, why, whether to retry, and who ran it.
+#[utoipa::path(get, path = "/internal/actions/connector/{id}/_executions", tag = "actions",
+    params(("id" = String, Path, min_length = 1, description = "The connector's id")),
+    responses(
+        (status = 200, body = Vec<ConnectorExecution>),
+        (status = 400, description = "A system action (its runs belong to the rules that use it)", body = ErrorBody),
+        (status = 403, description = "Missing actions:read", body = ErrorBody),
+        (status = 404, description = "No such connector, now or before", body = ErrorBody),
+        SignedInErrors,
+    ))]
+async fn executions(
+    State(state): State<AppState>,
+    Require(_user, _): Require<ActionsRead>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Vec<ConnectorExecution>>> {
+    Ok(axum::Json(actions::executions(&state, &id).await?))
 }
 
 /// The connector types, with whether the licence enables each; system action types are never listed here.

@@ -95,3 +95,61 @@ pub async fn changes<'e>(db: impl Executor<'e, Database = Any>, connector_id: &s
     .fetch_all(db)
     .await
 }
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ExecutionRow {
+    pub id: String,
+    pub connector_id: String,
+    pub started_at: i64,
+    pub duration_ms: i64,
+    pub status: String,
+    pub message: Option<String>,
+    pub service_message: Option<String>,
+    /// 1 or 0; null when the run did not say.
+    pub retry: Option<i64>,
+    pub actor: String,
+    pub source: String,
+}
+
+/// How many runs of one connector the log keeps.
+pub const EXECUTIONS_KEPT: i64 = 200;
+
+/// Records a run and drops the connector's runs beyond the newest `EXECUTIONS_KEPT`.
+pub async fn insert_execution(tx: &mut sqlx::AnyConnection, row: &ExecutionRow) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into connector_executions (id, connector_id, started_at, duration_ms, status, message, service_message, retry, actor, source)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&row.id)
+    .bind(&row.connector_id)
+    .bind(row.started_at)
+    .bind(row.duration_ms)
+    .bind(&row.status)
+    .bind(&row.message)
+    .bind(&row.service_message)
+    .bind(row.retry)
+    .bind(&row.actor)
+    .bind(&row.source)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "delete from connector_executions where connector_id = $1 and id not in
+           (select id from connector_executions where connector_id = $1 order by started_at desc, id desc limit $2)",
+    )
+    .bind(&row.connector_id)
+    .bind(EXECUTIONS_KEPT)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// A connector's runs, newest first.
+pub async fn executions<'e>(db: impl Executor<'e, Database = Any>, connector_id: &str) -> sqlx::Result<Vec<ExecutionRow>> {
+    sqlx::query_as(
+        "select id, connector_id, started_at, duration_ms, status, message, service_message, retry, actor, source
+         from connector_executions where connector_id = $1 order by started_at desc, id desc",
+    )
+    .bind(connector_id)
+    .fetch_all(db)
+    .await
+}

@@ -130,6 +130,11 @@ async fn a_webhook_calls_a_real_receiver_and_its_secrets_are_never_returned() {
     // Basic auth from the secrets: base64("hook-user:hook-password-123").
     assert_eq!(headers["authorization"], "Basic aG9vay11c2VyOmhvb2stcGFzc3dvcmQtMTIz");
 
+    // The run is in the connector's execution log, with who ran it.
+    let runs = get_json(&admin, &app.url(&format!("internal/actions/connector/{id}/_executions"))).await;
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
+    assert_eq!((runs[0]["status"].clone(), runs[0]["actor"].clone(), runs[0]["source"].clone()), (json!("ok"), json!("admin"), json!("api")));
+
     // Update: the history names what changed, never a secret's value.
     let update = json!({"name": "SOC hook", "config": {"url": url}, "secrets": {}});
     let response = admin.put(app.url(&format!("api/actions/connector/{id}"))).header("kbn-xsrf", "t").json(&update).send().await.unwrap();
@@ -231,6 +236,9 @@ async fn outbound_calls_obey_allowed_hosts_and_never_reach_metadata_addresses_un
         .unwrap();
     assert_eq!(result["status"], "error", "{result}");
     assert!(result["message"].as_str().unwrap().contains("link-local or cloud-metadata address"), "{result}");
+    let runs = get_json(&admin, &open.url(&format!("internal/actions/connector/{id}/_executions"))).await;
+    assert_eq!(runs[0]["status"], "error");
+    assert!(runs[0]["message"].as_str().unwrap().contains("link-local"), "{runs}");
 }
 
 #[tokio::test]
@@ -365,4 +373,24 @@ async fn an_email_reaches_an_smtp_server() {
         json!({"name": "x", "connector_type_id": ".email", "config": {"host": "127.0.0.1", "port": port, "from": "warden@example.com"}});
     let message = assert_error(create(&app, &admin, missing_auth).await, StatusCode::BAD_REQUEST).await;
     assert!(message.contains("[user] and [password] are required"), "{message}");
+}
+
+#[tokio::test]
+async fn the_execution_log_keeps_the_newest_200_runs() {
+    let app = spawn_app().await;
+    let admin = app.signed_in("admin").await;
+    let url = app.url("api/actions/connector/demo-server-log/_execute");
+    for n in 0..205 {
+        let response = admin
+            .post(&url)
+            .header("kbn-xsrf", "t")
+            .json(&json!({"params": {"message": format!("run {n}"), "level": "debug"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let runs = get_json(&admin, &app.url("internal/actions/connector/demo-server-log/_executions")).await;
+    assert_eq!(runs.as_array().unwrap().len(), 200);
+    assert!(runs.as_array().unwrap().iter().all(|r| r["status"] == "ok" && r["actor"] == "admin"));
 }

@@ -47,6 +47,7 @@ const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
     ("PUT", "api/actions/connector/{connector}", Access::Needs(Privilege::ActionsAll), Some(r#"{"name": "renamed {n}"}"#)),
     ("POST", "api/actions/connector/{connector}/_execute", Access::Needs(Privilege::ActionsAll), Some(r#"{"params": {"message": "authz {n}"}}"#)),
     ("GET", "internal/actions/connector/{connector}/_history", Access::Needs(Privilege::ActionsRead), None),
+    ("GET", "internal/actions/connector/{connector}/_executions", Access::Needs(Privilege::ActionsRead), None),
     ("DELETE", "api/actions/connector/{fresh_connector}", Access::Needs(Privilege::ActionsAll), None),
     ("GET", "api/task_manager/_health", Access::SignedIn, None),
     ("GET", "internal/warden/events", Access::SignedIn, None),
