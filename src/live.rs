@@ -24,15 +24,18 @@ pub enum Topic {
     Fleet,
     /// Task health.
     Tasks,
+    /// Connectors: their list, each one's runs and history.
+    Connectors,
 }
 
 impl Topic {
-    const ALL: [Topic; 2] = [Topic::Fleet, Topic::Tasks];
+    const ALL: [Topic; 3] = [Topic::Fleet, Topic::Tasks, Topic::Connectors];
 
     fn of(kind: EventKind) -> Option<Topic> {
         match kind {
             EventKind::AgentEvent | EventKind::AgentChanged => Some(Topic::Fleet),
             EventKind::TaskChanged => Some(Topic::Tasks),
+            EventKind::ConnectorChanged => Some(Topic::Connectors),
             EventKind::AgentActionQueued | EventKind::Resync => None,
         }
     }
@@ -40,9 +43,9 @@ impl Topic {
 
 #[derive(Clone, Copy)]
 struct Live {
-    versions: [RwSignal<u64>; 2],
+    versions: [RwSignal<u64>; 3],
     /// Whether a refetch is already due for the topic.
-    due: StoredValue<[bool; 2]>,
+    due: StoredValue<[bool; 3]>,
 }
 
 impl Live {
@@ -66,7 +69,7 @@ impl Live {
 /// Opens the stream for as long as the calling component (the signed-in
 /// layout) lives.
 pub fn provide_live() {
-    let live = Live { versions: [RwSignal::new(0), RwSignal::new(0)], due: StoredValue::new([false; 2]) };
+    let live = Live { versions: [RwSignal::new(0), RwSignal::new(0), RwSignal::new(0)], due: StoredValue::new([false; 3]) };
     provide_context(live);
     let Ok(source) = web_sys::EventSource::new(paths::EVENTS) else { return };
     let mut listeners = Vec::new();

@@ -66,11 +66,20 @@ test("create a webhook connector, test it against a receiver, and see it listed;
   }
 });
 
-test("a viewer sees the connectors read-only", async ({ page }, testInfo) => {
+test("a viewer sees the connectors read-only, and live", async ({ page, request }, testInfo) => {
   await signedIn(page, "viewer");
   await page.goto("connectors");
   await expect(page.getByTestId("connectors").getByRole("link", { name: "Warden log" })).toBeVisible();
   await expect(page.getByRole("button", { name: "Create connector" })).toHaveCount(0);
+
+  // An administrator adds one elsewhere: it appears without a reload (connector_changed).
+  const name = `Pushed log ${testInfo.project.name}`;
+  const created = await request.post("api/actions/connector", {
+    headers: { Authorization: `Basic ${Buffer.from("admin:warden-demo").toString("base64")}`, "kbn-xsrf": "e2e" },
+    data: { name, connector_type_id: ".server-log" },
+  });
+  expect(created.ok()).toBeTruthy();
+  await expect(page.getByTestId("connectors").getByRole("link", { name })).toBeVisible();
   await page.getByTestId("connectors").getByRole("link", { name: "Warden log" }).click();
   await expect(page.getByText("Editing needs actions:all.")).toBeVisible();
   await expectAccessible(page, testInfo, "connector, read-only");

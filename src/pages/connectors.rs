@@ -22,6 +22,7 @@ use crate::components::form::{Checkbox, Field, Select, TextArea};
 use crate::components::states::ErrorMessage;
 use crate::components::tabs::{Tabs, current_tab};
 use crate::components::toast::use_toasts;
+use crate::live::{Topic, use_live};
 use crate::session::use_session;
 
 const METHODS: [(&str, &str); 5] = [("post", "POST"), ("put", "PUT"), ("patch", "PATCH"), ("get", "GET"), ("delete", "DELETE")];
@@ -155,13 +156,7 @@ fn TypeFields(form: ConnectorForm, editing: bool) -> impl IntoView {
             </div>
             <TextArea label="Headers (Name: value, one per line)" name="headers" value=form.headers rows=3 placeholder="Content-Type: application/json" />
             <Checkbox label=" Basic authentication" checked=form.basic_auth on_change=Callback::new(move |on: bool| form.basic_auth.set(on)) />
-            <Show when=move || form.basic_auth.get()>
-                <p class="muted">{if editing { "Secrets are write-only: enter the user and password again to keep them." } else { "" }}</p>
-                <div class="form-grid">
-                    <Field label="User"><input name="user" required autocomplete="off" bind:value=form.user /></Field>
-                    <Field label="Password"><input name="password" type="password" required autocomplete="new-password" bind:value=form.password /></Field>
-                </div>
-            </Show>
+            <LoginFields form editing />
         }
         .into_any(),
         EMAIL => view! {
@@ -173,17 +168,25 @@ fn TypeFields(form: ConnectorForm, editing: bool) -> impl IntoView {
             <Checkbox label=" TLS from the start (port 465); otherwise STARTTLS when the server offers it" checked=form.secure
                 on_change=Callback::new(move |on: bool| form.secure.set(on)) />
             <Checkbox label=" Log in to the server" checked=form.basic_auth on_change=Callback::new(move |on: bool| form.basic_auth.set(on)) />
-            <Show when=move || form.basic_auth.get()>
-                <p class="muted">{if editing { "Secrets are write-only: enter the user and password again to keep them." } else { "" }}</p>
-                <div class="form-grid">
-                    <Field label="User"><input name="user" required autocomplete="off" bind:value=form.user /></Field>
-                    <Field label="Password"><input name="password" type="password" required autocomplete="new-password" bind:value=form.password /></Field>
-                </div>
-            </Show>
+            <LoginFields form editing />
         }
         .into_any(),
         _ => view! { <p class="muted">"Writes a line to Warden's log: nothing to configure."</p> }.into_any(),
     }
+    }
+}
+
+/// User and password, while the form's authentication is on; write-only.
+#[component]
+fn LoginFields(form: ConnectorForm, editing: bool) -> impl IntoView {
+    view! {
+        <Show when=move || form.basic_auth.get()>
+            <p class="muted">{if editing { "Secrets are write-only: enter the user and password again to keep them." } else { "" }}</p>
+            <div class="form-grid">
+                <Field label="User"><input name="user" required autocomplete="off" bind:value=form.user /></Field>
+                <Field label="Password"><input name="password" type="password" required autocomplete="new-password" bind:value=form.password /></Field>
+            </div>
+        </Show>
     }
 }
 
@@ -198,7 +201,9 @@ pub fn ConnectorsPage() -> impl IntoView {
         let request = request.clone();
         async move { api::actions::create(&request).await }
     });
+    let live = use_live(Topic::Connectors);
     let connectors = LocalResource::new(move || {
+        live.track();
         create.version().track();
         api::actions::list()
     });
@@ -302,18 +307,21 @@ pub fn ConnectorPage() -> impl IntoView {
         let id = id();
         async move { api::actions::delete(&id).await }
     });
+    let live = use_live(Topic::Connectors);
     let connector = LocalResource::new(move || {
         update.version().track();
         let id = id();
         async move { api::actions::get(&id).await }
     });
     let history = LocalResource::new(move || {
+        live.track();
         update.version().track();
         let id = id();
         async move { api::actions::history(&id).await }
     });
     // Read when its tab opens, so it includes the runs of the Test tab.
     let executions = LocalResource::new(move || {
+        live.track();
         let open = tab.get() == "executions";
         let id = id();
         async move { if open { api::actions::executions(&id).await } else { Ok(Vec::new()) } }

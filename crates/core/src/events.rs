@@ -46,6 +46,9 @@ pub enum EventKind {
     /// A task started, finished or was asked to run now; the payload is a
     /// [`TaskChanged`].
     TaskChanged,
+    /// A connector was created, changed, deleted or run; the payload is a
+    /// [`ConnectorChanged`].
+    ConnectorChanged,
     /// This node may have missed events (its link to the other nodes was
     /// down): consumers look again at what they keep. Internal and local to a
     /// node; browsers get a [`RESET`] instead. No payload.
@@ -53,8 +56,14 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 5] =
-        [EventKind::AgentEvent, EventKind::AgentActionQueued, EventKind::AgentChanged, EventKind::TaskChanged, EventKind::Resync];
+    pub const ALL: [EventKind; 6] = [
+        EventKind::AgentEvent,
+        EventKind::AgentActionQueued,
+        EventKind::AgentChanged,
+        EventKind::TaskChanged,
+        EventKind::ConnectorChanged,
+        EventKind::Resync,
+    ];
 
     /// The name of the `event:` field on the stream.
     pub fn as_str(self) -> &'static str {
@@ -63,6 +72,7 @@ impl EventKind {
             EventKind::AgentActionQueued => "agent_action_queued",
             EventKind::AgentChanged => "agent_changed",
             EventKind::TaskChanged => "task_changed",
+            EventKind::ConnectorChanged => "connector_changed",
             EventKind::Resync => "resync",
         }
     }
@@ -114,6 +124,12 @@ pub struct TaskChanged {
     pub id: String,
 }
 
+/// The payload of [`EventKind::ConnectorChanged`]: the connector's id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectorChanged {
+    pub id: String,
+}
+
 impl Event {
     pub fn new(kind: EventKind, audience: Audience, payload: &impl Serialize) -> Event {
         Event { kind, audience, payload: serde_json::to_value(payload).unwrap_or(Value::Null) }
@@ -132,6 +148,11 @@ impl Event {
     /// A task's health changed; any signed-in user may read task health.
     pub fn task_changed(id: &str) -> Event {
         Event::new(EventKind::TaskChanged, Audience::SignedIn, &TaskChanged { id: id.to_owned() })
+    }
+
+    /// A connector changed or ran, for whoever may read connectors.
+    pub fn connector_changed(id: &str) -> Event {
+        Event::new(EventKind::ConnectorChanged, Audience::Privilege(Privilege::ActionsRead), &ConnectorChanged { id: id.to_owned() })
     }
 
     /// A check-in wake-up (internal).

@@ -14,6 +14,7 @@ use warden_core::actions::{
     system_action_refusal, system_connector_id, validate_connector_id,
 };
 use warden_core::authz::Role;
+use warden_core::events::Event;
 
 use crate::AppState;
 use crate::config::{Config, PreconfiguredConnector};
@@ -257,6 +258,7 @@ pub async fn create(state: &AppState, id: Option<&str>, request: CreateConnector
     let summary = format!("created: {} \"{}\" (config: {})", spec.id, row.name, if fields.is_empty() { "none".into() } else { fields.join(", ") });
     store::insert_change(&mut *tx, &change(&id, "create", actor, summary)).await?;
     tx.commit().await?;
+    state.events.publish(Event::connector_changed(&id));
     tracing::info!(connector = %id, connector_type = spec.id, "connector created");
     Ok(to_connector(state, row, None))
 }
@@ -282,6 +284,7 @@ pub async fn update(state: &AppState, id: &str, request: UpdateConnectorRequest,
     let summary = changed_fields(state, &old, &row.name, &config, &request.secrets);
     store::insert_change(&mut *tx, &change(id, "update", actor, summary)).await?;
     tx.commit().await?;
+    state.events.publish(Event::connector_changed(id));
     tracing::info!(connector = %id, "connector updated");
     Ok(to_connector(state, row, None))
 }
@@ -310,6 +313,7 @@ pub async fn delete(state: &AppState, id: &str, actor: &Actor<'_>) -> Result<()>
     store::delete(&mut *tx, id).await?;
     store::insert_change(&mut *tx, &change(id, "delete", actor, format!("deleted: {} \"{}\"", old.connector_type_id, old.name))).await?;
     tx.commit().await?;
+    state.events.publish(Event::connector_changed(id));
     tracing::info!(connector = %id, "connector deleted");
     Ok(())
 }
@@ -336,6 +340,7 @@ pub async fn execute(state: &AppState, id: &str, params: Map<String, Value>, act
     let mut tx = state.db.begin().await?;
     store::insert_execution(&mut tx, &row).await?;
     tx.commit().await?;
+    state.events.publish(Event::connector_changed(id));
     Ok(result)
 }
 

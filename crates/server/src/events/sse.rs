@@ -45,7 +45,7 @@ const RETRY_AFTER_SECS: u64 = 10;
         description = "The `id` of the last event received (`EventSource` sends it when it reconnects): replay what came after it")),
     responses(
         (status = 200, content_type = "text/event-stream",
-            description = "Server-sent events: `ready`, `reset`, and one per `EventKind`: `agent_event` (`data` is an `AgentEvent`), `agent_changed` (`{agent_id}`), `task_changed` (`{id}`)",
+            description = "Server-sent events: `ready`, `reset`, and one per `EventKind`: `agent_event` (`data` is an `AgentEvent`), `agent_changed` (`{agent_id}`), `task_changed` (`{id}`), `connector_changed` (`{id}`)",
             body = String,
             headers(("Cache-Control" = String, description = "`no-cache`"), ("X-Accel-Buffering" = String, description = "`no`: nginx passes events on at once"))),
         SignedInErrors,

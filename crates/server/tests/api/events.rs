@@ -150,9 +150,10 @@ async fn a_viewer_receives_fleet_events_as_they_happen() {
     assert!(sequence > start, "{message:?} after {ready:?}");
 }
 
-/// What the Fleet view and the Tasks page refresh on: an agent whose check-in
-/// changed what an analyst sees, and a task that starts, finishes or is asked
-/// to run now (every signed-in user may read task health).
+/// What the Fleet view, the Tasks page and the Connectors page refresh on: an
+/// agent whose check-in changed what an analyst sees, a task that starts,
+/// finishes or is asked to run now (every signed-in user may read task
+/// health), and a connector saved or run.
 #[tokio::test]
 async fn check_ins_and_task_runs_are_pushed() {
     let app = spawn_app().await;
@@ -170,6 +171,13 @@ async fn check_ins_and_task_runs_are_pushed() {
     for _ in 0..3 {
         stream.expect("task_changed", |m| m.json() == json!({"id": "sessions_cleanup"})).await;
     }
+
+    // A connector saved by someone else reaches the viewer's Connectors page.
+    let admin = app.signed_in("admin").await;
+    let body = json!({"name": "pushed", "connector_type_id": ".server-log"});
+    let response = admin.post(app.url("api/actions/connector/pushed-log")).header("kbn-xsrf", "t").json(&body).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    stream.expect("connector_changed", |m| m.json() == json!({"id": "pushed-log"})).await;
 }
 
 #[tokio::test]
