@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 use leptos_router::hooks::{use_location, use_navigate, use_query_map};
+use wasm_bindgen::JsCast;
 
 /// The tab the URL names, or the first.
 pub fn current_tab(tabs: &'static [(&'static str, &'static str)]) -> Memo<&'static str> {
@@ -13,9 +14,9 @@ pub fn current_tab(tabs: &'static [(&'static str, &'static str)]) -> Memo<&'stat
     })
 }
 
-/// The tab list; the page shows the panel for [`current_tab`].
+/// The tab list and, as its children, the panel of the [`current_tab`].
 #[component]
-pub fn Tabs(label: &'static str, tabs: &'static [(&'static str, &'static str)], current: Memo<&'static str>) -> impl IntoView {
+pub fn Tabs(label: &'static str, tabs: &'static [(&'static str, &'static str)], current: Memo<&'static str>, children: Children) -> impl IntoView {
     let navigate = use_navigate();
     let location = use_location();
     let open = Callback::new(move |id: &'static str| {
@@ -26,8 +27,12 @@ pub fn Tabs(label: &'static str, tabs: &'static [(&'static str, &'static str)], 
     });
     let step = move |by: isize| {
         let at = tabs.iter().position(|(id, _)| *id == current.get_untracked()).unwrap_or(0) as isize;
-        let next = (at + by).rem_euclid(tabs.len() as isize) as usize;
-        open.run(tabs[next].0);
+        let next = tabs[(at + by).rem_euclid(tabs.len() as isize) as usize].0;
+        open.run(next);
+        // Focus follows the selection, as WAI-ARIA's tabs pattern asks.
+        if let Some(tab) = document().get_element_by_id(&format!("tab-{next}")).and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
+            let _ = tab.focus();
+        }
     };
     view! {
         <div class="tabs" role="tablist" aria-label=label
@@ -37,7 +42,7 @@ pub fn Tabs(label: &'static str, tabs: &'static [(&'static str, &'static str)], 
                 _ => {}
             }>
             {tabs.iter().map(|&(id, title)| view! {
-                <button type="button" role="tab" class="tab" id=format!("tab-{id}")
+                <button type="button" role="tab" class="tab" id=format!("tab-{id}") aria-controls="tabpanel"
                     aria-selected=move || (current.get() == id).to_string()
                     tabindex=move || if current.get() == id { "0" } else { "-1" }
                     on:click=move |_| open.run(id)>
@@ -45,5 +50,6 @@ pub fn Tabs(label: &'static str, tabs: &'static [(&'static str, &'static str)], 
                 </button>
             }).collect_view()}
         </div>
+        <div role="tabpanel" id="tabpanel" aria-labelledby=move || format!("tab-{}", current.get())>{children()}</div>
     }
 }

@@ -313,11 +313,13 @@ pub fn ConnectorPage() -> impl IntoView {
         let id = id();
         async move { api::actions::get(&id).await }
     });
+    // Read while its tab is open.
     let history = LocalResource::new(move || {
         live.track();
         update.version().track();
+        let open = tab.get() == "history";
         let id = id();
-        async move { api::actions::history(&id).await }
+        async move { if open { api::actions::history(&id).await } else { Ok(Vec::new()) } }
     });
     // Read when its tab opens, so it includes the runs of the Test tab.
     let executions = LocalResource::new(move || {
@@ -363,7 +365,7 @@ pub fn ConnectorPage() -> impl IntoView {
                     let save_error = move || form_error.get().or_else(|| update.value().get().and_then(|r| r.err()).map(|e| e.message));
                     view! {
                         <h1>{connector.name.clone()} " " <span class="badge status-offline">{type_name(&connector.connector_type_id).to_owned()}</span></h1>
-                        <Tabs label="Connector" tabs=TABS current=tab />
+                        <Tabs label="Connector" tabs=TABS current=tab>
                         {move || match tab.get() {
                             "test" => view! { <TestPanel id=connector.id.clone() type_id=type_id.clone() may_run=may_edit /> }.into_any(),
                             "executions" => view! {
@@ -406,6 +408,7 @@ pub fn ConnectorPage() -> impl IntoView {
                                 }.into_any()
                             },
                         }}
+                        </Tabs>
                         <Show when=move || confirming.get()>
                             <ConfirmDialog title="Delete this connector?" confirm="Delete" danger=true
                                 pending=delete.pending() error=delete_error

@@ -210,27 +210,34 @@ impl AllowedHosts {
     }
 
     /// The refusal for a call that resolved `host` to `address`: link-local
-    /// and cloud-metadata addresses (169.254.0.0/16, fe80::/10) are refused
-    /// unless the host or the address is named explicitly, whatever `*` says.
-    pub fn check_address(&self, url: &str, host: &str, address: IpAddr) -> Option<String> {
-        if is_link_local(address) && !self.names_explicitly(host) && !self.names_explicitly(&address.to_string()) {
+    /// and cloud-metadata addresses are refused unless the address itself is
+    /// named, whatever `*` or the host's name say (a named host may still
+    /// resolve there).
+    pub fn check_address(&self, url: &str, address: IpAddr) -> Option<String> {
+        if is_link_local(address) && !self.names_explicitly(&address.to_string()) {
             return Some(format!(
-                "target url \"{url}\" resolves to {address}, a link-local or cloud-metadata address; name it in actions_allowed_hosts to allow it"
+                "target url \"{url}\" resolves to {address}, a link-local or cloud-metadata address; name that address in actions_allowed_hosts to allow it"
             ));
         }
         None
     }
 }
 
-/// 169.254.0.0/16 (IPv4 link-local, where cloud metadata services answer)
-/// and fe80::/10, also as IPv4 mapped in IPv6.
+/// Where cloud metadata services answer: 169.254.0.0/16 (IPv4 link-local),
+/// fe80::/10, AWS's fd00:ec2::254, and 169.254/16 carried in IPv6 (mapped,
+/// compatible, or NAT64's 64:ff9b::/96).
 pub fn is_link_local(address: IpAddr) -> bool {
     match address {
         IpAddr::V4(v4) => v4.is_link_local(),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.is_link_local(),
-            None => (v6.segments()[0] & 0xffc0) == 0xfe80,
-        },
+        IpAddr::V6(v6) => {
+            let segments = v6.segments();
+            let nat64 = segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+            let embedded = v6.to_ipv4().filter(|_| segments[..6] == [0; 6] || v6.to_ipv4_mapped().is_some());
+            let carried = embedded.or_else(|| nat64.then(|| std::net::Ipv4Addr::from(((segments[6] as u32) << 16) | segments[7] as u32)));
+            carried.is_some_and(|v4| v4.is_link_local())
+                || (segments[0] & 0xffc0) == 0xfe80
+                || v6 == std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
+        }
     }
 }
 
@@ -490,12 +497,17 @@ mod tests {
         assert!(is_link_local(IpAddr::V6(Ipv4Addr::new(169, 254, 1, 1).to_ipv6_mapped())));
         assert!(!is_link_local(IpAddr::V4(Ipv4Addr::LOCALHOST)));
         assert!(!is_link_local(IpAddr::V6(Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 1))));
+        assert!(is_link_local("fd00:ec2::254".parse().expect("address")), "AWS's IPv6 metadata service");
+        assert!(is_link_local("64:ff9b::a9fe:a9fe".parse().expect("address")), "NAT64");
+        assert!(is_link_local("::a9fe:a9fe".parse().expect("address")), "IPv4-compatible");
+        assert!(!is_link_local("64:ff9b::7f00:1".parse().expect("address")));
+        assert!(!is_link_local("::1".parse().expect("address")), "loopback is not an IPv4-compatible 0.0.0.1 here");
         let any = AllowedHosts::default();
-        assert!(any.check_address("http://meta/", "meta", metadata).is_some(), "`*` does not cover metadata");
-        assert!(any.check_address("http://127.0.0.1/", "127.0.0.1", IpAddr::V4(Ipv4Addr::LOCALHOST)).is_none());
+        assert!(any.check_address("http://meta/", metadata).is_some(), "`*` does not cover metadata");
+        assert!(any.check_address("http://127.0.0.1/", IpAddr::V4(Ipv4Addr::LOCALHOST)).is_none());
         let named = AllowedHosts::new(["169.254.169.254".to_owned()]);
-        assert!(named.check_address("http://169.254.169.254/", "169.254.169.254", metadata).is_none());
+        assert!(named.check_address("http://169.254.169.254/", metadata).is_none());
         let by_name = AllowedHosts::new(["meta.internal".to_owned()]);
-        assert!(by_name.check_address("http://meta.internal/", "meta.internal", metadata).is_none());
+        assert!(by_name.check_address("http://meta.internal/", metadata).is_some(), "a named host may still not resolve to metadata");
     }
 }

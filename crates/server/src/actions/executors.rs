@@ -45,13 +45,16 @@ impl OutboundGuard {
             tokio::net::lookup_host((bare, port)).await.map_err(|err| format!("cannot resolve {host}: {err}"))?.collect();
         let first = *addresses.first().ok_or_else(|| format!("cannot resolve {host}: no address"))?;
         // Every address must pass: the resolver may hand any of them out next time.
-        if let Some(refusal) = addresses.iter().find_map(|address| self.allowed_hosts.check_address(url, host, address.ip())) {
+        if let Some(refusal) = addresses.iter().find_map(|address| self.allowed_hosts.check_address(url, address.ip())) {
             return Err(refusal);
         }
         Ok(first)
     }
 }
 
+/// Runs the connector; the whole call (lookup, connection, exchange) takes at
+/// most the guard's timeout. Texts from the other side lose NUL characters,
+/// which PostgreSQL cannot store.
 pub async fn run(
     spec: &ConnectorTypeSpec,
     id: &str,
@@ -61,12 +64,22 @@ pub async fn run(
     params: &Map<String, Value>,
     guard: &OutboundGuard,
 ) -> ExecuteConnectorResponse {
-    match spec.id {
-        WEBHOOK => webhook(id, config, secrets, params, guard).await,
-        EMAIL => email(id, config, secrets, params, guard).await,
-        SERVER_LOG => server_log(id, name, params),
-        other => ExecuteConnectorResponse::failed(id, &format!("{other} has no executor in Warden yet"), None, false),
+    let call = async {
+        match spec.id {
+            WEBHOOK => webhook(id, config, secrets, params, guard).await,
+            EMAIL => email(id, config, secrets, params, guard).await,
+            SERVER_LOG => server_log(id, name, params),
+            other => ExecuteConnectorResponse::failed(id, &format!("{other} has no executor in Warden yet"), None, false),
+        }
+    };
+    let mut result = match tokio::time::timeout(guard.timeout, call).await {
+        Ok(result) => result,
+        Err(_) => ExecuteConnectorResponse::failed(id, &format!("no answer within {}", humantime::format_duration(guard.timeout)), None, true),
+    };
+    for text in [&mut result.message, &mut result.service_message].into_iter().flatten() {
+        text.retain(|c| c != '\0');
     }
+    result
 }
 
 fn text<'a>(fields: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
@@ -101,13 +114,18 @@ async fn webhook(
     };
     let host = url.host_str().unwrap_or_default().to_owned();
     let port = url.port_or_known_default();
+    let scheme = url.scheme().to_owned();
     let redirects = reqwest::redirect::Policy::custom(move |attempt| {
-        let same_origin = attempt.url().host_str() == Some(host.as_str()) && attempt.url().port_or_known_default() == port;
+        // Same scheme too: https → http on the same host would send the credentials in clear.
+        let same_origin =
+            attempt.url().scheme() == scheme && attempt.url().host_str() == Some(host.as_str()) && attempt.url().port_or_known_default() == port;
         if same_origin && attempt.previous().len() < 5 { attempt.follow() } else { attempt.stop() }
     });
     let client = reqwest::Client::builder()
         .resolve(url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']'), address)
         .redirect(redirects)
+        // A proxy would look the host up again, and the checked address would not decide.
+        .no_proxy()
         .timeout(guard.timeout)
         .build();
     let client = match client {
@@ -218,7 +236,14 @@ async fn email(
         Err(err) => return failed("error sending email, unexpected TLS error", Some(err.to_string()), false),
     };
     let implicit_tls = config.get("secure").and_then(Value::as_bool).unwrap_or(port == 465);
-    let tls = if implicit_tls { Tls::Wrapper(tls_parameters) } else { Tls::Opportunistic(tls_parameters) };
+    let logs_in = text(secrets, "user").is_some();
+    // STARTTLS is required before a password is sent: opportunistic TLS would
+    // send it in clear to a server (or a man in the middle) that offers none.
+    let tls = match (implicit_tls, logs_in) {
+        (true, _) => Tls::Wrapper(tls_parameters),
+        (false, true) => Tls::Required(tls_parameters),
+        (false, false) => Tls::Opportunistic(tls_parameters),
+    };
     let mut transport =
         AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(address.ip().to_string()).port(address.port()).tls(tls).timeout(Some(guard.timeout));
     if let (Some(user), Some(password)) = (text(secrets, "user"), text(secrets, "password")) {

@@ -111,7 +111,9 @@ fn to_connector(state: &AppState, row: ConnectorRow, referenced_by_count: Option
 pub async fn list(state: &AppState, include_system: bool, roles: &[Role]) -> Result<Vec<Connector>> {
     let rows = store::all(&state.db).await?;
     // No rule references a connector yet (rules arrive with the next issue).
-    let mut connectors: Vec<Connector> = rows.into_iter().map(|row| to_connector(state, row, Some(0))).collect();
+    // A stored connector whose id the configuration now takes is shadowed, as in `get`.
+    let mut connectors: Vec<Connector> =
+        rows.into_iter().filter(|row| preconfigured(state, &row.id).is_none()).map(|row| to_connector(state, row, Some(0))).collect();
     connectors.extend(state.config.actions_preconfigured.0.iter().map(|(id, connector)| preconfigured_connector(id, connector, Some(0))));
     connectors.sort_by_cached_key(|c| (c.name.to_lowercase(), c.id.clone()));
     if include_system {
@@ -154,9 +156,7 @@ pub fn check_preconfigured(config: &Config, guard: &OutboundGuard) -> anyhow::Re
         if let Some(refusal) = preconfigured_refusal(id, &connector.connector_type_id) {
             anyhow::bail!("{refusal}");
         }
-        if id.starts_with("system-connector-") || id.is_empty() {
-            anyhow::bail!("Preconfigured connector {id}: ids starting with system-connector- are reserved for system actions");
-        }
+        validate_connector_id(id).map_err(|err| anyhow::anyhow!("Preconfigured connector {id}: {err}"))?;
         let spec = connector_type(&connector.connector_type_id).ok_or_else(|| anyhow::anyhow!("Preconfigured connector {id}: unknown type"))?;
         validate::config_and_secrets(spec, connector.config.clone(), &connector.secrets, guard)
             .map_err(|err| anyhow::anyhow!("Preconfigured connector {id}: {err}"))?;
@@ -256,7 +256,7 @@ pub async fn create(state: &AppState, id: Option<&str>, request: CreateConnector
     }
     let fields: Vec<&str> = config.keys().map(String::as_str).collect();
     let summary = format!("created: {} \"{}\" (config: {})", spec.id, row.name, if fields.is_empty() { "none".into() } else { fields.join(", ") });
-    store::insert_change(&mut *tx, &change(&id, "create", actor, summary)).await?;
+    store::insert_change(&mut tx, &change(&id, "create", actor, summary)).await?;
     tx.commit().await?;
     state.events.publish(Event::connector_changed(&id));
     tracing::info!(connector = %id, connector_type = spec.id, "connector created");
@@ -280,9 +280,11 @@ pub async fn update(state: &AppState, id: &str, request: UpdateConnectorRequest,
         updated_by: actor.username.to_owned(),
         ..old.clone()
     };
-    store::update(&mut *tx, &row).await?;
+    if !store::update(&mut *tx, &row).await? {
+        return Err(ActionsError::NotFound(id.to_owned()));
+    }
     let summary = changed_fields(state, &old, &row.name, &config, &request.secrets);
-    store::insert_change(&mut *tx, &change(id, "update", actor, summary)).await?;
+    store::insert_change(&mut tx, &change(id, "update", actor, summary)).await?;
     tx.commit().await?;
     state.events.publish(Event::connector_changed(id));
     tracing::info!(connector = %id, "connector updated");
@@ -310,8 +312,11 @@ pub async fn delete(state: &AppState, id: &str, actor: &Actor<'_>) -> Result<()>
     refuse_preconfigured(state, id, ConnectorOperation::Delete)?;
     let mut tx = state.db.begin().await?;
     let old = store::by_id(&mut *tx, id).await?.ok_or_else(|| ActionsError::NotFound(id.to_owned()))?;
-    store::delete(&mut *tx, id).await?;
-    store::insert_change(&mut *tx, &change(id, "delete", actor, format!("deleted: {} \"{}\"", old.connector_type_id, old.name))).await?;
+    if !store::delete(&mut *tx, id).await? {
+        return Err(ActionsError::NotFound(id.to_owned()));
+    }
+    store::delete_executions(&mut *tx, id).await?;
+    store::insert_change(&mut tx, &change(id, "delete", actor, format!("deleted: {} \"{}\"", old.connector_type_id, old.name))).await?;
     tx.commit().await?;
     state.events.publish(Event::connector_changed(id));
     tracing::info!(connector = %id, "connector deleted");
@@ -322,6 +327,13 @@ pub async fn delete(state: &AppState, id: &str, actor: &Actor<'_>) -> Result<()>
 /// the run in its execution log: the answer says how it went; a failed call
 /// is an answer, not an error.
 pub async fn execute(state: &AppState, id: &str, params: Map<String, Value>, actor: &Actor<'_>) -> Result<ExecuteConnectorResponse> {
+    // On a task of its own: a client that hangs up must not stop the run
+    // between the call going out and the log recording it.
+    let (state, id, actor) = (state.clone(), id.to_owned(), actor.username.to_owned());
+    tokio::spawn(async move { execute_and_log(&state, &id, params, actor).await }).await.map_err(anyhow::Error::from)?
+}
+
+async fn execute_and_log(state: &AppState, id: &str, params: Map<String, Value>, actor: String) -> Result<ExecuteConnectorResponse> {
     let started_at = now_ms();
     let clock = std::time::Instant::now();
     let result = run(state, id, params).await?;
@@ -334,7 +346,7 @@ pub async fn execute(state: &AppState, id: &str, params: Map<String, Value>, act
         message: result.message.clone(),
         service_message: result.service_message.clone(),
         retry: result.retry.map(i64::from),
-        actor: actor.username.to_owned(),
+        actor,
         source: "api".to_owned(),
     };
     let mut tx = state.db.begin().await?;
@@ -371,7 +383,9 @@ async fn run(state: &AppState, id: &str, params: Map<String, Value>) -> Result<E
 
 /// A connector's runs, newest first (the newest 200).
 pub async fn executions(state: &AppState, id: &str) -> Result<Vec<ConnectorExecution>> {
-    refuse_system_id(id, ConnectorOperation::Execute)?;
+    if system_action(id).is_some() {
+        return Err(ActionsError::NotFound(id.to_owned()));
+    }
     let known = preconfigured(state, id).is_some() || store::by_id(&state.db, id).await?.is_some();
     let rows = store::executions(&state.db, id).await?;
     if !known && rows.is_empty() {

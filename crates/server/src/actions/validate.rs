@@ -76,6 +76,12 @@ fn webhook(mut config: Fields, secrets: &Fields, guard: &OutboundGuard) -> Resul
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
         return Err(config_error(format!("error validation webhook action config: url \"{url}\" must be http or https, with a host")));
     }
+    // The config is stored in clear and shown to every reader: credentials go in the secrets.
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(config_error(
+            "error validation webhook action config: the url may not hold a user or password; use basic authentication, whose secrets are encrypted",
+        ));
+    }
     if let Some(refusal) = guard.check_url(&parsed) {
         return Err(config_error(format!("error validation webhook action config: {refusal}")));
     }

@@ -39,7 +39,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
 /// and any response that already says).
 async fn cache_control(uri: axum::http::Uri, mut response: Response) -> Response {
     let policy = if response.status() == StatusCode::OK && is_content_hashed(uri.path()) { IMMUTABLE } else { "no-cache" };
-    response.headers_mut().entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static(policy));
+    let headers = response.headers_mut();
+    headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static(policy));
+    // The same URL is brotli, gzip or plain by the request's Accept-Encoding:
+    // a shared cache must not hand one client's encoding to another.
+    headers.entry(header::VARY).or_insert(HeaderValue::from_static("accept-encoding"));
     response
 }
 

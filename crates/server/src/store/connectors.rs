@@ -73,7 +73,11 @@ pub struct ChangeRow {
     pub summary: String,
 }
 
-pub async fn insert_change<'e>(db: impl Executor<'e, Database = Any>, change: &ChangeRow) -> sqlx::Result<()> {
+/// How many changes of one connector the history keeps.
+pub const CHANGES_KEPT: i64 = 200;
+
+/// Records a change and drops the connector's changes beyond the newest `CHANGES_KEPT`.
+pub async fn insert_change(tx: &mut sqlx::AnyConnection, change: &ChangeRow) -> sqlx::Result<()> {
     sqlx::query("insert into connector_changes (id, connector_id, change, changed_by, changed_at, summary) values ($1, $2, $3, $4, $5, $6)")
         .bind(&change.id)
         .bind(&change.connector_id)
@@ -81,8 +85,22 @@ pub async fn insert_change<'e>(db: impl Executor<'e, Database = Any>, change: &C
         .bind(&change.changed_by)
         .bind(change.changed_at)
         .bind(&change.summary)
-        .execute(db)
+        .execute(&mut *tx)
         .await?;
+    sqlx::query(
+        "delete from connector_changes where connector_id = $1 and id not in
+           (select id from connector_changes where connector_id = $1 order by changed_at desc, id desc limit $2)",
+    )
+    .bind(&change.connector_id)
+    .bind(CHANGES_KEPT)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// A deleted connector's runs go with it (its change history stays).
+pub async fn delete_executions<'e>(db: impl Executor<'e, Database = Any>, connector_id: &str) -> sqlx::Result<()> {
+    sqlx::query("delete from connector_executions where connector_id = $1").bind(connector_id).execute(db).await?;
     Ok(())
 }
 

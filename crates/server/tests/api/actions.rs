@@ -162,6 +162,7 @@ async fn configs_secrets_and_params_are_checked_with_kibanas_messages() {
             json!({"name": "x", "connector_type_id": ".webhook", "config": {"url": "http://h/", "nope": 1}}),
             "[nope]: definition for this key is missing",
         ),
+        (json!({"name": "x", "connector_type_id": ".webhook", "config": {"url": "https://u:p@h/"}}), "the url may not hold a user or password"),
         (json!({"name": "x", "connector_type_id": ".webhook", "config": {"url": "http://h/", "method": "trace"}}), "[method]: expected one of"),
         (
             json!({"name": "x", "connector_type_id": ".webhook", "config": {"url": "http://h/", "hasAuth": false, "authType": "webhook-authentication-basic"}}),

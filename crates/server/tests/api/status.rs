@@ -64,6 +64,7 @@ async fn assets_are_served_precompressed_and_hashed_ones_cached_for_good() {
         assert_eq!(response.headers().get("content-encoding").map(|v| v.to_str().unwrap()), encoding, "{accept}");
         assert_eq!(response.headers()["content-type"], "application/wasm");
         assert_eq!(response.headers()["cache-control"], "public, max-age=31536000, immutable");
+        assert!(response.headers()["vary"].to_str().unwrap().to_ascii_lowercase().contains("accept-encoding"));
         assert_eq!(response.text().await.unwrap(), body);
     }
     let favicon = client.get(app.url("favicon.svg")).send().await.unwrap();
