@@ -111,7 +111,7 @@ pub async fn seed_connectors(state: &crate::AppState, address: std::net::SocketA
     use serde_json::json;
     use warden_core::actions::CreateConnectorRequest;
 
-    use crate::actions::{self, ActionsError, Actor};
+    use crate::actions::{self, ActionsError};
 
     let base = &state.config.public_base_path;
     let seeds = [
@@ -134,9 +134,8 @@ pub async fn seed_connectors(state: &crate::AppState, address: std::net::SocketA
             },
         ),
     ];
-    let admin = Actor { username: "admin", roles: &[Role::Superuser] };
     for (id, request) in seeds {
-        match actions::create(state, Some(id), request, &admin).await {
+        match actions::create(state, Some(id), request, "admin").await {
             // Seeded before, or by another node at the same moment.
             Ok(_) | Err(ActionsError::Conflict(_)) => {}
             // A licence below gold, or allowed hosts without this one, leave it out.

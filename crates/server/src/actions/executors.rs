@@ -28,24 +28,21 @@ impl OutboundGuard {
 
     /// The address to call for `url`: resolved once and checked.
     async fn resolve(&self, url: &reqwest::Url) -> Result<SocketAddr, String> {
-        if let Some(refusal) = self.check_url(url) {
-            return Err(refusal);
-        }
         self.resolve_host(url.as_str(), url.host_str().unwrap_or_default(), url.port_or_known_default().unwrap_or(443)).await
     }
 
-    /// The address to reach `host:port` at (`target` names it in refusals): resolved once and checked.
+    /// The address to reach `host:port` at (`target` names it in refusals):
+    /// the host allowed, resolved once, and every address checked.
     async fn resolve_host(&self, target: &str, host: &str, port: u16) -> Result<SocketAddr, String> {
         if let Some(refusal) = self.allowed_hosts.check_url(target, host) {
             return Err(refusal);
         }
-        let url = target;
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let addresses: Vec<SocketAddr> =
             tokio::net::lookup_host((bare, port)).await.map_err(|err| format!("cannot resolve {host}: {err}"))?.collect();
         let first = *addresses.first().ok_or_else(|| format!("cannot resolve {host}: no address"))?;
         // Every address must pass: the resolver may hand any of them out next time.
-        if let Some(refusal) = addresses.iter().find_map(|address| self.allowed_hosts.check_address(url, address.ip())) {
+        if let Some(refusal) = addresses.iter().find_map(|address| self.allowed_hosts.check_address(target, address.ip())) {
             return Err(refusal);
         }
         Ok(first)

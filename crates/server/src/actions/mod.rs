@@ -58,12 +58,6 @@ impl From<ActionsError> for ApiError {
 
 type Result<T, E = ActionsError> = std::result::Result<T, E>;
 
-/// Who asks: recorded in the change history.
-pub struct Actor<'a> {
-    pub username: &'a str,
-    pub roles: &'a [Role],
-}
-
 /// The connector types, for the public list (no system action types) or the
 /// rule form's (`include_system`: those the caller may use).
 pub fn types(state: &AppState, include_system: bool, roles: &[Role]) -> Vec<ConnectorType> {
@@ -214,19 +208,19 @@ fn seal_secrets(state: &AppState, secrets: &Map<String, Value>, id: &str) -> Res
     Ok(state.cipher.encrypt(&Value::Object(secrets.clone()).to_string(), id)?)
 }
 
-fn change(connector_id: &str, what: &str, actor: &Actor<'_>, summary: String) -> ChangeRow {
+fn change(connector_id: &str, what: &str, actor: &str, summary: String) -> ChangeRow {
     ChangeRow {
         id: uuid::Uuid::new_v4().to_string(),
         connector_id: connector_id.to_owned(),
         change: what.to_owned(),
-        changed_by: actor.username.to_owned(),
+        changed_by: actor.to_owned(),
         changed_at: now_ms(),
         summary,
     }
 }
 
 /// Creates a connector (with the client's id, or a new one).
-pub async fn create(state: &AppState, id: Option<&str>, request: CreateConnectorRequest, actor: &Actor<'_>) -> Result<Connector> {
+pub async fn create(state: &AppState, id: Option<&str>, request: CreateConnectorRequest, actor: &str) -> Result<Connector> {
     if let Some(id) = id {
         refuse_system_id(id, ConnectorOperation::Create)?;
         validate_connector_id(id).map_err(ActionsError::BadRequest)?;
@@ -246,9 +240,9 @@ pub async fn create(state: &AppState, id: Option<&str>, request: CreateConnector
         config: Value::Object(config.clone()).to_string(),
         secrets: seal_secrets(state, &request.secrets, &id)?,
         created_at: now,
-        created_by: actor.username.to_owned(),
+        created_by: actor.to_owned(),
         updated_at: now,
-        updated_by: actor.username.to_owned(),
+        updated_by: actor.to_owned(),
     };
     let mut tx = state.db.begin().await?;
     if !store::insert(&mut *tx, &row).await? {
@@ -264,7 +258,7 @@ pub async fn create(state: &AppState, id: Option<&str>, request: CreateConnector
 }
 
 /// Replaces a connector's name, config and secrets (its type stays).
-pub async fn update(state: &AppState, id: &str, request: UpdateConnectorRequest, actor: &Actor<'_>) -> Result<Connector> {
+pub async fn update(state: &AppState, id: &str, request: UpdateConnectorRequest, actor: &str) -> Result<Connector> {
     refuse_system_id(id, ConnectorOperation::Update)?;
     refuse_preconfigured(state, id, ConnectorOperation::Update)?;
     let mut tx = state.db.begin().await?;
@@ -277,7 +271,7 @@ pub async fn update(state: &AppState, id: &str, request: UpdateConnectorRequest,
         config: Value::Object(config.clone()).to_string(),
         secrets: seal_secrets(state, &request.secrets, id)?,
         updated_at: now_ms(),
-        updated_by: actor.username.to_owned(),
+        updated_by: actor.to_owned(),
         ..old.clone()
     };
     if !store::update(&mut *tx, &row).await? {
@@ -307,7 +301,7 @@ fn changed_fields(state: &AppState, old: &ConnectorRow, name: &str, config: &Map
     if changed.is_empty() { "updated: nothing changed".to_owned() } else { format!("updated: {}", changed.join(", ")) }
 }
 
-pub async fn delete(state: &AppState, id: &str, actor: &Actor<'_>) -> Result<()> {
+pub async fn delete(state: &AppState, id: &str, actor: &str) -> Result<()> {
     refuse_system_id(id, ConnectorOperation::Delete)?;
     refuse_preconfigured(state, id, ConnectorOperation::Delete)?;
     let mut tx = state.db.begin().await?;
@@ -326,10 +320,10 @@ pub async fn delete(state: &AppState, id: &str, actor: &Actor<'_>) -> Result<()>
 /// Runs a connector now with `params` (`_execute`) as `actor`, and records
 /// the run in its execution log: the answer says how it went; a failed call
 /// is an answer, not an error.
-pub async fn execute(state: &AppState, id: &str, params: Map<String, Value>, actor: &Actor<'_>) -> Result<ExecuteConnectorResponse> {
+pub async fn execute(state: &AppState, id: &str, params: Map<String, Value>, actor: &str) -> Result<ExecuteConnectorResponse> {
     // On a task of its own: a client that hangs up must not stop the run
     // between the call going out and the log recording it.
-    let (state, id, actor) = (state.clone(), id.to_owned(), actor.username.to_owned());
+    let (state, id, actor) = (state.clone(), id.to_owned(), actor.to_owned());
     tokio::spawn(async move { execute_and_log(&state, &id, params, actor).await }).await.map_err(anyhow::Error::from)?
 }
 

@@ -16,7 +16,7 @@ use super::JsonBody;
 use super::authz::{ActionsAll, ActionsRead, Require};
 use super::openapi::{BodyTooLarge, SignedInErrors, Xsrf};
 use crate::AppState;
-use crate::actions::{self, Actor};
+use crate::actions;
 use crate::error::Result;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -79,8 +79,7 @@ async fn create(
     Require(user, _): Require<ActionsAll>,
     JsonBody(request): JsonBody<CreateConnectorRequest>,
 ) -> Result<axum::Json<Connector>> {
-    let actor = Actor { username: &user.username, roles: &user.roles };
-    Ok(axum::Json(actions::create(&state, None, request, &actor).await?))
+    Ok(axum::Json(actions::create(&state, None, request, &user.username).await?))
 }
 
 /// Creates a connector with the given id (1 to 36 letters, digits, `-`, `_`).
@@ -102,8 +101,7 @@ async fn create_with_id(
     Path(id): Path<String>,
     JsonBody(request): JsonBody<CreateConnectorRequest>,
 ) -> Result<axum::Json<Connector>> {
-    let actor = Actor { username: &user.username, roles: &user.roles };
-    Ok(axum::Json(actions::create(&state, Some(&id), request, &actor).await?))
+    Ok(axum::Json(actions::create(&state, Some(&id), request, &user.username).await?))
 }
 
 /// Replaces a connector's name, config and secrets (its type stays).
@@ -125,8 +123,7 @@ async fn update(
     Path(id): Path<String>,
     JsonBody(request): JsonBody<UpdateConnectorRequest>,
 ) -> Result<axum::Json<Connector>> {
-    let actor = Actor { username: &user.username, roles: &user.roles };
-    Ok(axum::Json(actions::update(&state, &id, request, &actor).await?))
+    Ok(axum::Json(actions::update(&state, &id, request, &user.username).await?))
 }
 
 /// Deletes a connector; its change history stays.
@@ -141,8 +138,7 @@ async fn update(
     ))]
 #[tracing::instrument(skip_all, fields(user = %user.username, connector = %id))]
 async fn delete(State(state): State<AppState>, Require(user, _): Require<ActionsAll>, Path(id): Path<String>) -> Result<StatusCode> {
-    let actor = Actor { username: &user.username, roles: &user.roles };
-    actions::delete(&state, &id, &actor).await?;
+    actions::delete(&state, &id, &user.username).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -166,8 +162,7 @@ async fn execute(
     Path(id): Path<String>,
     JsonBody(request): JsonBody<ExecuteConnectorRequest>,
 ) -> Result<axum::Json<ExecuteConnectorResponse>> {
-    let actor = Actor { username: &user.username, roles: &user.roles };
-    let result = actions::execute(&state, &id, request.params, &actor).await?;
+    let result = actions::execute(&state, &id, request.params, &user.username).await?;
     tracing::info!(status = result.status.as_str(), "connector executed");
     Ok(axum::Json(result))
 }
