@@ -4,6 +4,7 @@
 //! (`executors.rs`), and the change history of every connector.
 
 mod executors;
+pub mod template;
 mod validate;
 
 use axum::http::StatusCode;
