@@ -87,6 +87,7 @@ use ramhorns::traits::ContentSequence;
 use ramhorns::{Content, Section, Template};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use warden_core::actions::{EMAIL, SERVER_LOG, WEBHOOK};
 
 /// The longest template (in bytes) rendered.
 pub const MAX_TEMPLATE_BYTES: usize = 64 * 1024;
@@ -144,10 +145,19 @@ pub enum TemplateError {
     TooManyLookups,
     #[error("too large: the rendered text would be longer than {MAX_OUTPUT_BYTES} bytes; render fewer or shorter values")]
     OutputTooLarge,
+    /// The error of one param (`body`, `message`, `to[1]`).
+    #[error("[{param}]: {error}")]
+    Param { param: String, error: Box<TemplateError> },
 }
 
 fn at(position: &Option<Position>) -> String {
     position.map(|position| format!(" at {position}")).unwrap_or_default()
+}
+
+impl TemplateError {
+    fn in_param(self, param: &str) -> TemplateError {
+        TemplateError::Param { param: param.to_owned(), error: Box::new(self) }
+    }
 }
 
 /// Renders `template` with `variables` (the rule's `rule`, `context`,
@@ -160,8 +170,81 @@ pub fn render(template: &str, variables: &Value, escape: Escape) -> Result<Strin
     render_with(template, &kibana_view(variables), escape, &Budget::default())
 }
 
+/// A rule action's params with their templates rendered, as Kibana's
+/// `renderParameterTemplates` for the type:
+/// - `.webhook`: `body` with [`Escape::Json`]; nothing else.
+/// - `.email`: every text, in lists and objects too (`to`, `cc`, `bcc`,
+///   `subject`, `replyTo`), as it is; `message` with [`Escape::Markdown`],
+///   `messageHTML` with [`Escape::Html`].
+/// - `.server-log`: every text (`message`, `level`) as it is (Kibana's default
+///   for a type without its own rendering).
+/// - Any other type, system actions (`.cases`) included: unchanged.
+///
+/// Only strings are rendered; one budget covers all of them.
+pub fn render_action_params(connector_type_id: &str, params: &Map<String, Value>, variables: &Value) -> Result<Map<String, Value>, TemplateError> {
+    // Which params are rendered and how; `deep`: the texts inside lists and objects too.
+    let (escape_of, deep): (fn(&str) -> Option<Escape>, bool) = match connector_type_id {
+        WEBHOOK => (|key| (key == "body").then_some(Escape::Json), false),
+        EMAIL => (
+            |key| {
+                Some(match key {
+                    "message" => Escape::Markdown,
+                    "messageHTML" => Escape::Html,
+                    _ => Escape::None,
+                })
+            },
+            true,
+        ),
+        SERVER_LOG => (|_| Some(Escape::None), true),
+        _ => return Ok(params.clone()),
+    };
+    if !params.iter().any(|(key, value)| escape_of(key).is_some() && holds_template(value)) {
+        return Ok(params.clone());
+    }
+    let view = kibana_view(variables);
+    let budget = Budget::default();
+    params
+        .iter()
+        .map(|(key, value)| {
+            let rendered = match escape_of(key) {
+                Some(escape) if deep || value.is_string() => render_value(key, value, &view, escape, &budget)?,
+                _ => value.clone(),
+            };
+            Ok((key.clone(), rendered))
+        })
+        .collect()
+}
+
+/// Every string in `value` rendered; `path` names it in errors.
+fn render_value(path: &str, value: &Value, view: &Value, escape: Escape, budget: &Budget) -> Result<Value, TemplateError> {
+    match value {
+        Value::String(text) if is_template(text) => render_with(text, view, escape, budget).map(Value::String).map_err(|err| err.in_param(path)),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| render_value(&format!("{path}[{i}]"), item, view, escape, budget))
+            .collect::<Result<_, _>>()
+            .map(Value::Array),
+        Value::Object(fields) => fields
+            .iter()
+            .map(|(key, field)| Ok((key.clone(), render_value(&format!("{path}.{key}"), field, view, escape, budget)?)))
+            .collect::<Result<_, _>>()
+            .map(Value::Object),
+        other => Ok(other.clone()),
+    }
+}
+
 fn is_template(text: &str) -> bool {
     text.contains("{{")
+}
+
+fn holds_template(value: &Value) -> bool {
+    match value {
+        Value::String(text) => is_template(text),
+        Value::Array(items) => items.iter().any(holds_template),
+        Value::Object(fields) => fields.values().any(holds_template),
+        _ => false,
+    }
 }
 
 /// The name of the section every template is wrapped in; a user cannot type it.
@@ -841,6 +924,71 @@ mod tests {
         assert_eq!(render("{{obj}}", &variables, Escape::Json).as_deref(), Ok(r#"{\"k\":\"x\\\"y\"}"#), "an object's JSON is escaped whole");
     }
 
+    #[test]
+    fn a_webhook_body_cannot_be_injected() {
+        let hostile = "x\", \"admin\": true, \"y\": \"\\\n\u{1}}";
+        let variables = json!({ "context": { "host": hostile } });
+        let params = Map::from_iter([("body".to_owned(), json!(r#"{"host": "{{context.host}}"}"#))]);
+
+        let rendered = render_action_params(WEBHOOK, &params, &variables).unwrap();
+
+        let body: Value = serde_json::from_str(rendered["body"].as_str().unwrap()).unwrap();
+        let fields = body.as_object().unwrap();
+        assert_eq!(fields.len(), 1, "{body}");
+        assert_eq!(fields["host"], hostile);
+    }
+
+    #[test]
+    fn params_are_rendered_per_type() {
+        let variables = json!({ "rule": { "name": "a*b" }, "context": { "host": "h\"1", "to": "ops@example.com" } });
+        let params = |pairs: Value| pairs.as_object().cloned().unwrap();
+
+        let webhook = render_action_params(WEBHOOK, &params(json!({ "body": "{\"r\": \"{{rule.name}} {{context.host}}\"}" })), &variables).unwrap();
+        assert_eq!(webhook["body"], r#"{"r": "a*b h\"1"}"#);
+        let not_a_string = params(json!({ "body": { "a": "{{rule.name}}" } }));
+        assert_eq!(render_action_params(WEBHOOK, &not_a_string, &variables).unwrap(), not_a_string, "only a string body is a template");
+
+        let email = render_action_params(
+            EMAIL,
+            &params(json!({
+                "to": ["{{context.to}}", "lead@example.com"],
+                "cc": [],
+                "subject": "[{{rule.name}}] on {{context.host}}",
+                "message": "**{{rule.name}}** on {{context.host}}",
+                "messageHTML": "<p>{{context.host}}</p>",
+                "replyTo": "{{context.to}}",
+            })),
+            &variables,
+        )
+        .unwrap();
+        assert_eq!(email["to"], json!(["ops@example.com", "lead@example.com"]));
+        assert_eq!(email["cc"], json!([]));
+        assert_eq!(email["subject"], "[a*b] on h\"1", "the subject is not escaped");
+        assert_eq!(email["message"], r#"**a\*b** on h"1"#, "the message is markdown");
+        assert_eq!(email["messageHTML"], "<p>h&quot;1</p>");
+        assert_eq!(email["replyTo"], "ops@example.com");
+
+        let log =
+            render_action_params(SERVER_LOG, &params(json!({ "message": "{{rule.name}}: {{context.host}}", "level": "warn" })), &variables).unwrap();
+        assert_eq!(log, params(json!({ "message": "a*b: h\"1", "level": "warn" })));
+
+        for other in [warden_core::actions::CASES, ".slack", "unknown"] {
+            let untouched = params(json!({ "subAction": "run", "subActionParams": { "title": "{{rule.name}}", "n": 1 } }));
+            assert_eq!(render_action_params(other, &untouched, &variables).unwrap(), untouched, "{other}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_param() {
+        let params = Map::from_iter([
+            ("to".to_owned(), json!(["a@example.com", "{{#x}}"])),
+            ("subject".to_owned(), json!("ok")),
+            ("message".to_owned(), json!("fine")),
+        ]);
+        let err = render_action_params(EMAIL, &params, &json!({})).unwrap_err();
+        assert_eq!(err.to_string(), "[to[1]]: bad template syntax at line 1, column 1: the section {{#x}} is never closed: add {{/x}}");
+    }
+
     fn error_of(template: &str) -> TemplateError {
         render(template, &variables(), Escape::None).unwrap_err()
     }
@@ -905,6 +1053,15 @@ mod tests {
         assert!(err.to_string().starts_with("too large"));
     }
 
+    #[test]
+    fn one_budget_covers_every_param() {
+        let variables = json!({ "a": vec![1; 6000] });
+        let params = Map::from_iter([("message".to_owned(), json!("{{#a}}.{{/a}}")), ("level".to_owned(), json!("{{#a}}.{{/a}}"))]);
+        let err = render_action_params(SERVER_LOG, &params, &variables).unwrap_err();
+        // "level" renders first (6,000 bodies), "message" passes the 10,000.
+        assert_eq!(err, TemplateError::TooManyIterations.in_param("message"));
+    }
+
     proptest::proptest! {
         /// Any template, however broken, renders or is refused: never a panic.
         #[test]
@@ -912,6 +1069,16 @@ mod tests {
             for escape in [Escape::None, Escape::Json, Escape::Markdown, Escape::Html] {
                 let _ = render(&template, &variables(), escape);
             }
+        }
+
+        /// Whatever an agent reports as its host name, a webhook body gets one key holding it.
+        #[test]
+        fn no_value_escapes_its_json_string(host in "(\\PC|[\"\\\\\n\r\t\u{0}-\u{1f}\u{2028}{}])*") {
+            let variables = json!({ "context": { "host": host } });
+            let params = Map::from_iter([("body".to_owned(), json!(r#"{"host": "{{context.host}}", "n": {{context.n}}0}"#))]);
+            let rendered = render_action_params(WEBHOOK, &params, &variables).unwrap();
+            let body: Value = serde_json::from_str(rendered["body"].as_str().unwrap()).unwrap();
+            proptest::prop_assert_eq!(body, json!({ "host": host, "n": 0 }));
         }
     }
 }
