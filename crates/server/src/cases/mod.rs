@@ -587,6 +587,11 @@ enum Placement {
 ///   alerts (as Kibana, a warning, not an error);
 /// - no alerts, nothing at all.
 ///
+/// A blank or over-long alert id, index or rule id (the caller's mistake)
+/// refuses the whole run with [`CasesError::BadRequest`] before anything is
+/// written; [`CasesError::Conflict`] means the group's record kept changing
+/// under concurrent runs five times over (try again).
+///
 /// Cases are opened by `user` (who the rule runs as), owned by
 /// `securitySolution`, titled, described and tagged as Kibana's
 /// ([`auto_case_title`]: the rule name and the grouping value, tags
