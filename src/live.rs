@@ -36,7 +36,8 @@ impl Topic {
             EventKind::AgentEvent | EventKind::AgentChanged => Some(Topic::Fleet),
             EventKind::TaskChanged => Some(Topic::Tasks),
             EventKind::ConnectorChanged => Some(Topic::Connectors),
-            EventKind::AgentActionQueued | EventKind::Resync => None,
+            // No page shows cases yet.
+            EventKind::CaseChanged | EventKind::AgentActionQueued | EventKind::Resync => None,
         }
     }
 }

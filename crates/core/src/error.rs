@@ -29,6 +29,7 @@ pub fn reason_phrase(status_code: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        406 => "Not Acceptable",
         409 => "Conflict",
         413 => "Payload Too Large",
         415 => "Unsupported Media Type",

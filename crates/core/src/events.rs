@@ -49,6 +49,9 @@ pub enum EventKind {
     /// A connector was created, changed, deleted or run; the payload is a
     /// [`ConnectorChanged`].
     ConnectorChanged,
+    /// A case was opened, changed, commented on, given alerts or deleted;
+    /// the payload is a [`CaseChanged`].
+    CaseChanged,
     /// This node may have missed events (its link to the other nodes was
     /// down): consumers look again at what they keep. Internal and local to a
     /// node; browsers get a [`RESET`] instead. No payload.
@@ -56,12 +59,13 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 7] = [
         EventKind::AgentEvent,
         EventKind::AgentActionQueued,
         EventKind::AgentChanged,
         EventKind::TaskChanged,
         EventKind::ConnectorChanged,
+        EventKind::CaseChanged,
         EventKind::Resync,
     ];
 
@@ -73,6 +77,7 @@ impl EventKind {
             EventKind::AgentChanged => "agent_changed",
             EventKind::TaskChanged => "task_changed",
             EventKind::ConnectorChanged => "connector_changed",
+            EventKind::CaseChanged => "case_changed",
             EventKind::Resync => "resync",
         }
     }
@@ -130,6 +135,12 @@ pub struct ConnectorChanged {
     pub id: String,
 }
 
+/// The payload of [`EventKind::CaseChanged`]: the case's id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseChanged {
+    pub id: String,
+}
+
 impl Event {
     pub fn new(kind: EventKind, audience: Audience, payload: &impl Serialize) -> Event {
         Event { kind, audience, payload: serde_json::to_value(payload).unwrap_or(Value::Null) }
@@ -153,6 +164,11 @@ impl Event {
     /// A connector changed or ran, for whoever may read connectors.
     pub fn connector_changed(id: &str) -> Event {
         Event::new(EventKind::ConnectorChanged, Audience::Privilege(Privilege::ActionsRead), &ConnectorChanged { id: id.to_owned() })
+    }
+
+    /// A case changed (or was deleted), for whoever may read cases.
+    pub fn case_changed(id: &str) -> Event {
+        Event::new(EventKind::CaseChanged, Audience::Privilege(Privilege::CasesRead), &CaseChanged { id: id.to_owned() })
     }
 
     /// A check-in wake-up (internal).
@@ -243,6 +259,9 @@ mod tests {
             (&task, &[Role::Viewer][..], true),
             (&task, &[][..], true),
             (&Event::agent_changed("a1"), &[Role::Viewer][..], true),
+            (&Event::case_changed("c1"), &[Role::Viewer][..], true),
+            (&Event::case_changed("c1"), &[Role::PlatformEngineer][..], true),
+            (&Event::case_changed("c1"), &[][..], false),
             (&fleet, &[Role::Viewer][..], true),
             (&fleet, &[][..], false),
             (&wake_up, &[Role::Superuser][..], false),
@@ -265,6 +284,8 @@ mod tests {
         assert_eq!(wire, r#"{"kind":"agent_action_queued","audience":"internal","payload":{"agent_id":"a1"}}"#);
         let wire = serde_json::to_string(&Event::agent_changed("a1")).unwrap_or_default();
         assert_eq!(wire, r#"{"kind":"agent_changed","audience":{"privilege":"fleet:read"},"payload":{"agent_id":"a1"}}"#);
+        let wire = serde_json::to_string(&Event::case_changed("c1")).unwrap_or_default();
+        assert_eq!(wire, r#"{"kind":"case_changed","audience":{"privilege":"cases:read"},"payload":{"id":"c1"}}"#);
     }
 
     #[test]

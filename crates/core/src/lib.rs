@@ -57,6 +57,7 @@ pub mod actions;
 pub mod api;
 pub mod api_keys;
 pub mod authz;
+pub mod cases;
 pub mod error;
 pub mod events;
 pub mod fleet;

@@ -73,6 +73,17 @@ routes! {
     /// `GET`: the connector types and the system action types the caller may use.
     const CONNECTOR_TYPES_INTERNAL = "internal/actions/connector_types";
 
+    /// `POST` opens a case, `PATCH` changes cases, `DELETE` deletes them (`?ids=`).
+    const CASES = "api/cases";
+    /// `GET`: cases, filtered and paged, with counts by status.
+    const CASES_FIND = "api/cases/_find";
+    /// `GET`: one case (without its comments).
+    fn case(id) = "api/cases/{id}";
+    /// `POST`: comment on a case or attach alerts to it.
+    fn case_comments(id) = "api/cases/{id}/comments";
+    /// `GET`: a case's attachments, a page at a time.
+    fn case_comments_find(id) = "api/cases/{id}/comments/_find";
+
     /// `GET`: the browser's one server-sent-events stream (`events` module).
     const EVENTS = "internal/warden/events";
 
@@ -170,6 +181,7 @@ mod tests {
             (agent_policy("p:1"), "api/fleet/agent_policies/p%3A1"),
             (enrollment_api_key("k&1=2"), "api/fleet/enrollment_api_keys/k%261%3D2"),
             (task_run_soon("sessions_cleanup"), "internal/task_manager/tasks/sessions_cleanup/_run_soon"),
+            (case_comments("c/1"), "api/cases/c%2F1/comments"),
             (agent(""), "api/fleet/agents/"),
         ] {
             assert_eq!(path, expected);

@@ -4,6 +4,7 @@
 pub mod actions;
 pub mod api_keys;
 pub mod auth;
+pub mod cases;
 pub mod cli;
 pub mod config;
 pub mod crypto;

@@ -80,6 +80,21 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for
     }
 }
 
+/// The query string as its decoded pairs, in order, for parameters that may
+/// repeat (`status=open&status=closed`); the core parses them.
+pub struct QueryPairs(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for QueryPairs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self> {
+        axum::extract::Query::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(pairs)| QueryPairs(pairs))
+            .map_err(|rejection| ApiError::BadRequest(format!("[request query]: {}", rejection.body_text())))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@
 mod actions;
 mod api_keys;
 pub mod authz;
+mod cases;
 pub(crate) mod fleet;
 pub(crate) mod fleet_server;
 mod json;
@@ -28,7 +29,7 @@ use utoipa_axum::router::OpenApiRouter;
 use warden_core::error::XSRF_MISSING_MESSAGE;
 use warden_core::paths::XSRF_HEADER;
 
-pub use json::{JsonBody, OptionalJsonBody, QueryParams};
+pub use json::{JsonBody, OptionalJsonBody, QueryPairs, QueryParams};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -71,6 +72,7 @@ fn routes() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(security::router())
         .merge(api_keys::router())
         .merge(actions::router())
+        .merge(cases::router())
         .merge(tasks::router())
         .merge(crate::events::router())
         .merge(fleet::router())
@@ -140,7 +142,9 @@ mod tests {
     #[test]
     fn handlers_reach_sql_only_through_a_service() {
         let handlers = [
+            ("actions.rs", include_str!("actions.rs")),
             ("api_keys.rs", include_str!("api_keys.rs")),
+            ("cases.rs", include_str!("cases.rs")),
             ("authz.rs", include_str!("authz.rs")),
             ("fleet.rs", include_str!("fleet.rs")),
             ("fleet_server.rs", include_str!("fleet_server.rs")),

@@ -29,6 +29,7 @@ use crate::AppState;
         (name = "status", description = "Health and this document"),
         (name = "security", description = "Sign-in, sessions, users and API keys"),
         (name = "task_manager", description = "Background tasks: health and run now"),
+        (name = "cases", description = "Kibana's Cases API: cases, comments and alert attachments"),
         (name = "events", description = "Live events for the browser (server-sent events)"),
         (name = "fleet", description = "Kibana's Fleet API: agents, policies, enrollment keys"),
         (name = "fleet-server", description = "Fleet Server's agent API: enroll, check-in, acks, audit"),

@@ -2,6 +2,7 @@
 //! pool or inside a transaction.
 
 pub mod api_keys;
+pub mod cases;
 pub mod connectors;
 pub mod fleet;
 pub mod login_failures;

@@ -23,7 +23,9 @@ use Privilege::{FleetAll, FleetRead};
 /// Method, path, who may call it, and a body. In paths and bodies, `{n}` is a
 /// fresh number, `{agent}` an enrolled agent, `{fresh_agent}` a new agent for
 /// this call, `{fresh_policy}` a new empty policy for this call, `{connector}`
-/// a server-log connector, `{fresh_connector}` a new one for this call.
+/// a server-log connector, `{fresh_connector}` a new one for this call,
+/// `{case}` a case, `{fresh_case}` and `{fresh_case_version}` a new case for
+/// this call and its version.
 const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
     ("GET", "api/status", Access::Public, None),
     ("GET", "api/openapi.json", Access::Public, None),
@@ -49,6 +51,23 @@ const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
     ("GET", "internal/actions/connector/{connector}/_history", Access::Needs(Privilege::ActionsRead), None),
     ("GET", "internal/actions/connector/{connector}/_executions", Access::Needs(Privilege::ActionsRead), None),
     ("DELETE", "api/actions/connector/{fresh_connector}", Access::Needs(Privilege::ActionsAll), None),
+    ("POST", "api/cases", Access::Needs(Privilege::CasesAll), Some(CASE_BODY)),
+    (
+        "PATCH",
+        "api/cases",
+        Access::Needs(Privilege::CasesAll),
+        Some(r#"{"cases": [{"id": "{fresh_case}", "version": "{fresh_case_version}", "title": "patched {n}"}]}"#),
+    ),
+    ("GET", "api/cases/_find", Access::Needs(Privilege::CasesRead), None),
+    ("GET", "api/cases/{case}", Access::Needs(Privilege::CasesRead), None),
+    (
+        "POST",
+        "api/cases/{case}/comments",
+        Access::Needs(Privilege::CasesAll),
+        Some(r#"{"type": "user", "comment": "authz {n}", "owner": "securitySolution"}"#),
+    ),
+    ("GET", "api/cases/{case}/comments/_find", Access::Needs(Privilege::CasesRead), None),
+    ("DELETE", "api/cases?ids={fresh_case}", Access::Needs(Privilege::CasesAll), None),
     ("GET", "api/task_manager/_health", Access::SignedIn, None),
     ("GET", "internal/warden/events", Access::SignedIn, None),
     ("POST", "internal/task_manager/tasks/no-such-task/_run_soon", Access::NeedsThen404(Privilege::TasksAdmin), None),
@@ -77,9 +96,12 @@ const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
     ("POST", "internal/security/login", Access::Public, Some(r#"{"username": "viewer", "password": "warden-demo"}"#)),
 ];
 
-/// Whether `path` (with concrete ids) is an instance of the document's
-/// `template` (`/api/fleet/agents/{id}`).
+const CASE_BODY: &str = r#"{"title": "case {n}", "description": "d", "tags": [], "connector": {"id": "none", "name": "none", "type": ".none", "fields": null}, "settings": {"syncAlerts": false}, "owner": "securitySolution"}"#;
+
+/// Whether `path` (with concrete ids, and perhaps a query) is an instance of
+/// the document's `template` (`/api/fleet/agents/{id}`).
 fn instance_of(path: &str, template: &str) -> bool {
+    let path = path.split('?').next().unwrap_or_default();
     let (path, template): (Vec<&str>, Vec<&str>) = (path.split('/').collect(), template.trim_start_matches('/').split('/').collect());
     path.len() == template.len() && path.iter().zip(&template).all(|(p, t)| p == t || (t.starts_with('{') && t.ends_with('}')))
 }
@@ -142,6 +164,8 @@ async fn every_route_for_every_role() {
     let agent = crate::fleet::enroll(&app, "authz-agent").await.id;
     let log_connector = serde_json::json!({"name": "authz log", "connector_type_id": ".server-log"});
     let connector = post_json(&admin, &app.url("api/actions/connector"), log_connector.clone()).await["id"].as_str().unwrap().to_owned();
+    let case_body: serde_json::Value = serde_json::from_str(&CASE_BODY.replace("{n}", "0")).unwrap();
+    let case = post_json(&admin, &app.url("api/cases"), case_body.clone()).await["id"].as_str().unwrap().to_owned();
     let mut n = 0;
     let mut failures = Vec::new();
     for (method, path, access, body) in ROUTES {
@@ -154,12 +178,18 @@ async fn every_route_for_every_role() {
                 (Access::NeedsSignIn(privilege), Some(role)) => !by_key && has_privilege(&[*role], *privilege),
             };
             n += 1;
-            let mut path = path.replace("{agent}", &agent).replace("{connector}", &connector).replace("{n}", &n.to_string());
+            let mut path = path.replace("{agent}", &agent).replace("{connector}", &connector).replace("{case}", &case).replace("{n}", &n.to_string());
+            let mut body = body.map(|b| b.replace("{n}", &n.to_string()));
+            if path.contains("{fresh_case}") || body.as_ref().is_some_and(|b| b.contains("{fresh_case}")) {
+                let fresh = post_json(&admin, &app.url("api/cases"), case_body.clone()).await;
+                let (id, version) = (fresh["id"].as_str().unwrap(), fresh["version"].as_str().unwrap());
+                path = path.replace("{fresh_case}", id);
+                body = body.map(|b| b.replace("{fresh_case_version}", version).replace("{fresh_case}", id));
+            }
             if path.contains("{fresh_connector}") {
                 let fresh = post_json(&admin, &app.url("api/actions/connector"), log_connector.clone()).await["id"].as_str().unwrap().to_owned();
                 path = path.replace("{fresh_connector}", &fresh);
             }
-            let mut body = body.map(|b| b.replace("{n}", &n.to_string()));
             if path.contains("{fresh_agent}") {
                 let fresh = crate::fleet::enroll(&app, &format!("fresh-{n}")).await.id;
                 path = path.replace("{fresh_agent}", &fresh);

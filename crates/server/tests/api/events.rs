@@ -153,7 +153,7 @@ async fn a_viewer_receives_fleet_events_as_they_happen() {
 /// What the Fleet view, the Tasks page and the Connectors page refresh on: an
 /// agent whose check-in changed what an analyst sees, a task that starts,
 /// finishes or is asked to run now (every signed-in user may read task
-/// health), and a connector saved or run.
+/// health), a connector saved or run, and a case opened.
 #[tokio::test]
 async fn check_ins_and_task_runs_are_pushed() {
     let app = spawn_app().await;
@@ -178,6 +178,14 @@ async fn check_ins_and_task_runs_are_pushed() {
     let response = admin.post(app.url("api/actions/connector/pushed-log")).header("kbn-xsrf", "t").json(&body).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     stream.expect("connector_changed", |m| m.json() == json!({"id": "pushed-log"})).await;
+
+    // A case opened by someone else reaches every reader of cases.
+    let body = json!({"title": "pushed", "description": "d", "tags": [], "owner": "securitySolution", "settings": {"syncAlerts": false},
+        "connector": {"id": "none", "name": "none", "type": ".none", "fields": null}});
+    let response = admin.post(app.url(warden_core::paths::CASES)).header("kbn-xsrf", "t").json(&body).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let id = response.json::<Value>().await.unwrap()["id"].clone();
+    stream.expect("case_changed", |m| m.json() == json!({"id": id})).await;
 }
 
 #[tokio::test]

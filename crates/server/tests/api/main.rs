@@ -8,6 +8,7 @@ mod abuse;
 mod actions;
 mod api_keys;
 mod authz;
+mod cases;
 mod config;
 mod encryption;
 mod errors;
