@@ -37,7 +37,7 @@ impl Topic {
             EventKind::TaskChanged => Some(Topic::Tasks),
             EventKind::ConnectorChanged => Some(Topic::Connectors),
             // No page shows cases yet.
-            EventKind::CaseChanged | EventKind::AgentActionQueued | EventKind::Resync => None,
+            EventKind::CaseChanged | EventKind::RuleChanged | EventKind::AgentActionQueued | EventKind::Resync => None,
         }
     }
 }

@@ -46,6 +46,8 @@ pub struct ConnectorTypeSpec {
     pub is_system_action_type: bool,
     /// What the key's owner must hold for the framework to run it on their behalf.
     pub required_privileges: &'static [Privilege],
+    /// Whether one rule may hold several actions of this system action type.
+    pub allow_multiple_system_actions: bool,
 }
 
 pub const WEBHOOK: &str = ".webhook";
@@ -62,6 +64,7 @@ pub const CONNECTOR_TYPES: &[ConnectorTypeSpec] = &[
         supported_feature_ids: &["alerting", "cases", "siem"],
         is_system_action_type: false,
         required_privileges: &[],
+        allow_multiple_system_actions: false,
     },
     ConnectorTypeSpec {
         id: EMAIL,
@@ -70,6 +73,7 @@ pub const CONNECTOR_TYPES: &[ConnectorTypeSpec] = &[
         supported_feature_ids: &["alerting", "siem"],
         is_system_action_type: false,
         required_privileges: &[],
+        allow_multiple_system_actions: false,
     },
     ConnectorTypeSpec {
         id: SERVER_LOG,
@@ -78,6 +82,7 @@ pub const CONNECTOR_TYPES: &[ConnectorTypeSpec] = &[
         supported_feature_ids: &["alerting", "siem"],
         is_system_action_type: false,
         required_privileges: &[],
+        allow_multiple_system_actions: false,
     },
     ConnectorTypeSpec {
         id: CASES,
@@ -86,6 +91,7 @@ pub const CONNECTOR_TYPES: &[ConnectorTypeSpec] = &[
         supported_feature_ids: &["alerting", "siem"],
         is_system_action_type: true,
         required_privileges: &[Privilege::CasesAll],
+        allow_multiple_system_actions: false,
     },
 ];
 
@@ -277,6 +283,9 @@ pub struct ConnectorType {
     pub supported_feature_ids: Vec<String>,
     pub is_system_action_type: bool,
     pub is_deprecated: bool,
+    /// Only on system action types: whether a rule may hold several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_multiple_system_actions: Option<bool>,
     pub source: String,
 }
 
@@ -293,6 +302,7 @@ impl ConnectorType {
             supported_feature_ids: spec.supported_feature_ids.iter().map(|f| (*f).to_owned()).collect(),
             is_system_action_type: spec.is_system_action_type,
             is_deprecated: false,
+            allow_multiple_system_actions: spec.is_system_action_type.then_some(spec.allow_multiple_system_actions),
             source: "stack".to_owned(),
         }
     }
@@ -353,6 +363,7 @@ pub struct ConnectorChange {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConnectorExecution {
+    pub connector_id: String,
     /// RFC 3339.
     pub started_at: String,
     pub duration_ms: u64,
@@ -367,6 +378,9 @@ pub struct ConnectorExecution {
     pub actor: String,
     /// `api` (the Test tab, `_execute`) or the rule that fired it.
     pub source: String,
+    /// The rule that scheduled it, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_id: Option<String>,
 }
 
 crate::text_enum! {

@@ -231,6 +231,16 @@ impl Privilege {
     ];
 }
 
+impl std::fmt::Display for Privilege {
+    /// Its wire name (`cases:all`), read from the serde names so there is one list.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::String(name)) => f.write_str(&name),
+            _ => write!(f, "{self:?}"),
+        }
+    }
+}
+
 /// The union of what `roles` grant, sorted and without repeats.
 pub fn privileges_of(roles: &[Role]) -> Vec<Privilege> {
     let mut privileges: Vec<Privilege> = roles.iter().flat_map(|role| role.privileges().iter().copied()).collect();

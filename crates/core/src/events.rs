@@ -52,6 +52,9 @@ pub enum EventKind {
     /// A case was opened, changed, commented on, given alerts or deleted;
     /// the payload is a [`CaseChanged`].
     CaseChanged,
+    /// A rule was saved, enabled, disabled, deleted or ran, or its alerts
+    /// changed; the payload is a [`RuleChanged`].
+    RuleChanged,
     /// This node may have missed events (its link to the other nodes was
     /// down): consumers look again at what they keep. Internal and local to a
     /// node; browsers get a [`RESET`] instead. No payload.
@@ -59,13 +62,14 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 8] = [
         EventKind::AgentEvent,
         EventKind::AgentActionQueued,
         EventKind::AgentChanged,
         EventKind::TaskChanged,
         EventKind::ConnectorChanged,
         EventKind::CaseChanged,
+        EventKind::RuleChanged,
         EventKind::Resync,
     ];
 
@@ -78,6 +82,7 @@ impl EventKind {
             EventKind::TaskChanged => "task_changed",
             EventKind::ConnectorChanged => "connector_changed",
             EventKind::CaseChanged => "case_changed",
+            EventKind::RuleChanged => "rule_changed",
             EventKind::Resync => "resync",
         }
     }
@@ -141,6 +146,12 @@ pub struct CaseChanged {
     pub id: String,
 }
 
+/// The payload of [`EventKind::RuleChanged`]: the rule's id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleChanged {
+    pub id: String,
+}
+
 impl Event {
     pub fn new(kind: EventKind, audience: Audience, payload: &impl Serialize) -> Event {
         Event { kind, audience, payload: serde_json::to_value(payload).unwrap_or(Value::Null) }
@@ -169,6 +180,11 @@ impl Event {
     /// A case changed (or was deleted), for whoever may read cases.
     pub fn case_changed(id: &str) -> Event {
         Event::new(EventKind::CaseChanged, Audience::Privilege(Privilege::CasesRead), &CaseChanged { id: id.to_owned() })
+    }
+
+    /// A rule or its alerts changed, for whoever may read rules.
+    pub fn rule_changed(id: &str) -> Event {
+        Event::new(EventKind::RuleChanged, Audience::Privilege(Privilege::RulesRead), &RuleChanged { id: id.to_owned() })
     }
 
     /// A check-in wake-up (internal).

@@ -65,4 +65,5 @@ pub mod fleet_api;
 pub mod ids;
 pub mod kuery;
 pub mod paths;
+pub mod rules;
 pub mod tasks;

@@ -84,6 +84,33 @@ routes! {
     /// `GET`: a case's attachments, a page at a time.
     fn case_comments_find(id) = "api/cases/{id}/comments/_find";
 
+    /// `POST`: create a rule with a new id.
+    const RULE_CREATE = "api/alerting/rule";
+    /// `GET`, `PUT`, `DELETE` a rule; `POST` creates one with this id.
+    fn rule(id) = "api/alerting/rule/{id}";
+    /// `POST`: run the rule again (as whoever enables it).
+    fn rule_enable(id) = "api/alerting/rule/{id}/_enable";
+    /// `POST`: stop the rule; its active alerts become untracked.
+    fn rule_disable(id) = "api/alerting/rule/{id}/_disable";
+    /// `POST`: keep tracking alerts but fire no action.
+    fn rule_mute_all(id) = "api/alerting/rule/{id}/_mute_all";
+    /// `POST`: let the rule's actions fire again.
+    fn rule_unmute_all(id) = "api/alerting/rule/{id}/_unmute_all";
+    /// `GET`: rules, a page at a time.
+    const RULES_FIND = "api/alerting/rules/_find";
+    /// `GET`: the rule types and whether the caller may create each.
+    const RULE_TYPES = "api/alerting/rule_types";
+    /// `GET`: a rule's runs, newest first.
+    fn rule_runs(id) = "internal/alerting/rule/{id}/_runs";
+    /// `GET`: who changed a rule, when, and what.
+    fn rule_history(id) = "internal/alerting/rule/{id}/_history";
+    /// `GET`: the actions a rule ran.
+    fn rule_action_executions(id) = "internal/alerting/rule/{id}/_action_executions";
+    /// `GET`: alerts across rules, filtered and paged.
+    const ALERTS_FIND = "internal/alerting/alerts/_find";
+    /// `GET`: one alert.
+    fn alert(id) = "internal/alerting/alert/{id}";
+
     /// `GET`: the browser's one server-sent-events stream (`events` module).
     const EVENTS = "internal/warden/events";
 

@@ -133,6 +133,14 @@ pub enum UserCommand {
         #[command(flatten)]
         password: PasswordArgs,
     },
+    /// Replace a user's roles. Their sessions and API keys follow at once, and
+    /// so do rules they own: a rule's actions check the owner's roles when they run.
+    Roles {
+        name: String,
+        /// A role to hold from now on; repeat for more (the same names as for `add`)
+        #[arg(long = "role", required = true, value_name = "ROLE")]
+        roles: Vec<Role>,
+    },
     /// List users with their roles.
     List,
     /// Stop a user from signing in and end their sessions at once.

@@ -151,6 +151,10 @@ settings! {
     /// Connectors defined here, read-only through the API: a [actions_preconfigured.<id>] table each in the
     /// file (name, connector_type_id, config, secrets), or the same as one JSON object
     actions_preconfigured: Preconfigured = "", placeholder "JSON";
+    /// Shortest schedule a rule may have (Kibana's xpack.alerting.rules.minimumScheduleInterval, enforced)
+    rules_minimum_interval: Duration = "1m";
+    /// Longest one rule run may take before it is stopped and recorded as failed
+    rule_run_timeout: Duration = "5m";
 }
 
 /// A declared setting, as the flags, the environment and the file know it.
@@ -518,6 +522,17 @@ impl Config {
         }
         if config.task_max_workers == 0 || config.api_key_invalidation_batch_size == 0 {
             bail!("task_max_workers and api_key_invalidation_batch_size must be at least 1");
+        }
+        if config.api_key_removal_delay < config.rule_run_timeout {
+            // A replaced key must outlive any run that may still hold it (reference 004).
+            bail!(
+                "api_key_removal_delay ({}) must be at least rule_run_timeout ({}): a rule run may still hold the key it replaced",
+                humantime::format_duration(config.api_key_removal_delay),
+                humantime::format_duration(config.rule_run_timeout)
+            );
+        }
+        if config.rules_minimum_interval.is_zero() || config.rule_run_timeout.is_zero() {
+            bail!("rules_minimum_interval and rule_run_timeout must be longer than zero");
         }
         if config.encryption_key.as_ref().is_some_and(|k| k.0.chars().count() < 32) {
             bail!("encryption_key must be at least 32 characters (e.g. the output of `openssl rand -base64 32`)");

@@ -92,6 +92,17 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
 }
 
+/// A transaction that reads and then writes. On SQLite it takes the write
+/// lock first (`begin immediate`): a deferred one that read an older
+/// snapshot fails at once with SQLITE_BUSY when it tries to write after
+/// another writer committed, whatever `busy_timeout` says.
+pub async fn begin_write(db: &Db, engine: Engine) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Any>> {
+    match engine {
+        Engine::Sqlite => db.begin_with("begin immediate").await,
+        Engine::Postgres => db.begin().await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

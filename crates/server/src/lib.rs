@@ -15,6 +15,7 @@ pub mod events;
 pub mod fleet;
 pub mod http;
 pub mod passwords;
+pub mod rules;
 pub mod store;
 pub mod tasks;
 pub mod telemetry;
@@ -103,6 +104,8 @@ impl Application {
             tasks,
             cipher: Arc::new(cipher),
         };
+        // Rule and action runners need the state (keys, connectors, Fleet).
+        state.tasks.install(rules::definitions(&state)).await?;
         Ok(Application { listener, state })
     }
 
@@ -121,6 +124,7 @@ impl Application {
         tokio::spawn(fleet::background::run_ack_writer(self.state.clone()));
         let task_poller = tokio::spawn(self.state.tasks.clone().run());
         let event_work = tokio::spawn(events::run_background(&self.state));
+        tokio::spawn(rules::run_fleet_trigger(self.state.clone()));
         let hub = self.state.hub.clone();
         let bus = self.state.events.clone();
         tracing::info!(

@@ -80,6 +80,13 @@ async fn user_command(pool: &db::Db, command: UserCommand) -> anyhow::Result<()>
                 println!("password: {password}");
             }
         }
+        UserCommand::Roles { name, roles } => {
+            if !store::users::set_roles(pool, &name, &roles).await? {
+                bail!("no user `{name}`");
+            }
+            let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            println!("{name} now holds {}", roles.join(", "));
+        }
         UserCommand::List => {
             println!("{:<20} {:<9} ROLES", "USERNAME", "ENABLED");
             for user in store::users::list(pool).await? {

@@ -4,8 +4,11 @@
 //! (`executors.rs`), and the change history of every connector.
 
 mod executors;
+mod system;
 pub mod template;
 mod validate;
+
+use std::collections::HashMap;
 
 use axum::http::StatusCode;
 use serde_json::{Map, Value};
@@ -16,13 +19,15 @@ use warden_core::actions::{
 };
 use warden_core::authz::Role;
 use warden_core::events::Event;
+use warden_core::rules::ConnectorRef;
 
 use crate::AppState;
 use crate::config::{Config, PreconfiguredConnector};
 use crate::db::now_ms;
 use crate::error::ApiError;
 use crate::fleet::rfc3339;
-use crate::store::connectors::{self as store, ChangeRow, ConnectorRow, ExecutionRow};
+use crate::store::changes::{self, ChangeRow};
+use crate::store::connectors::{self as store, ConnectorRow, ExecutionRow};
 
 pub use executors::OutboundGuard;
 
@@ -105,11 +110,18 @@ fn to_connector(state: &AppState, row: ConnectorRow, referenced_by_count: Option
 /// Every connector; with `include_system`, the system actions the caller may use too.
 pub async fn list(state: &AppState, include_system: bool, roles: &[Role]) -> Result<Vec<Connector>> {
     let rows = store::all(&state.db).await?;
-    // No rule references a connector yet (rules arrive with the next issue).
+    let using = crate::rules::rules_by_connector(&state.db).await?;
+    let count = |id: &str| Some(using.get(id).map_or(0, |rules| rules.len() as u64));
     // A stored connector whose id the configuration now takes is shadowed, as in `get`.
-    let mut connectors: Vec<Connector> =
-        rows.into_iter().filter(|row| preconfigured(state, &row.id).is_none()).map(|row| to_connector(state, row, Some(0))).collect();
-    connectors.extend(state.config.actions_preconfigured.0.iter().map(|(id, connector)| preconfigured_connector(id, connector, Some(0))));
+    let mut connectors: Vec<Connector> = rows
+        .into_iter()
+        .filter(|row| preconfigured(state, &row.id).is_none())
+        .map(|row| {
+            let n = count(&row.id);
+            to_connector(state, row, n)
+        })
+        .collect();
+    connectors.extend(state.config.actions_preconfigured.0.iter().map(|(id, connector)| preconfigured_connector(id, connector, count(id))));
     connectors.sort_by_cached_key(|c| (c.name.to_lowercase(), c.id.clone()));
     if include_system {
         connectors.extend(CONNECTOR_TYPES.iter().filter(|spec| spec.is_system_action_type && may_use(spec, roles)).map(system_connector));
@@ -211,8 +223,10 @@ fn seal_secrets(state: &AppState, secrets: &Map<String, Value>, id: &str) -> Res
 
 fn change(connector_id: &str, what: &str, actor: &str, summary: String) -> ChangeRow {
     ChangeRow {
-        id: uuid::Uuid::new_v4().to_string(),
-        connector_id: connector_id.to_owned(),
+        // Time-ordered, so changes within one millisecond keep their order.
+        id: uuid::Uuid::now_v7().to_string(),
+        object_type: "connector".to_owned(),
+        object_id: connector_id.to_owned(),
         change: what.to_owned(),
         changed_by: actor.to_owned(),
         changed_at: now_ms(),
@@ -251,7 +265,7 @@ pub async fn create(state: &AppState, id: Option<&str>, request: CreateConnector
     }
     let fields: Vec<&str> = config.keys().map(String::as_str).collect();
     let summary = format!("created: {} \"{}\" (config: {})", spec.id, row.name, if fields.is_empty() { "none".into() } else { fields.join(", ") });
-    store::insert_change(&mut tx, &change(&id, "create", actor, summary)).await?;
+    changes::insert(&mut tx, &change(&id, "create", actor, summary)).await?;
     tx.commit().await?;
     state.events.publish(Event::connector_changed(&id));
     tracing::info!(connector = %id, connector_type = spec.id, "connector created");
@@ -262,7 +276,7 @@ pub async fn create(state: &AppState, id: Option<&str>, request: CreateConnector
 pub async fn update(state: &AppState, id: &str, request: UpdateConnectorRequest, actor: &str) -> Result<Connector> {
     refuse_system_id(id, ConnectorOperation::Update)?;
     refuse_preconfigured(state, id, ConnectorOperation::Update)?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = crate::db::begin_write(&state.db, state.engine).await?;
     let old = store::by_id(&mut *tx, id).await?.ok_or_else(|| ActionsError::NotFound(id.to_owned()))?;
     let spec = usable_type(state, &old.connector_type_id, ConnectorOperation::Update)?;
     let name = non_empty_name(&request.name)?;
@@ -279,7 +293,7 @@ pub async fn update(state: &AppState, id: &str, request: UpdateConnectorRequest,
         return Err(ActionsError::NotFound(id.to_owned()));
     }
     let summary = changed_fields(state, &old, &row.name, &config, &request.secrets);
-    store::insert_change(&mut tx, &change(id, "update", actor, summary)).await?;
+    changes::insert(&mut tx, &change(id, "update", actor, summary)).await?;
     tx.commit().await?;
     state.events.publish(Event::connector_changed(id));
     tracing::info!(connector = %id, "connector updated");
@@ -305,13 +319,23 @@ fn changed_fields(state: &AppState, old: &ConnectorRow, name: &str, config: &Map
 pub async fn delete(state: &AppState, id: &str, actor: &str) -> Result<()> {
     refuse_system_id(id, ConnectorOperation::Delete)?;
     refuse_preconfigured(state, id, ConnectorOperation::Delete)?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = crate::db::begin_write(&state.db, state.engine).await?;
     let old = store::by_id(&mut *tx, id).await?.ok_or_else(|| ActionsError::NotFound(id.to_owned()))?;
+    // Refused while rules use it: deleting it would silently drop their
+    // actions (a compliance rule would stop notifying anyone).
+    if let Some(rules) = crate::rules::rules_by_connector(&mut *tx).await?.remove(id) {
+        let names: Vec<String> = rules.iter().map(|(_, name)| format!("\"{name}\"")).collect();
+        return Err(ActionsError::Conflict(format!(
+            "Connector {id} is used by {} rule(s): {}. Remove it from those rules first.",
+            rules.len(),
+            names.join(", ")
+        )));
+    }
     if !store::delete(&mut *tx, id).await? {
         return Err(ActionsError::NotFound(id.to_owned()));
     }
     store::delete_executions(&mut *tx, id).await?;
-    store::insert_change(&mut tx, &change(id, "delete", actor, format!("deleted: {} \"{}\"", old.connector_type_id, old.name))).await?;
+    changes::insert(&mut tx, &change(id, "delete", actor, format!("deleted: {} \"{}\"", old.connector_type_id, old.name))).await?;
     tx.commit().await?;
     state.events.publish(Event::connector_changed(id));
     tracing::info!(connector = %id, "connector deleted");
@@ -331,49 +355,212 @@ pub async fn execute(state: &AppState, id: &str, params: Map<String, Value>, act
 async fn execute_and_log(state: &AppState, id: &str, params: Map<String, Value>, actor: String) -> Result<ExecuteConnectorResponse> {
     let started_at = now_ms();
     let clock = std::time::Instant::now();
-    let result = run(state, id, params).await?;
+    refuse_system_id(id, ConnectorOperation::Execute)?;
+    let target = resolve(state, id).await?;
+    let spec = usable_type(state, target.type_id(), ConnectorOperation::Execute)?;
+    let params = validate::params(spec, params)?;
+    let result = run_resolved(state, spec, &target, &params).await;
+    log_execution(state, id, &result, Logged { started_at, clock, actor, source: "api".to_owned(), rule_id: None }).await?;
+    Ok(result)
+}
+
+/// Who ran a connector, from where, and since when: one line of its execution log.
+struct Logged {
+    started_at: i64,
+    clock: std::time::Instant,
+    actor: String,
+    source: String,
+    rule_id: Option<String>,
+}
+
+async fn log_execution(state: &AppState, id: &str, result: &ExecuteConnectorResponse, logged: Logged) -> Result<()> {
     let row = ExecutionRow {
         id: uuid::Uuid::new_v4().to_string(),
         connector_id: id.to_owned(),
-        started_at,
-        duration_ms: i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX),
+        started_at: logged.started_at,
+        duration_ms: i64::try_from(logged.clock.elapsed().as_millis()).unwrap_or(i64::MAX),
         status: result.status.as_str().to_owned(),
         message: result.message.clone(),
         service_message: result.service_message.clone(),
         retry: result.retry.map(i64::from),
-        actor,
-        source: "api".to_owned(),
+        actor: logged.actor,
+        source: logged.source,
+        rule_id: logged.rule_id,
     };
     let mut tx = state.db.begin().await?;
     store::insert_execution(&mut tx, &row).await?;
     tx.commit().await?;
     state.events.publish(Event::connector_changed(id));
+    Ok(())
+}
+
+/// A connector to run: from the configuration file, or stored (its secrets
+/// decrypted, or `None` when they cannot be).
+enum Target {
+    Preconfigured(String, PreconfiguredConnector),
+    Stored(ConnectorRow, Option<Map<String, Value>>),
+}
+
+impl Target {
+    fn type_id(&self) -> &str {
+        match self {
+            Target::Preconfigured(_, connector) => &connector.connector_type_id,
+            Target::Stored(row, _) => &row.connector_type_id,
+        }
+    }
+}
+
+async fn resolve(state: &AppState, id: &str) -> Result<Target> {
+    if let Some(connector) = preconfigured(state, id) {
+        return Ok(Target::Preconfigured(id.to_owned(), connector.clone()));
+    }
+    let row = store::by_id(&state.db, id).await?.ok_or_else(|| ActionsError::NotFound(id.to_owned()))?;
+    let secrets = state.cipher.decrypt(&row.secrets, &row.id).ok().and_then(|text| serde_json::from_str(&text).ok());
+    Ok(Target::Stored(row, secrets))
+}
+
+async fn run_resolved(state: &AppState, spec: &ConnectorTypeSpec, target: &Target, params: &Map<String, Value>) -> ExecuteConnectorResponse {
+    let guard = state.outbound_guard();
+    match target {
+        Target::Preconfigured(id, connector) => {
+            executors::run(spec, id, &connector.name, &connector.config, &connector.secrets, params, &guard).await
+        }
+        Target::Stored(row, None) => ExecuteConnectorResponse::failed(
+            &row.id,
+            "the connector's secrets cannot be decrypted (was the encryption key changed?); enter them again",
+            None,
+            false,
+        ),
+        Target::Stored(row, Some(secrets)) => {
+            let config: Map<String, Value> = serde_json::from_str(&row.config).unwrap_or_default();
+            executors::run(spec, &row.id, &row.name, &config, secrets, params, &guard).await
+        }
+    }
+}
+
+/// Every connector id a rule may name, with its type: stored, preconfigured
+/// and every system action (whether the saver may use one is the rule's check).
+pub async fn connector_refs(state: &AppState) -> sqlx::Result<HashMap<String, ConnectorRef>> {
+    let mut refs: HashMap<String, ConnectorRef> = store::all(&state.db)
+        .await?
+        .into_iter()
+        .map(|row| (row.id, ConnectorRef { connector_type_id: row.connector_type_id, is_system_action: false }))
+        .collect();
+    for (id, connector) in &state.config.actions_preconfigured.0 {
+        refs.insert(id.clone(), ConnectorRef { connector_type_id: connector.connector_type_id.clone(), is_system_action: false });
+    }
+    for spec in CONNECTOR_TYPES.iter().filter(|spec| spec.is_system_action_type) {
+        refs.insert(system_connector_id(spec.id), ConnectorRef { connector_type_id: spec.id.to_owned(), is_system_action: true });
+    }
+    Ok(refs)
+}
+
+/// An action a rule scheduled, as its task carries it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ScheduledAction {
+    pub connector_id: String,
+    pub params: Map<String, Value>,
+    /// What the params' templates may name (`rule`, `context`, `alert`, `alerts`, `date`).
+    pub variables: Value,
+    pub rule_id: String,
+    pub rule_name: String,
+    #[serde(default)]
+    pub rule_tags: Vec<String>,
+    /// For system actions: the alerts of the run (their adapter's input).
+    #[serde(default)]
+    pub alerts: Vec<ScheduledAlert>,
+}
+
+/// An alert as a system action's adapter gets it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ScheduledAlert {
+    /// The alert's uuid (this active span).
+    pub id: String,
+    pub instance_id: String,
+    /// The alert's context: what grouping fields (`host.name`) are read from.
+    pub fields: Value,
+}
+
+/// Runs an action a rule scheduled, as the owner of the key it was
+/// scheduled with, and logs it. Privileges and licence are checked again
+/// now: an owner who lost a privilege the action needs makes it fail with
+/// the reason; it never runs on privileges nobody holds any more.
+pub async fn run_scheduled(
+    state: &AppState,
+    key: &crate::api_keys::Credentials,
+    action: &ScheduledAction,
+    attempt: u32,
+    last_attempt: bool,
+) -> Result<ExecuteConnectorResponse> {
+    let started_at = now_ms();
+    let clock = std::time::Instant::now();
+    let id = action.connector_id.as_str();
+    let owner = crate::api_keys::authenticate(&state.db, key).await?;
+    let actor = owner.as_ref().map_or_else(|| format!("API key {}", key.id), |user| user.username.clone());
+    let mut result = match owner {
+        None => {
+            ExecuteConnectorResponse::failed(id, "the rule's API key is no longer valid (invalidated, expired, or its owner disabled)", None, false)
+        }
+        Some(owner) => run_as(state, &owner, action).await,
+    };
+    if result.retry == Some(true) && last_attempt {
+        result.retry = Some(false);
+    }
+    let source = format!("rule {} (attempt {attempt})", action.rule_name);
+    log_execution(state, id, &result, Logged { started_at, clock, actor, source, rule_id: Some(action.rule_id.clone()) }).await?;
     Ok(result)
 }
 
-async fn run(state: &AppState, id: &str, params: Map<String, Value>) -> Result<ExecuteConnectorResponse> {
-    refuse_system_id(id, ConnectorOperation::Execute)?;
-    if let Some(connector) = preconfigured(state, id) {
-        let spec = usable_type(state, &connector.connector_type_id, ConnectorOperation::Execute)?;
-        let params = validate::params(spec, params)?;
-        return Ok(executors::run(spec, id, &connector.name, &connector.config, &connector.secrets, &params, &state.outbound_guard()).await);
-    }
-    let row = store::by_id(&state.db, id).await?.ok_or_else(|| ActionsError::NotFound(id.to_owned()))?;
-    let spec = usable_type(state, &row.connector_type_id, ConnectorOperation::Execute)?;
-    let params = validate::params(spec, params)?;
-    let config: Map<String, Value> = serde_json::from_str(&row.config).map_err(anyhow::Error::from)?;
-    let secrets: Map<String, Value> = match state.cipher.decrypt(&row.secrets, &row.id) {
-        Ok(text) => serde_json::from_str(&text).map_err(anyhow::Error::from)?,
-        Err(_) => {
-            return Ok(ExecuteConnectorResponse::failed(
-                id,
-                "the connector's secrets cannot be decrypted (was the encryption key changed?); enter them again",
-                None,
-                false,
-            ));
+async fn run_as(state: &AppState, owner: &crate::auth::AuthUser, action: &ScheduledAction) -> ExecuteConnectorResponse {
+    let id = action.connector_id.as_str();
+    let license = state.license();
+    if let Some(spec) = system_action(id) {
+        if !may_use(spec, &owner.roles) {
+            let needed: Vec<String> = spec.required_privileges.iter().map(ToString::to_string).collect();
+            let message = format!("the rule's owner {} no longer holds {}", owner.username, needed.join(", "));
+            return ExecuteConnectorResponse::failed(id, &message, None, false);
         }
+        if !license.allows(spec.minimum_license) {
+            let message = format!("{} needs a {} licence; this Warden has {}", spec.id, spec.minimum_license.as_str(), license.as_str());
+            return ExecuteConnectorResponse::failed(id, &message, None, false);
+        }
+        return system::run(state, spec, owner, action).await;
+    }
+    if !warden_core::authz::has_privilege(&owner.roles, warden_core::authz::Privilege::ActionsRead) {
+        return ExecuteConnectorResponse::failed(id, &format!("the rule's owner {} no longer holds actions:read", owner.username), None, false);
+    }
+    let prepared = async {
+        let target = resolve(state, id).await?;
+        let spec = usable_type(state, target.type_id(), ConnectorOperation::Execute)?;
+        let rendered = template::render_action_params(spec.id, &action.params, &action.variables)
+            .map_err(|err| ActionsError::BadRequest(format!("the action's params could not be rendered: {err}")))?;
+        let params = validate::params(spec, rendered)?;
+        Ok::<_, ActionsError>((target, spec, params))
     };
-    Ok(executors::run(spec, id, &row.name, &config, &secrets, &params, &state.outbound_guard()).await)
+    match prepared.await {
+        Ok((target, spec, params)) => run_resolved(state, spec, &target, &params).await,
+        Err(err) => ExecuteConnectorResponse::failed(id, &err.to_string(), None, false),
+    }
+}
+
+fn to_execution(row: ExecutionRow) -> ConnectorExecution {
+    ConnectorExecution {
+        connector_id: row.connector_id,
+        started_at: rfc3339(row.started_at),
+        duration_ms: u64::try_from(row.duration_ms).unwrap_or(0),
+        status: warden_core::actions::ExecutionStatus::parse(&row.status).unwrap_or(warden_core::actions::ExecutionStatus::Error),
+        message: row.message,
+        service_message: row.service_message,
+        retry: row.retry.map(|r| r != 0),
+        actor: row.actor,
+        source: row.source,
+        rule_id: row.rule_id,
+    }
+}
+
+/// The actions a rule ran (its action log), newest first (the newest 200).
+pub async fn executions_for_rule(state: &AppState, rule_id: &str) -> Result<Vec<ConnectorExecution>> {
+    Ok(store::executions_for_rule(&state.db, rule_id, store::EXECUTIONS_KEPT).await?.into_iter().map(to_execution).collect())
 }
 
 /// A connector's runs, newest first (the newest 200).
@@ -386,24 +573,12 @@ pub async fn executions(state: &AppState, id: &str) -> Result<Vec<ConnectorExecu
     if !known && rows.is_empty() {
         return Err(ActionsError::NotFound(id.to_owned()));
     }
-    Ok(rows
-        .into_iter()
-        .map(|row| ConnectorExecution {
-            started_at: rfc3339(row.started_at),
-            duration_ms: u64::try_from(row.duration_ms).unwrap_or(0),
-            status: warden_core::actions::ExecutionStatus::parse(&row.status).unwrap_or(warden_core::actions::ExecutionStatus::Error),
-            message: row.message,
-            service_message: row.service_message,
-            retry: row.retry.map(|r| r != 0),
-            actor: row.actor,
-            source: row.source,
-        })
-        .collect())
+    Ok(rows.into_iter().map(to_execution).collect())
 }
 
 /// A connector's change history, newest first (also after it was deleted).
 pub async fn history(state: &AppState, id: &str) -> Result<Vec<ConnectorChange>> {
-    let rows = store::changes(&state.db, id).await?;
+    let rows = changes::of(&state.db, "connector", id).await?;
     if rows.is_empty() {
         return Err(ActionsError::NotFound(id.to_owned()));
     }

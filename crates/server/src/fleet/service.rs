@@ -169,6 +169,53 @@ pub async fn list_agents(state: &AppState, list: AgentList) -> Result<ListRespon
     Ok(ListResponse { items, total, page, per_page, status_summary })
 }
 
+/// An agent a `fleet.agent_status` rule found: its record and since when
+/// (at the latest) it has been in its status.
+pub struct WatchedAgent {
+    pub agent: Agent,
+    pub since: i64,
+}
+
+/// The agents now in one of `statuses` (on one of `policy_ids`, matching
+/// `filter`), for a `fleet.agent_status` rule run.
+pub async fn agents_in_status(
+    state: &AppState,
+    statuses: Vec<AgentStatus>,
+    policy_ids: Option<Vec<String>>,
+    filter: Option<kuery::Query>,
+) -> Result<Vec<WatchedAgent>> {
+    let now = now_ms();
+    let found =
+        matching_agents(state, filter, move |a| statuses.contains(&a.status) && policy_ids.as_ref().is_none_or(|p| p.contains(&a.row.policy_id)))
+            .await?;
+    let mut watched = Vec::with_capacity(found.len());
+    for chunk in found.chunks(500) {
+        let ids: Vec<&str> = chunk.iter().map(|a| a.row.id.as_str()).collect();
+        for row in store::agents_by_ids(&state.db, state.engine, &ids).await? {
+            let status = status(state, &row, now);
+            // An agent's clock may run ahead: never later than now.
+            let since = status_since(state, &row, status).min(now);
+            watched.push(WatchedAgent { agent: to_agent(row, status), since });
+        }
+    }
+    Ok(watched)
+}
+
+/// The earliest moment the agent is known to have been in `status`: when it
+/// reported itself gone, when it fell silent long enough, when it was
+/// unenrolled; otherwise its last check-in.
+fn status_since(state: &AppState, row: &AgentRow, status: AgentStatus) -> i64 {
+    let last_seen = row.last_checkin.unwrap_or(row.enrolled_at);
+    let offline_after = i64::try_from(state.config.agent_offline_after.as_millis()).unwrap_or(i64::MAX);
+    match status {
+        AgentStatus::Uninstalled | AgentStatus::Orphaned | AgentStatus::Migrated => row.audit_unenrolled_time.unwrap_or(last_seen),
+        AgentStatus::Offline => last_seen.saturating_add(offline_after),
+        AgentStatus::Inactive => last_seen.saturating_add(row.inactivity_timeout.saturating_mul(1000)),
+        AgentStatus::Unenrolled => row.unenrolled_at.unwrap_or(last_seen),
+        _ => last_seen,
+    }
+}
+
 fn sort_agents(agents: &mut [Ranked], sort: AgentSortField, descending: bool) {
     let text_key = |a: &Ranked| -> String {
         match sort {

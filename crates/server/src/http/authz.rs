@@ -30,7 +30,7 @@ macro_rules! grants {
     )*};
 }
 
-grants!(FleetRead, FleetAll, UsersAdmin, ApiKeysManageOwn, TasksAdmin, ActionsRead, ActionsAll, CasesRead, CasesAll);
+grants!(FleetRead, FleetAll, UsersAdmin, ApiKeysManageOwn, TasksAdmin, ActionsRead, ActionsAll, RulesRead, RulesAll, CasesRead, CasesAll);
 
 /// The signed-in caller, who holds `G`'s privilege.
 pub struct Require<G>(pub AuthUser, pub PhantomData<G>);

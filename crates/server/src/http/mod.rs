@@ -10,6 +10,7 @@ pub(crate) mod fleet;
 pub(crate) mod fleet_server;
 mod json;
 pub mod openapi;
+mod rules;
 mod security;
 mod spa;
 mod status;
@@ -73,6 +74,7 @@ fn routes() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(api_keys::router())
         .merge(actions::router())
         .merge(cases::router())
+        .merge(rules::router())
         .merge(tasks::router())
         .merge(crate::events::router())
         .merge(fleet::router())
@@ -150,6 +152,7 @@ mod tests {
             ("fleet_server.rs", include_str!("fleet_server.rs")),
             ("json.rs", include_str!("json.rs")),
             ("openapi.rs", include_str!("openapi.rs")),
+            ("rules.rs", include_str!("rules.rs")),
             ("security.rs", include_str!("security.rs")),
             ("spa.rs", include_str!("spa.rs")),
             ("status.rs", include_str!("status.rs")),

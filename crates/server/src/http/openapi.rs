@@ -33,6 +33,8 @@ use crate::AppState;
         (name = "events", description = "Live events for the browser (server-sent events)"),
         (name = "fleet", description = "Kibana's Fleet API: agents, policies, enrollment keys"),
         (name = "fleet-server", description = "Fleet Server's agent API: enroll, check-in, acks, audit"),
+        (name = "actions", description = "Kibana's actions API: connectors, connector types, system actions"),
+        (name = "alerting", description = "Kibana's alerting API: rules, their runs and their alerts"),
     )
 )]
 /// The document's frame (title, tags, shared schemas); the paths come from

@@ -1,4 +1,4 @@
-//! Connectors and their change history.
+//! Connectors and their execution log (their change history is in `changes`).
 
 use sqlx::{Any, Executor, FromRow};
 
@@ -63,55 +63,10 @@ pub async fn delete<'e>(db: impl Executor<'e, Database = Any>, id: &str) -> sqlx
     Ok(sqlx::query("delete from connectors where id = $1").bind(id).execute(db).await?.rows_affected() == 1)
 }
 
-#[derive(Debug, Clone, FromRow)]
-pub struct ChangeRow {
-    pub id: String,
-    pub connector_id: String,
-    pub change: String,
-    pub changed_by: String,
-    pub changed_at: i64,
-    pub summary: String,
-}
-
-/// How many changes of one connector the history keeps.
-pub const CHANGES_KEPT: i64 = 200;
-
-/// Records a change and drops the connector's changes beyond the newest `CHANGES_KEPT`.
-pub async fn insert_change(tx: &mut sqlx::AnyConnection, change: &ChangeRow) -> sqlx::Result<()> {
-    sqlx::query("insert into connector_changes (id, connector_id, change, changed_by, changed_at, summary) values ($1, $2, $3, $4, $5, $6)")
-        .bind(&change.id)
-        .bind(&change.connector_id)
-        .bind(&change.change)
-        .bind(&change.changed_by)
-        .bind(change.changed_at)
-        .bind(&change.summary)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "delete from connector_changes where connector_id = $1 and id not in
-           (select id from connector_changes where connector_id = $1 order by changed_at desc, id desc limit $2)",
-    )
-    .bind(&change.connector_id)
-    .bind(CHANGES_KEPT)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
-}
-
 /// A deleted connector's runs go with it (its change history stays).
 pub async fn delete_executions<'e>(db: impl Executor<'e, Database = Any>, connector_id: &str) -> sqlx::Result<()> {
     sqlx::query("delete from connector_executions where connector_id = $1").bind(connector_id).execute(db).await?;
     Ok(())
-}
-
-/// A connector's history, newest first.
-pub async fn changes<'e>(db: impl Executor<'e, Database = Any>, connector_id: &str) -> sqlx::Result<Vec<ChangeRow>> {
-    sqlx::query_as(
-        "select id, connector_id, change, changed_by, changed_at, summary from connector_changes where connector_id = $1 order by changed_at desc, id desc",
-    )
-    .bind(connector_id)
-    .fetch_all(db)
-    .await
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -127,6 +82,8 @@ pub struct ExecutionRow {
     pub retry: Option<i64>,
     pub actor: String,
     pub source: String,
+    /// Set when a rule scheduled the run.
+    pub rule_id: Option<String>,
 }
 
 /// How many runs of one connector the log keeps.
@@ -135,8 +92,8 @@ pub const EXECUTIONS_KEPT: i64 = 200;
 /// Records a run and drops the connector's runs beyond the newest `EXECUTIONS_KEPT`.
 pub async fn insert_execution(tx: &mut sqlx::AnyConnection, row: &ExecutionRow) -> sqlx::Result<()> {
     sqlx::query(
-        "insert into connector_executions (id, connector_id, started_at, duration_ms, status, message, service_message, retry, actor, source)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "insert into connector_executions (id, connector_id, started_at, duration_ms, status, message, service_message, retry, actor, source, rule_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&row.id)
     .bind(&row.connector_id)
@@ -148,6 +105,7 @@ pub async fn insert_execution(tx: &mut sqlx::AnyConnection, row: &ExecutionRow) 
     .bind(row.retry)
     .bind(&row.actor)
     .bind(&row.source)
+    .bind(&row.rule_id)
     .execute(&mut *tx)
     .await?;
     sqlx::query(
@@ -164,10 +122,22 @@ pub async fn insert_execution(tx: &mut sqlx::AnyConnection, row: &ExecutionRow) 
 /// A connector's runs, newest first.
 pub async fn executions<'e>(db: impl Executor<'e, Database = Any>, connector_id: &str) -> sqlx::Result<Vec<ExecutionRow>> {
     sqlx::query_as(
-        "select id, connector_id, started_at, duration_ms, status, message, service_message, retry, actor, source
+        "select id, connector_id, started_at, duration_ms, status, message, service_message, retry, actor, source, rule_id
          from connector_executions where connector_id = $1 order by started_at desc, id desc",
     )
     .bind(connector_id)
+    .fetch_all(db)
+    .await
+}
+
+/// The runs a rule scheduled, newest first (at most `limit`).
+pub async fn executions_for_rule<'e>(db: impl Executor<'e, Database = Any>, rule_id: &str, limit: i64) -> sqlx::Result<Vec<ExecutionRow>> {
+    sqlx::query_as(
+        "select id, connector_id, started_at, duration_ms, status, message, service_message, retry, actor, source, rule_id
+         from connector_executions where rule_id = $1 order by started_at desc, id desc limit $2",
+    )
+    .bind(rule_id)
+    .bind(limit)
     .fetch_all(db)
     .await
 }

@@ -3,9 +3,11 @@
 
 pub mod api_keys;
 pub mod cases;
+pub mod changes;
 pub mod connectors;
 pub mod fleet;
 pub mod login_failures;
+pub mod rules;
 pub mod sessions;
 pub mod settings;
 pub mod tasks;

@@ -144,11 +144,12 @@ pub struct Finished<'a> {
     pub result: Option<&'a str>,
 }
 
-/// Idle again (rescheduled or retrying). False if the claim was lost.
+/// Idle again (rescheduled or retrying; at once if it was asked to run
+/// meanwhile). False if the claim was lost.
 pub async fn finish_idle<'e>(db: impl Executor<'e, Database = Any>, id: &str, owner: &str, f: &Finished<'_>) -> sqlx::Result<bool> {
     let result = sqlx::query(
         "update tasks set status = 'idle', owner = null, lease_until = null, started_at = null,
-             run_at = $3, retry_at = $4, attempts = $5, state = $6, last_run_at = $7, last_duration_ms = $8,
+             run_at = case when run_again = 1 then $7 + $8 else $3 end, run_again = 0, retry_at = $4, attempts = $5, state = $6, last_run_at = $7, last_duration_ms = $8,
              last_error = $9, last_result = coalesce($10, last_result), runs = runs + 1,
              failures = failures + (case when $9 is null then 0 else 1 end)
          where id = $1 and owner = $2",
@@ -223,6 +224,33 @@ pub async fn run_soon<'e>(db: impl Executor<'e, Database = Any>, id: &str, now: 
             .execute(db)
             .await?;
     Ok(result.rows_affected() == 1)
+}
+
+/// Asks a task to run as soon as it can: an idle one becomes due now; a
+/// claimed or running one runs once more when it finishes (however many ask).
+/// False if there is no such task.
+pub async fn request_run<'e>(db: impl Executor<'e, Database = Any>, id: &str, now: i64) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "update tasks set
+             run_at = case when status = 'idle' and run_at > $2 then $2 else run_at end,
+             run_again = case when status in ('claiming', 'running') then 1 else run_again end
+         where id = $1",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub async fn delete<'e>(db: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<()> {
+    sqlx::query("delete from tasks where id = $1").bind(id).execute(db).await?;
+    Ok(())
+}
+
+/// When a task is next due, and whether it is running now.
+pub async fn due<'e>(db: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<Option<(i64, String)>> {
+    sqlx::query_as("select run_at, status from tasks where id = $1").bind(id).fetch_optional(db).await
 }
 
 pub async fn status_of<'e>(db: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<Option<String>> {

@@ -90,3 +90,13 @@ pub async fn set_enabled<'e>(db: impl Executor<'e, Database = Any>, username: &s
         .await?;
     Ok(result.rows_affected() == 1)
 }
+
+pub async fn set_roles<'e>(db: impl Executor<'e, Database = Any>, username: &str, roles: &[Role]) -> sqlx::Result<bool> {
+    let result = sqlx::query("update users set roles = $2, updated_at = $3 where username = $1")
+        .bind(username)
+        .bind(roles_json(roles))
+        .bind(now_ms())
+        .execute(db)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}

@@ -234,6 +234,16 @@ impl TaskManager {
         }
     }
 
+    /// Asks a task to run as soon as it can; a run in progress is followed by
+    /// one more (coalesced: many requests during a run make one). Never a conflict.
+    pub async fn request_run(&self, id: &str) -> sqlx::Result<bool> {
+        let known = store::request_run(&self.db, id, now_ms()).await?;
+        if known {
+            self.wake.notify_one();
+        }
+        Ok(known)
+    }
+
     /// Polls until `shutdown` is called.
     pub async fn run(self: Arc<Self>) {
         let mut stopping = self.stopping.subscribe();
@@ -366,7 +376,11 @@ impl TaskManager {
         }
         let next = after_run(definition.schedule(row.interval_ms), result.is_ok(), attempt, now_ms());
         match self.record(&row, &owner, next, &result, started_at, duration_ms).await {
-            Ok(()) => self.events.publish(Event::task_changed(&row.id)),
+            Ok(()) => {
+                self.events.publish(Event::task_changed(&row.id));
+                // It may have been asked to run again meanwhile (`request_run`).
+                self.wake.notify_one();
+            }
             Err(err) => tracing::warn!(error = %err, "could not record the task's run; it will run again when its lease lapses"),
         }
         self.forget(&row.id);

@@ -24,6 +24,7 @@ use Privilege::{FleetAll, FleetRead};
 /// fresh number, `{agent}` an enrolled agent, `{fresh_agent}` a new agent for
 /// this call, `{fresh_policy}` a new empty policy for this call, `{connector}`
 /// a server-log connector, `{fresh_connector}` a new one for this call,
+/// `{rule}` a `fleet.agent_status` rule, `{fresh_rule}` a new one for this call,
 /// `{case}` a case, `{fresh_case}` and `{fresh_case_version}` a new case for
 /// this call and its version.
 const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
@@ -68,6 +69,41 @@ const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
     ),
     ("GET", "api/cases/{case}/comments/_find", Access::Needs(Privilege::CasesRead), None),
     ("DELETE", "api/cases?ids={fresh_case}", Access::Needs(Privilege::CasesAll), None),
+    (
+        "POST",
+        "api/alerting/rule",
+        Access::Needs(Privilege::RulesAll),
+        Some(
+            r#"{"name": "rule {n}", "rule_type_id": "fleet.agent_status", "consumer": "alerts", "schedule": {"interval": "1h"}, "params": {"statuses": ["uninstalled"]}}"#,
+        ),
+    ),
+    (
+        "POST",
+        "api/alerting/rule/authz-rule-{n}",
+        Access::Needs(Privilege::RulesAll),
+        Some(
+            r#"{"name": "rule {n}", "rule_type_id": "fleet.agent_status", "consumer": "alerts", "schedule": {"interval": "1h"}, "params": {"statuses": ["uninstalled"]}}"#,
+        ),
+    ),
+    ("GET", "api/alerting/rule/{rule}", Access::Needs(Privilege::RulesRead), None),
+    (
+        "PUT",
+        "api/alerting/rule/{rule}",
+        Access::Needs(Privilege::RulesAll),
+        Some(r#"{"name": "rule {n}", "schedule": {"interval": "1h"}, "params": {"statuses": ["orphaned"]}}"#),
+    ),
+    ("GET", "api/alerting/rules/_find", Access::Needs(Privilege::RulesRead), None),
+    ("POST", "api/alerting/rule/{rule}/_disable", Access::Needs(Privilege::RulesAll), None),
+    ("POST", "api/alerting/rule/{rule}/_enable", Access::Needs(Privilege::RulesAll), None),
+    ("POST", "api/alerting/rule/{rule}/_mute_all", Access::Needs(Privilege::RulesAll), None),
+    ("POST", "api/alerting/rule/{rule}/_unmute_all", Access::Needs(Privilege::RulesAll), None),
+    ("GET", "api/alerting/rule_types", Access::Needs(Privilege::RulesRead), None),
+    ("GET", "internal/alerting/rule/{rule}/_runs", Access::Needs(Privilege::RulesRead), None),
+    ("GET", "internal/alerting/rule/{rule}/_history", Access::Needs(Privilege::RulesRead), None),
+    ("GET", "internal/alerting/rule/{rule}/_action_executions", Access::Needs(Privilege::RulesRead), None),
+    ("GET", "internal/alerting/alerts/_find", Access::Needs(Privilege::RulesRead), None),
+    ("GET", "internal/alerting/alert/no-such-alert", Access::NeedsThen404(Privilege::RulesRead), None),
+    ("DELETE", "api/alerting/rule/{fresh_rule}", Access::Needs(Privilege::RulesAll), None),
     ("GET", "api/task_manager/_health", Access::SignedIn, None),
     ("GET", "internal/warden/events", Access::SignedIn, None),
     ("POST", "internal/task_manager/tasks/no-such-task/_run_soon", Access::NeedsThen404(Privilege::TasksAdmin), None),
@@ -166,6 +202,12 @@ async fn every_route_for_every_role() {
     let connector = post_json(&admin, &app.url("api/actions/connector"), log_connector.clone()).await["id"].as_str().unwrap().to_owned();
     let case_body: serde_json::Value = serde_json::from_str(&CASE_BODY.replace("{n}", "0")).unwrap();
     let case = post_json(&admin, &app.url("api/cases"), case_body.clone()).await["id"].as_str().unwrap().to_owned();
+    let status_rule = serde_json::json!({
+        "name": "authz rule", "rule_type_id": "fleet.agent_status", "consumer": "alerts",
+        "schedule": {"interval": "1h"}, "params": {"statuses": ["uninstalled"]},
+        "actions": [{"id": connector, "group": "default", "params": {"message": "{{context.agent.id}} is {{context.status}}"}}]
+    });
+    let rule = post_json(&admin, &app.url("api/alerting/rule"), status_rule.clone()).await["id"].as_str().unwrap().to_owned();
     let mut n = 0;
     let mut failures = Vec::new();
     for (method, path, access, body) in ROUTES {
@@ -178,7 +220,16 @@ async fn every_route_for_every_role() {
                 (Access::NeedsSignIn(privilege), Some(role)) => !by_key && has_privilege(&[*role], *privilege),
             };
             n += 1;
-            let mut path = path.replace("{agent}", &agent).replace("{connector}", &connector).replace("{case}", &case).replace("{n}", &n.to_string());
+            let mut path = path
+                .replace("{agent}", &agent)
+                .replace("{connector}", &connector)
+                .replace("{case}", &case)
+                .replace("{rule}", &rule)
+                .replace("{n}", &n.to_string());
+            if path.contains("{fresh_rule}") {
+                let fresh = post_json(&admin, &app.url("api/alerting/rule"), status_rule.clone()).await["id"].as_str().unwrap().to_owned();
+                path = path.replace("{fresh_rule}", &fresh);
+            }
             let mut body = body.map(|b| b.replace("{n}", &n.to_string()));
             if path.contains("{fresh_case}") || body.as_ref().is_some_and(|b| b.contains("{fresh_case}")) {
                 let fresh = post_json(&admin, &app.url("api/cases"), case_body.clone()).await;

@@ -16,7 +16,7 @@ use crate::helpers::{DEMO_PASSWORD, TestApp, spawn_app};
 const PUBLIC: &[(&str, &str)] = &[("get", "/api/status"), ("get", "/api/openapi.json"), ("post", "/internal/security/logout")];
 
 /// Routes whose path parameter names what they create: it cannot be unknown (a taken id is a 409).
-const CREATES_AT_ID: &[(&str, &str)] = &[("post", "/api/actions/connector/{id}")];
+const CREATES_AT_ID: &[(&str, &str)] = &[("post", "/api/actions/connector/{id}"), ("post", "/api/alerting/rule/{id}")];
 
 /// Routes that take a user but check no privilege, and the routes that take
 /// no user: they never answer 403 for a missing privilege.

@@ -1,0 +1,54 @@
+//! The `fleet.agent_status` rule type: one alert per agent in a watched
+//! status (for at least `for_at_least`), with the agent, its host, its status
+//! and why as the alert's context.
+
+use serde_json::{Map, Value, json};
+use warden_core::rules::AgentStatusParams;
+
+use crate::AppState;
+
+/// One alert the run found: what it is about and what actions may tell.
+pub struct Instance {
+    pub id: String,
+    pub context: Map<String, Value>,
+}
+
+pub async fn evaluate(state: &AppState, params: &AgentStatusParams, now: i64) -> anyhow::Result<Vec<Instance>> {
+    let filter = match params.kuery.as_deref() {
+        Some(text) => warden_core::kuery::parse(text).map_err(|err| anyhow::anyhow!("the rule's kuery no longer parses: {}", err.0))?,
+        None => None,
+    };
+    let held_since = now.saturating_sub(params.for_at_least_ms());
+    let agents = crate::fleet::service::agents_in_status(state, params.statuses.clone(), params.policy_ids.clone(), filter).await?;
+    Ok(agents
+        .into_iter()
+        .filter(|watched| watched.since.min(now) <= held_since)
+        .map(|watched| {
+            let agent = watched.agent;
+            let hostname = agent.local_metadata.pointer("/host/hostname").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let reason = match agent.audit_unenrolled_reason {
+                Some(reason) => format!("{} ({})", agent.status.explanation(), reason.as_str()),
+                None => agent.status.explanation().to_owned(),
+            };
+            let context = json!({
+                "agent": {
+                    "id": agent.id.as_str(),
+                    "name": hostname,
+                    "version": agent.agent.version,
+                    "policy_id": agent.policy_id.as_str(),
+                    "status": agent.status.as_str(),
+                    "status_label": agent.status.label(),
+                    "last_checkin": agent.last_checkin,
+                    "tags": agent.tags,
+                },
+                "host": { "name": hostname, "hostname": hostname },
+                "status": agent.status.as_str(),
+                "reason": reason,
+                "since": crate::fleet::rfc3339(watched.since),
+                "audit_unenrolled_reason": agent.audit_unenrolled_reason.map(|r| r.as_str()),
+                "audit_unenrolled_time": agent.audit_unenrolled_time,
+            });
+            Instance { id: agent.id.as_str().to_owned(), context: context.as_object().cloned().unwrap_or_default() }
+        })
+        .collect())
+}
