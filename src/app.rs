@@ -10,9 +10,7 @@ use leptos_router::{Lazy, LazyRoute, lazy_route, path};
 
 use crate::components::shell::Shell;
 use crate::components::toast::provide_toasts;
-use crate::pages::{
-    console::ConsolePage, login::LoginPage, not_found::NotFoundPage, overview::OverviewPage, response_actions::ResponseActionsPage, rules::RulesPage,
-};
+use crate::pages::{console::ConsolePage, login::LoginPage, not_found::NotFoundPage, overview::OverviewPage, response_actions::ResponseActionsPage};
 use crate::session;
 
 #[component]
@@ -29,7 +27,13 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("response-actions") view=ResponseActionsPage />
                     <Route path=path!("fleet") view={Lazy::<FleetRoute>::new()} />
                     <Route path=path!("fleet/agents/:id") view={Lazy::<AgentRoute>::new()} />
-                    <Route path=path!("rules") view=RulesPage />
+                    <Route path=path!("rules") view={Lazy::<RulesRoute>::new()} />
+                    <Route path=path!("rules/new") view={Lazy::<NewRuleRoute>::new()} />
+                    <Route path=path!("rules/:id") view={Lazy::<RuleRoute>::new()} />
+                    <Route path=path!("rules/:id/edit") view={Lazy::<EditRuleRoute>::new()} />
+                    <Route path=path!("alerts") view={Lazy::<AlertsRoute>::new()} />
+                    <Route path=path!("cases") view={Lazy::<CasesRoute>::new()} />
+                    <Route path=path!("cases/:id") view={Lazy::<CaseRoute>::new()} />
                     <Route path=path!("connectors") view={Lazy::<ConnectorsRoute>::new()} />
                     <Route path=path!("connectors/:id") view={Lazy::<ConnectorRoute>::new()} />
                     <Route path=path!("tasks") view={Lazy::<TasksRoute>::new()} />
@@ -67,6 +71,13 @@ lazy_pages! {
     ApiKeysRoute => crate::pages::api_keys::ApiKeysPage,
     ConnectorsRoute => crate::pages::connectors::ConnectorsPage,
     ConnectorRoute => crate::pages::connectors::ConnectorPage,
+    RulesRoute => crate::pages::rules::RulesPage,
+    NewRuleRoute => crate::pages::rule_form::NewRulePage,
+    EditRuleRoute => crate::pages::rule_form::EditRulePage,
+    RuleRoute => crate::pages::rules::RulePage,
+    AlertsRoute => crate::pages::alerts::AlertsPage,
+    CasesRoute => crate::pages::cases::CasesPage,
+    CaseRoute => crate::pages::cases::CasePage,
 }
 
 /// Warden's base path (`""` or `/warden`), read once from the `<base href>`

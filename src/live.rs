@@ -26,27 +26,35 @@ pub enum Topic {
     Tasks,
     /// Connectors: their list, each one's runs and history.
     Connectors,
+    /// Rules, their runs and their alerts.
+    Rules,
+    /// Cases.
+    Cases,
 }
 
+/// How many topics there are (the length of the per-topic arrays).
+const TOPICS: usize = 5;
+
 impl Topic {
-    const ALL: [Topic; 3] = [Topic::Fleet, Topic::Tasks, Topic::Connectors];
+    const ALL: [Topic; TOPICS] = [Topic::Fleet, Topic::Tasks, Topic::Connectors, Topic::Rules, Topic::Cases];
 
     fn of(kind: EventKind) -> Option<Topic> {
         match kind {
             EventKind::AgentEvent | EventKind::AgentChanged => Some(Topic::Fleet),
             EventKind::TaskChanged => Some(Topic::Tasks),
             EventKind::ConnectorChanged => Some(Topic::Connectors),
-            // No page shows cases yet.
-            EventKind::CaseChanged | EventKind::RuleChanged | EventKind::AgentActionQueued | EventKind::Resync => None,
+            EventKind::RuleChanged => Some(Topic::Rules),
+            EventKind::CaseChanged => Some(Topic::Cases),
+            EventKind::AgentActionQueued | EventKind::Resync => None,
         }
     }
 }
 
 #[derive(Clone, Copy)]
 struct Live {
-    versions: [RwSignal<u64>; 3],
+    versions: [RwSignal<u64>; TOPICS],
     /// Whether a refetch is already due for the topic.
-    due: StoredValue<[bool; 3]>,
+    due: StoredValue<[bool; TOPICS]>,
 }
 
 impl Live {
@@ -70,7 +78,7 @@ impl Live {
 /// Opens the stream for as long as the calling component (the signed-in
 /// layout) lives.
 pub fn provide_live() {
-    let live = Live { versions: [RwSignal::new(0), RwSignal::new(0), RwSignal::new(0)], due: StoredValue::new([false; 3]) };
+    let live = Live { versions: std::array::from_fn(|_| RwSignal::new(0)), due: StoredValue::new([false; TOPICS]) };
     provide_context(live);
     let Ok(source) = web_sys::EventSource::new(paths::EVENTS) else { return };
     let mut listeners = Vec::new();

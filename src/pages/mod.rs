@@ -1,5 +1,7 @@
 pub mod agent;
+pub mod alerts;
 pub mod api_keys;
+pub mod cases;
 pub mod connectors;
 pub mod console;
 pub mod fleet;
@@ -7,5 +9,6 @@ pub mod login;
 pub mod not_found;
 pub mod overview;
 pub mod response_actions;
+pub mod rule_form;
 pub mod rules;
 pub mod tasks;

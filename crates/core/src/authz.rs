@@ -355,6 +355,8 @@ pub enum Section {
     ResponseActions,
     Fleet,
     Rules,
+    Alerts,
+    Cases,
     Connectors,
     Tasks,
 }
@@ -376,7 +378,16 @@ pub const CONSOLE_COMMAND_PRIVILEGES: &[Privilege] = &[
 ];
 
 impl Section {
-    pub const ALL: [Section; 6] = [Section::Console, Section::ResponseActions, Section::Fleet, Section::Rules, Section::Connectors, Section::Tasks];
+    pub const ALL: [Section; 8] = [
+        Section::Console,
+        Section::ResponseActions,
+        Section::Fleet,
+        Section::Rules,
+        Section::Alerts,
+        Section::Cases,
+        Section::Connectors,
+        Section::Tasks,
+    ];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -384,6 +395,8 @@ impl Section {
             Section::ResponseActions => "Response actions",
             Section::Fleet => "Fleet",
             Section::Rules => "Rules",
+            Section::Alerts => "Alerts",
+            Section::Cases => "Cases",
             Section::Connectors => "Connectors",
             Section::Tasks => "Tasks",
         }
@@ -396,6 +409,8 @@ impl Section {
             Section::ResponseActions => "/response-actions",
             Section::Fleet => "/fleet",
             Section::Rules => "/rules",
+            Section::Alerts => "/alerts",
+            Section::Cases => "/cases",
             Section::Connectors => "/connectors",
             Section::Tasks => "/tasks",
         }
@@ -408,7 +423,9 @@ impl Section {
             Section::Console => CONSOLE_COMMAND_PRIVILEGES.iter().any(|p| has(*p)),
             Section::ResponseActions => has(Privilege::ResponseActionsLogRead),
             Section::Fleet => has(Privilege::FleetRead),
-            Section::Rules => has(Privilege::RulesRead),
+            // Alerts are rules' output: whoever may read rules may read them.
+            Section::Rules | Section::Alerts => has(Privilege::RulesRead),
+            Section::Cases => has(Privilege::CasesRead),
             Section::Connectors => has(Privilege::ActionsRead),
             // Task health is read-only and concerns everyone on shift.
             Section::Tasks => true,
