@@ -9,7 +9,7 @@ test("sign in shows the shell with every section for a superuser", async ({ page
   await signIn(page, "admin");
   await expect(page.getByRole("heading", { name: "Welcome, Ada Admin" })).toBeVisible();
   const nav = page.getByRole("navigation", { name: "Main" });
-  for (const section of ["Console", "Response actions", "Fleet", "Rules", "Connectors", "Tasks"]) {
+  for (const section of ["Console", "Response actions", "Fleet", "Rules", "Alerts", "Cases", "Connectors", "Tasks"]) {
     await expect(nav.getByRole("link", { name: section })).toBeVisible();
   }
   // Live data from the server, not a placeholder.

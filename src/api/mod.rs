@@ -7,6 +7,7 @@
 pub mod actions;
 pub mod api_keys;
 pub mod fleet;
+pub mod rules;
 pub mod session;
 pub mod tasks;
 

@@ -106,6 +106,8 @@ routes! {
     fn rule_history(id) = "internal/alerting/rule/{id}/_history";
     /// `GET`: the actions a rule ran.
     fn rule_action_executions(id) = "internal/alerting/rule/{id}/_action_executions";
+    /// `GET`: what the rule form must know (the minimum schedule interval).
+    const ALERTING_CONFIG = "internal/alerting/_config";
     /// `GET`: alerts across rules, filtered and paged.
     const ALERTS_FIND = "internal/alerting/alerts/_find";
     /// `GET`: one alert.

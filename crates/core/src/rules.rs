@@ -370,6 +370,39 @@ pub const MAX_TAGS: usize = 100;
 pub const MAX_TAG_CHARS: usize = 256;
 pub const MAX_ACTIONS: usize = 50;
 
+/// A rule's name: 1 to 256 characters, not only spaces.
+pub fn validate_name(name: &str) -> Result<(), String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(format!("[request body.name]: must be 1 to {MAX_NAME_CHARS} characters"));
+    }
+    Ok(())
+}
+
+/// A rule's tags: at most 100, each 1 to 256 characters.
+pub fn validate_tags(tags: &[String]) -> Result<(), String> {
+    if tags.len() > MAX_TAGS {
+        return Err(format!("[request body.tags]: at most {MAX_TAGS} tags"));
+    }
+    match tags.iter().find(|tag| tag.trim().is_empty() || tag.chars().count() > MAX_TAG_CHARS) {
+        Some(tag) => Err(format!("[request body.tags]: \"{tag}\" must be 1 to {MAX_TAG_CHARS} characters")),
+        None => Ok(()),
+    }
+}
+
+/// A rule's schedule against the server's minimum (Kibana's message; `verb`
+/// is `creating` or `updating`); its interval in milliseconds.
+pub fn validate_schedule(schedule: &RuleSchedule, minimum_interval_ms: i64, verb: &str) -> Result<i64, String> {
+    let interval_ms = parse_duration_ms(&schedule.interval, "request body.schedule.interval")?;
+    if interval_ms < minimum_interval_ms {
+        return Err(format!(
+            "Error {verb} rule: the interval is less than the allowed minimum interval of {}",
+            format_duration_ms(minimum_interval_ms)
+        ));
+    }
+    Ok(interval_ms)
+}
+
 /// The fields every save checks, whatever the rule type: name, tags, the
 /// schedule against `minimum_interval_ms`, and rule-level notify settings.
 pub fn validate_common(
@@ -380,23 +413,9 @@ pub fn validate_common(
     minimum_interval_ms: i64,
     verb: &str,
 ) -> Result<i64, RuleRefusal> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-        return Err(bad(format!("[request body.name]: must be 1 to {MAX_NAME_CHARS} characters")));
-    }
-    if tags.len() > MAX_TAGS {
-        return Err(bad(format!("[request body.tags]: at most {MAX_TAGS} tags")));
-    }
-    if let Some(tag) = tags.iter().find(|tag| tag.trim().is_empty() || tag.chars().count() > MAX_TAG_CHARS) {
-        return Err(bad(format!("[request body.tags]: \"{tag}\" must be 1 to {MAX_TAG_CHARS} characters")));
-    }
-    let interval_ms = parse_duration_ms(&schedule.interval, "request body.schedule.interval").map_err(bad)?;
-    if interval_ms < minimum_interval_ms {
-        return Err(bad(format!(
-            "Error {verb} rule: the interval is less than the allowed minimum interval of {}",
-            format_duration_ms(minimum_interval_ms)
-        )));
-    }
+    validate_name(name).map_err(bad)?;
+    validate_tags(tags).map_err(bad)?;
+    let interval_ms = validate_schedule(schedule, minimum_interval_ms, verb).map_err(bad)?;
     if let Some(throttle) = throttle {
         parse_duration_ms(throttle, "request body.throttle").map_err(bad)?;
     }
@@ -615,6 +634,57 @@ pub fn validate_agent_status_params(params: &Map<String, Value>) -> Result<Agent
         parse_duration_ms(duration, "request body.params.for_at_least")?;
     }
     Ok(parsed)
+}
+
+/// What a `fleet.agent_status` rule's action templates may name, with what
+/// each holds: the variables picker's list. The server builds exactly these
+/// (`rules::agent_status` on the server; an API test holds the two together).
+pub const AGENT_STATUS_VARIABLES: &[(&str, &str)] = &[
+    ("rule.id", "The rule's id"),
+    ("rule.name", "The rule's name"),
+    ("rule.tags", "The rule's tags"),
+    ("alert.id", "The alert's instance: the agent's id"),
+    ("alert.uuid", "This alert's id"),
+    ("alert.actionGroup", "default (firing) or recovered"),
+    ("date", "When the rule ran"),
+    ("context.agent.id", "The agent's id"),
+    ("context.agent.name", "The agent's host name"),
+    ("context.agent.version", "The agent's version"),
+    ("context.agent.policy_id", "The agent's policy"),
+    ("context.agent.last_checkin", "When the agent last checked in"),
+    ("context.host.name", "The host's name"),
+    ("context.status", "The agent's status (uninstalled, orphaned, offline…)"),
+    ("context.reason", "Why the agent is in that status"),
+    ("context.since", "Since when (at the latest) it has been"),
+    ("context.audit_unenrolled_reason", "What the agent reported as it left (uninstall, orphaned…)"),
+    ("context.audit_unenrolled_time", "When it reported it"),
+];
+
+/// What a summary action's templates may name besides `rule.*` and `date`.
+pub const SUMMARY_VARIABLES: &[(&str, &str)] = &[
+    ("alerts.new.count", "Alerts that started this run"),
+    ("alerts.ongoing.count", "Alerts still active"),
+    ("alerts.recovered.count", "Alerts that recovered this run"),
+    ("alerts.all.count", "All of them"),
+    ("alerts.new.data", "The new alerts (a list: {{#alerts.new.data}}{{context.host.name}} {{/alerts.new.data}})"),
+];
+
+/// Kibana's `GET /internal/alerting/_config` (what the rule form needs to know).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct AlertingConfig {
+    pub minimum_schedule_interval: MinimumScheduleInterval,
+    pub is_using_security: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MinimumScheduleInterval {
+    /// A duration such as `1m`.
+    pub value: String,
+    /// Always true in Warden: a shorter schedule is refused, not warned about.
+    pub enforce: bool,
 }
 
 /// Checks a rule type's params; the message names the field.

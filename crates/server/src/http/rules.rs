@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 use warden_core::actions::{ConnectorChange, ConnectorExecution};
 use warden_core::error::ErrorBody;
 use warden_core::rules::{
-    Alert, AlertStatus, CreateRuleRequest, FindAlertsResponse, FindRulesResponse, Rule, RuleRun, RuleTypeInfo, UpdateRuleRequest,
+    Alert, AlertStatus, AlertingConfig, CreateRuleRequest, FindAlertsResponse, FindRulesResponse, Rule, RuleRun, RuleTypeInfo, UpdateRuleRequest,
 };
 
 use super::authz::{Require, RulesAll, RulesRead};
@@ -29,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(mute_all))
         .routes(routes!(unmute_all))
         .routes(routes!(types))
+        .routes(routes!(config))
         .routes(routes!(runs))
         .routes(routes!(history))
         .routes(routes!(action_log))
@@ -232,6 +233,13 @@ rule_switch!(
     responses((status = 200, body = Vec<RuleTypeInfo>), (status = 403, description = "Missing rules:read", body = ErrorBody), SignedInErrors))]
 async fn types(Require(user, _): Require<RulesRead>) -> axum::Json<Vec<RuleTypeInfo>> {
     axum::Json(rules::types(&user))
+}
+
+/// What the rule form must know: the shortest schedule a rule may have.
+#[utoipa::path(get, path = "/internal/alerting/_config", tag = "alerting",
+    responses((status = 200, body = AlertingConfig), (status = 403, description = "Missing rules:read", body = ErrorBody), SignedInErrors))]
+async fn config(State(state): State<AppState>, _: Require<RulesRead>) -> axum::Json<AlertingConfig> {
+    axum::Json(rules::config(&state))
 }
 
 /// The rule's runs, newest first (the newest 200): when, how long, what each found and queued, and errors.

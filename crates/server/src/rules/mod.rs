@@ -89,6 +89,17 @@ pub fn types(user: &AuthUser) -> Vec<RuleTypeInfo> {
     RULE_TYPES.iter().map(|spec| RuleTypeInfo::of(spec, &user.roles)).collect()
 }
 
+pub fn config(state: &AppState) -> warden_core::rules::AlertingConfig {
+    let minimum = i64::try_from(state.config.rules_minimum_interval.as_millis()).unwrap_or(i64::MAX);
+    warden_core::rules::AlertingConfig {
+        minimum_schedule_interval: warden_core::rules::MinimumScheduleInterval {
+            value: warden_core::rules::format_duration_ms(minimum),
+            enforce: true,
+        },
+        is_using_security: true,
+    }
+}
+
 /// The biggest params object a rule or one of its actions may carry.
 const MAX_PARAMS_BYTES: usize = 64 * 1024;
 

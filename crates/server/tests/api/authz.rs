@@ -98,6 +98,7 @@ const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
     ("POST", "api/alerting/rule/{rule}/_mute_all", Access::Needs(Privilege::RulesAll), None),
     ("POST", "api/alerting/rule/{rule}/_unmute_all", Access::Needs(Privilege::RulesAll), None),
     ("GET", "api/alerting/rule_types", Access::Needs(Privilege::RulesRead), None),
+    ("GET", "internal/alerting/_config", Access::Needs(Privilege::RulesRead), None),
     ("GET", "internal/alerting/rule/{rule}/_runs", Access::Needs(Privilege::RulesRead), None),
     ("GET", "internal/alerting/rule/{rule}/_history", Access::Needs(Privilege::RulesRead), None),
     ("GET", "internal/alerting/rule/{rule}/_action_executions", Access::Needs(Privilege::RulesRead), None),

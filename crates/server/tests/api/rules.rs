@@ -317,6 +317,11 @@ async fn an_uninstalled_agent_fires_the_rule_at_once_and_recovers_when_it_is_bac
     assert_eq!(active[0]["status"], "active");
     assert_eq!(active[0]["instance_id"], agent.id);
     assert_eq!(active[0]["context"]["audit_unenrolled_reason"], "uninstall");
+    // Every context variable the form's picker offers is in the alert's context.
+    for (name, _) in warden_core::rules::AGENT_STATUS_VARIABLES.iter().filter(|(name, _)| name.starts_with("context.")) {
+        let pointer = format!("/{}", name.trim_start_matches("context.").replace('.', "/"));
+        assert!(active[0]["context"].pointer(&pointer).is_some_and(|v| !v.is_null()), "{name} missing from {}", active[0]["context"]);
+    }
     let runs = get_json(&app, &author, &format!("internal/alerting/rule/{rule_id}/_runs")).await;
     assert!(runs.as_array().unwrap().iter().any(|r| r["trigger"] == "fleet"), "{runs}");
 
