@@ -2,21 +2,50 @@
 # `make run`: Warden with demo data on http://127.0.0.1:8080, plus a small
 # swarm of simulated agents so every Fleet status is on screen: some online,
 # some degraded, some uninstalled, some orphaned (Detached Endpoint), and some
-# that go silent and turn offline after a minute.
+# that go silent and turn offline after a minute. A compliance rule watches
+# them: the uninstalled and orphaned ones raise alerts, call a webhook (a
+# receiver this script starts, printing what it gets to data/demo-webhooks.log)
+# and open a case each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 listen=${WARDEN_LISTEN:-127.0.0.1:8080}
+receiver=${DEMO_WEBHOOK_RECEIVER:-127.0.0.1:8091}
+mkdir -p data
 
+target/debug/warden-agent receive --listen "$receiver" > data/demo-webhooks.log &
+sink=$!
 target/debug/warden serve --demo --listen "$listen" --agent-offline-after 1m &
 warden=$!
 swarm=
-trap 'kill $warden $swarm 2>/dev/null || true' EXIT INT TERM
+trap 'kill $warden $sink $swarm 2>/dev/null || true' EXIT INT TERM
 
 for _ in $(seq 1 120); do
   curl -fs "http://$listen/api/status" >/dev/null 2>&1 && break
   kill -0 $warden 2>/dev/null || exit 1
   sleep 0.5
 done
+
+# The demo's compliance rule and its webhook, through the API as a user would
+# (created once: a 409 means they are there already).
+api() { curl -s -o /dev/null -w '%{http_code}' -u admin:warden-demo -H 'kbn-xsrf: demo' -H 'content-type: application/json' "$@"; }
+api -X POST "http://$listen/api/actions/connector/demo-soc-webhook" -d "{
+  \"name\": \"SOC webhook (demo receiver)\", \"connector_type_id\": \".webhook\",
+  \"config\": {\"url\": \"http://$receiver/warden\", \"method\": \"post\", \"hasAuth\": false}}" >/dev/null
+api -X POST "http://$listen/api/alerting/rule/demo-compliance" -d '{
+  "name": "Compliance: endpoint protection removed", "rule_type_id": "fleet.agent_status", "consumer": "alerts",
+  "tags": ["compliance", "pci-dss", "fedramp"], "schedule": {"interval": "1m"},
+  "params": {"statuses": ["uninstalled", "orphaned"]},
+  "actions": [
+    {"id": "demo-soc-webhook", "group": "default",
+     "frequency": {"summary": false, "notify_when": "onActionGroupChange", "throttle": null},
+     "params": {"body": "{\"host\": \"{{context.host.name}}\", \"agent\": \"{{context.agent.id}}\", \"status\": \"{{context.status}}\", \"why\": \"{{context.reason}}\"}"}},
+    {"id": "demo-soc-webhook", "group": "recovered",
+     "frequency": {"summary": false, "notify_when": "onActionGroupChange", "throttle": null},
+     "params": {"body": "{\"host\": \"{{context.host.name}}\", \"agent\": \"{{alert.id}}\", \"status\": \"recovered\"}"}},
+    {"id": "system-connector-.cases",
+     "params": {"subAction": "run", "subActionParams": {"groupingBy": ["host.name"], "reopenClosedCases": true, "timeWindow": "7d", "maximumCasesToOpen": 10}}}
+  ]}' >/dev/null
+echo "Demo compliance rule: http://$listen/rules/demo-compliance (webhooks it sends: data/demo-webhooks.log)"
 
 token=$(printf '%s' 'demo-enrollment:warden-demo-enrollment-secret' | base64)
 RUST_LOG=warn target/debug/warden-agent swarm --url "http://$listen" --enrollment-token "$token" \

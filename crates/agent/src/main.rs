@@ -27,6 +27,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Receive webhooks: a SOC's endpoint for Warden's webhook connector (for
+    /// demos), printing each request it gets and answering 200.
+    Receive {
+        /// Where to listen
+        #[arg(long, default_value = "127.0.0.1:8091")]
+        listen: std::net::SocketAddr,
+    },
     /// Enroll with an enrollment token and save the agent's identity.
     Enroll {
         /// Warden's URL, e.g. http://127.0.0.1:8080 (with its base path, if any)
@@ -353,6 +360,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let http = client()?;
     match cli.command {
+        Command::Receive { listen } => receive(listen).await?,
         Command::Enroll { url, enrollment_token, hostname, tags, state } => {
             let id = enroll(&http, &url, &enrollment_token, &hostname.unwrap_or_else(local_hostname), tags).await?;
             std::fs::write(&state, serde_json::to_string_pretty(&id)?)?;
@@ -459,5 +467,25 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Prints every request (when, in Unix milliseconds; method, path, body) on one line and answers
+/// `{"received": n}`: enough for the demo's webhook connector to have a real
+/// destination whose calls a user can watch.
+async fn receive(listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    let count = Arc::new(AtomicU64::new(0));
+    let app = axum::Router::new().fallback(move |method: axum::http::Method, uri: axum::http::Uri, body: String| {
+        let count = count.clone();
+        async move {
+            let n = count.fetch_add(1, Ordering::Relaxed) + 1;
+            let at_ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+            println!("webhook #{n} at {at_ms}: {method} {uri} {body}");
+            axum::Json(json!({ "received": n }))
+        }
+    });
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
+    println!("receiving webhooks on http://{listen}/");
+    axum::serve(listener, app).await?;
     Ok(())
 }
