@@ -26,7 +26,7 @@ use warden_core::events::Event;
 
 use crate::AppState;
 use crate::auth::{AuthUser, sha256_hex};
-use crate::db::{Engine, now_ms};
+use crate::db::now_ms;
 use crate::error::ApiError;
 use crate::fleet::rfc3339;
 use crate::store::cases::{self as store, AttachmentRow, CaseFilter, CaseOrder, CaseRow, CaseWithCounts, RuleGroupRow};
@@ -152,16 +152,6 @@ fn to_attachment(row: AttachmentRow) -> Result<Attachment> {
     })
 }
 
-/// A write transaction: on SQLite it takes the write lock at once, so
-/// concurrent writers wait their turn (`busy_timeout`) instead of failing
-/// when they first write after reading.
-async fn begin_write(state: &AppState) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Any>> {
-    match state.engine {
-        Engine::Sqlite => state.db.begin_with("begin immediate").await,
-        Engine::Postgres => state.db.begin().await,
-    }
-}
-
 async fn read(db: &mut AnyConnection, id: &str) -> Result<Case> {
     to_case(store::by_id(&mut *db, id).await?.ok_or_else(|| not_found(id))?)
 }
@@ -201,7 +191,7 @@ async fn insert_case(tx: &mut AnyConnection, id: &str, new: &NewCase, user: &Cas
 pub async fn create(state: &AppState, request: &CasePostRequest, user: &CaseUser) -> Result<Case> {
     let new = validate_new_case(request).map_err(CasesError::BadRequest)?;
     let id = uuid::Uuid::new_v4().to_string();
-    let mut tx = begin_write(state).await?;
+    let mut tx = crate::db::begin_write(&state.db, state.engine).await?;
     insert_case(&mut tx, &id, &new, user, now_ms()).await?;
     let case = read(&mut tx, &id).await?;
     tx.commit().await?;
@@ -232,7 +222,7 @@ pub async fn update(state: &AppState, request: &CasesPatchRequest, user: &CaseUs
     let ids: Vec<String> = request.cases.iter().map(|p| p.id.clone()).collect();
     let now = now_ms();
     let user_json = to_json(user);
-    let mut tx = begin_write(state).await?;
+    let mut tx = crate::db::begin_write(&state.db, state.engine).await?;
     let rows = store::by_ids(&mut *tx, &ids).await?;
     let find = |id: &str| rows.iter().find(|row| row.case.id == id);
     let missing: Vec<&str> = ids.iter().map(String::as_str).filter(|id| find(id).is_none()).collect();
@@ -390,7 +380,7 @@ pub async fn find(state: &AppState, query: &CasesFindQuery) -> Result<CasesFindR
 /// Deletes cases with their comments and alerts: all of them, or none when
 /// one is unknown (404).
 pub async fn delete(state: &AppState, ids: &[String]) -> Result<()> {
-    let mut tx = begin_write(state).await?;
+    let mut tx = crate::db::begin_write(&state.db, state.engine).await?;
     let found = store::by_ids(&mut *tx, ids).await?;
     let missing: Vec<&str> = ids.iter().map(String::as_str).filter(|id| !found.iter().any(|row| row.case.id == *id)).collect();
     if !missing.is_empty() {
@@ -475,7 +465,7 @@ pub async fn add_attachment(state: &AppState, case_id: &str, request: &Attachmen
     let attachment = validate_attachment(request).map_err(CasesError::BadRequest)?;
     let now = now_ms();
     let user_json = to_json(user);
-    let mut tx = begin_write(state).await?;
+    let mut tx = crate::db::begin_write(&state.db, state.engine).await?;
     let current = read(&mut tx, case_id).await?;
     if attachment.owner() != current.owner {
         return Err(CasesError::BadRequest("The owner field of the comment must match the case".to_owned()));
@@ -699,7 +689,7 @@ async fn place_group(
 ) -> Result<Option<(Placement, String, u64)>> {
     let owner = RULE_CASE_OWNER;
     let user_json = to_json(user);
-    let mut tx = begin_write(state).await?;
+    let mut tx = crate::db::begin_write(&state.db, state.engine).await?;
     let record = store::rule_group(&mut *tx, &rule.id, owner.as_str(), hash).await?;
     let (placement, case_id) = match record {
         None => {

@@ -76,3 +76,17 @@ fn serving_without_an_encryption_key_is_a_clear_startup_error() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("at least 32 characters"));
 }
+
+/// A replaced rule key must outlive any run that may still hold it.
+#[test]
+fn a_key_removal_delay_shorter_than_a_rule_run_stops_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/w.db", dir.path().display());
+    let output = warden_command(&url)
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--api-key-removal-delay", "2m", "--rule-run-timeout", "5m"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("api_key_removal_delay (2m) must be at least rule_run_timeout (5m)"), "{stderr}");
+}
