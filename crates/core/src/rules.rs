@@ -564,8 +564,8 @@ fn check_ordinary_action(request: &RuleActionRequest, rule_type: &RuleTypeSpec, 
             return Err(bad(format!("Action {id}: a summary action fires on every run or per throttle interval, not on action group change")));
         }
     }
-    if request.alerts_filter.as_ref().is_some_and(|filter| filter.to_string().len() > 16 * 1024) {
-        return Err(bad(format!("Action {id}: alerts_filter is too large")));
+    if let Some(filter) = &request.alerts_filter {
+        alerts_filter_kuery(filter).map_err(|message| bad(format!("Action {id}: {message}")))?;
     }
     Ok(group)
 }
@@ -594,6 +594,44 @@ pub fn merge_actions(actions: &[RuleAction], system_actions: &[RuleSystemAction]
         use_alert_data_for_template: None,
     });
     ordinary.chain(system).collect()
+}
+
+/// An action's `alerts_filter`: Kibana's `{query: {kql, filters}}` with the
+/// kql read by Warden's kuery (status, policy_id, host name, version, tags of
+/// the alert's agent); `None` when it filters nothing. `timeframe` (days and
+/// hours in a time zone) is refused rather than ignored.
+pub fn alerts_filter_kuery(filter: &Value) -> Result<Option<crate::kuery::Query>, String> {
+    let Some(object) = filter.as_object() else { return Err("alerts_filter must be an object".into()) };
+    if let Some(key) = object.keys().find(|k| k.as_str() != "query" && k.as_str() != "timeframe") {
+        return Err(format!("[alerts_filter.{}]: definition for this key is missing", key.chars().take(64).collect::<String>()));
+    }
+    if object.get("timeframe").is_some_and(|t| !t.is_null()) {
+        return Err("[alerts_filter.timeframe]: not supported by Warden; narrow the rule with its kuery or for_at_least instead".into());
+    }
+    let Some(query) = object.get("query").filter(|q| !q.is_null()) else { return Ok(None) };
+    if query.get("filters").and_then(Value::as_array).is_some_and(|f| !f.is_empty()) {
+        return Err("[alerts_filter.query.filters]: not supported by Warden; use kql".into());
+    }
+    let kql = query.get("kql").and_then(Value::as_str).ok_or("[alerts_filter.query.kql]: expected a string")?;
+    crate::kuery::parse(kql).map_err(|err| format!("[alerts_filter.query.kql]: {}", err.0))
+}
+
+/// Whether an alert of a `fleet.agent_status` rule passes a kuery, read off
+/// its context (`context.agent.*`, `context.host.name`).
+pub fn agent_alert_matches(query: &crate::kuery::Query, context: &Value) -> bool {
+    let text = |pointer: &str| context.pointer(pointer).and_then(Value::as_str).unwrap_or_default();
+    let tags: Vec<String> = context
+        .pointer("/agent/tags")
+        .and_then(Value::as_array)
+        .map_or_else(Vec::new, |tags| tags.iter().filter_map(Value::as_str).map(str::to_owned).collect());
+    let subject = crate::kuery::Subject {
+        status: text("/agent/status"),
+        policy_id: text("/agent/policy_id"),
+        hostname: text("/host/name"),
+        version: text("/agent/version"),
+        tags: &tags,
+    };
+    query.matches(&subject)
 }
 
 // ---- fleet.agent_status ------------------------------------------------------
@@ -941,6 +979,23 @@ mod tests {
         assert!(split(&[a.clone()], &[]).is_ok());
         let at_rule_level = split_actions(&[a], &RULE_TYPES[0], true, lookup, &[], || "u".into());
         assert!(matches!(at_rule_level, Err(RuleRefusal::BadRequest(m)) if m.contains("rule level")));
+    }
+
+    #[test]
+    fn alerts_filters_are_read_by_the_kuery_or_refused() {
+        let context =
+            serde_json::json!({"agent": {"status": "orphaned", "policy_id": "p1", "version": "8.15.2", "tags": ["pci"]}, "host": {"name": "pos-7"}});
+        let filter = |kql: &str| serde_json::json!({"query": {"kql": kql, "filters": []}});
+        let matches = |kql: &str| alerts_filter_kuery(&filter(kql)).ok().flatten().is_some_and(|q| agent_alert_matches(&q, &context));
+        assert!(matches("tags:pci and status:orphaned"));
+        assert!(matches("local_metadata.host.hostname:pos-*"));
+        assert!(!matches("policy_id:p2"));
+        assert_eq!(alerts_filter_kuery(&serde_json::json!({})), Ok(None));
+        assert!(alerts_filter_kuery(&serde_json::json!({"timeframe": {"days": [1]}})).is_err_and(|m| m.contains("timeframe")));
+        assert!(alerts_filter_kuery(&filter("status:(")).is_err_and(|m| m.starts_with("[alerts_filter.query.kql]")));
+        let mut a = action("hook", Some("default"));
+        a.alerts_filter = Some(serde_json::json!({"timeframe": {"days": [1]}}));
+        assert!(matches!(split(&[a], &[]), Err(RuleRefusal::BadRequest(m)) if m.starts_with("Action hook: [alerts_filter.timeframe]")));
     }
 
     #[test]

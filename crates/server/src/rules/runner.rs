@@ -17,7 +17,8 @@ use warden_core::actions::ExecutionStatus as ConnectorStatus;
 use warden_core::events::Event;
 use warden_core::rules::{
     AlertStatus, AlertsCount, DEFAULT_GROUP, ExecutionState, LastRun, LastScheduled, NotifyWhen, RECOVERED_GROUP, RuleAction, RuleSystemAction,
-    RunOutcome, ScheduleLog, effective_frequency, rule_type, should_fire_for_alert, should_fire_summary, transitions,
+    RunOutcome, ScheduleLog, agent_alert_matches, alerts_filter_kuery, effective_frequency, rule_type, should_fire_for_alert, should_fire_summary,
+    transitions,
 };
 
 use super::agent_status::{self, Instance};
@@ -309,40 +310,50 @@ fn plan_actions(row: &RuleRow, alerts: &mut [(AlertRow, bool)], recovered: &[Ale
         })
     };
     let summary_of = |rows: &[&AlertRow]| json!({"count": rows.len(), "data": rows.iter().map(|a| alert_document(a)).collect::<Vec<_>>()});
-    let new_alerts: Vec<&AlertRow> = alerts.iter().filter(|(_, is_new)| *is_new).map(|(a, _)| a).collect();
-    let ongoing: Vec<&AlertRow> = alerts.iter().filter(|(_, is_new)| !*is_new).map(|(a, _)| a).collect();
-    let recovered_refs: Vec<&AlertRow> = recovered.iter().collect();
-    let summary_vars = json!({
-        "rule": rule_vars,
-        "date": date,
-        "alerts": {
-            "new": summary_of(&new_alerts),
-            "ongoing": summary_of(&ongoing),
-            "recovered": summary_of(&recovered_refs),
-            "all": {"count": new_alerts.len() + ongoing.len() + recovered.len()},
-        },
-    });
-    let alerts_this_run = new_alerts.len() + ongoing.len() + recovered.len();
+    // A summary's alerts (those its filter lets through) and how many there are.
+    let summary_vars = |alerts: &[(AlertRow, bool)], passes: &dyn Fn(&AlertRow) -> bool| {
+        let new_alerts: Vec<&AlertRow> = alerts.iter().filter(|(a, is_new)| *is_new && passes(a)).map(|(a, _)| a).collect();
+        let ongoing: Vec<&AlertRow> = alerts.iter().filter(|(a, is_new)| !*is_new && passes(a)).map(|(a, _)| a).collect();
+        let recovered: Vec<&AlertRow> = recovered.iter().filter(|a| passes(a)).collect();
+        let count = new_alerts.len() + ongoing.len() + recovered.len();
+        let vars = json!({
+            "rule": rule_vars,
+            "date": date,
+            "alerts": {
+                "new": summary_of(&new_alerts),
+                "ongoing": summary_of(&ongoing),
+                "recovered": summary_of(&recovered),
+                "all": {"count": count},
+            },
+        });
+        (vars, count)
+    };
     let mut rule_log_changed = false;
 
     for action in &actions {
         let (summary, notify_when, throttle_ms) =
             effective_frequency(action, row.notify_when.as_deref().and_then(NotifyWhen::parse), row.throttle.as_deref());
+        // Checked when the rule was saved; an unreadable one filters nothing out.
+        let filter = action.alerts_filter.as_ref().and_then(|f| alerts_filter_kuery(f).ok().flatten());
+        let passes = |alert: &AlertRow| {
+            filter.as_ref().is_none_or(|query| agent_alert_matches(query, &serde_json::from_str(&alert.context).unwrap_or(Value::Null)))
+        };
         if summary {
-            if should_fire_summary(notify_when, throttle_ms, alerts_this_run, rule_log.get(&action.uuid).map(|l| l.at), now) {
-                plan.actions.push(scheduled(&action.id, &action.params, summary_vars.clone(), Vec::new()));
+            let (vars, count) = summary_vars(alerts, &passes);
+            if should_fire_summary(notify_when, throttle_ms, count, rule_log.get(&action.uuid).map(|l| l.at), now) {
+                plan.actions.push(scheduled(&action.id, &action.params, vars, Vec::new()));
                 rule_log.insert(action.uuid.clone(), LastScheduled { group: action.group.clone(), at: now });
                 rule_log_changed = true;
             }
             continue;
         }
         if action.group == RECOVERED_GROUP {
-            for alert in recovered.iter().filter(|a| !muted.contains(&a.instance_id)) {
+            for alert in recovered.iter().filter(|a| !muted.contains(&a.instance_id) && passes(a)) {
                 plan.actions.push(scheduled(&action.id, &action.params, alert_vars(alert, RECOVERED_GROUP), Vec::new()));
             }
             continue;
         }
-        for (alert, _) in alerts.iter_mut().filter(|(a, _)| a.action_group == action.group && !muted.contains(&a.instance_id)) {
+        for (alert, _) in alerts.iter_mut().filter(|(a, _)| a.action_group == action.group && !muted.contains(&a.instance_id) && passes(a)) {
             let mut log: ScheduleLog = serde_json::from_str(&alert.schedule_log).unwrap_or_default();
             if should_fire_for_alert(notify_when, throttle_ms, &action.group, log.get(&action.uuid), now) {
                 plan.actions.push(scheduled(&action.id, &action.params, alert_vars(alert, &action.group), Vec::new()));
@@ -365,7 +376,7 @@ fn plan_actions(row: &RuleRow, alerts: &mut [(AlertRow, bool)], recovered: &[Ale
         .collect();
     if !active.is_empty() {
         for action in &system_actions {
-            plan.actions.push(scheduled(&action.id, &action.params, summary_vars.clone(), active.clone()));
+            plan.actions.push(scheduled(&action.id, &action.params, summary_vars(alerts, &|_| true).0, active.clone()));
             rule_log.insert(action.uuid.clone(), LastScheduled { group: DEFAULT_GROUP.into(), at: now });
             rule_log_changed = true;
         }

@@ -372,3 +372,31 @@ async fn an_owner_who_lost_a_privilege_makes_the_action_fail_with_the_reason() {
     let cases = get_json(&app, &admin, "api/cases/_find").await;
     assert_eq!(cases["total"], 0, "no case was opened on privileges nobody holds");
 }
+
+#[tokio::test]
+async fn an_alerts_filter_keeps_an_action_to_the_alerts_it_matches() {
+    let app = spawn_app().await;
+    let admin = app.signed_in("admin").await;
+    let (url, mut received) = receiver().await;
+    let connector = webhook_connector(&app, &admin, &url).await;
+    let mut rule = compliance_rule(&connector);
+    rule["actions"].as_array_mut().unwrap().truncate(1);
+    rule["actions"][0]["alerts_filter"] = json!({"query": {"kql": "local_metadata.host.hostname:pci-*", "filters": []}});
+    let rule_id = create_rule(&app, &admin, rule.clone()).await["id"].as_str().unwrap().to_owned();
+    let (lab, pci) = (enroll(&app, "lab-1").await, enroll(&app, "pci-1").await);
+    audit(&app, &lab, "uninstall").await;
+    audit(&app, &pci, "uninstall").await;
+    eventually("both agents raise alerts", || async { alerts(&app, &admin, &rule_id).await.len() == 2 }).await;
+    let body = tokio::time::timeout(std::time::Duration::from_secs(30), received.recv()).await.expect("the webhook is called").unwrap();
+    assert!(body.contains(&pci.id), "{body}");
+    eventually("the rule's actions are done", || async {
+        get_json(&app, &admin, &format!("internal/alerting/rule/{rule_id}/_action_executions")).await.as_array().is_some_and(|log| !log.is_empty())
+    })
+    .await;
+    assert!(received.try_recv().is_err(), "no call for the lab host the filter leaves out");
+
+    // A timeframe is refused, not ignored.
+    rule["actions"][0]["alerts_filter"] = json!({"timeframe": {"days": [1, 2], "hours": {"start": "08:00", "end": "17:00"}, "timezone": "UTC"}});
+    let message = assert_error(send(&admin, reqwest::Method::POST, app.url("api/alerting/rule"), Some(rule)).await, StatusCode::BAD_REQUEST).await;
+    assert!(message.starts_with(&format!("Action {connector}: [alerts_filter.timeframe]")), "{message}");
+}
