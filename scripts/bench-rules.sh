@@ -41,10 +41,10 @@ echo "== 1. uninstall → webhook, $rounds rounds"
 latencies=()
 for i in $(seq 1 "$rounds"); do
   state="$dir/agent-$i.json"
-  target/release/warden-agent enroll --url "$url" --enrollment-token "$token" --hostname "bench-$i" --state "$state" > /dev/null
+  target/release/warden-agent enroll --url "$url" --enrollment-token "$token" --hostname "bench-$i" --state "$state" > /dev/null 2>&1
   agent=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['agent_id'])" "$state")
   start=$(date +%s%3N)
-  target/release/warden-agent uninstall --state "$state" > /dev/null
+  target/release/warden-agent uninstall --state "$state" > /dev/null 2>&1
   for _ in $(seq 1 600); do
     line=$(grep -F "\"agent\": \"$agent\"" "$dir/webhooks.log" || true)
     [ -n "$line" ] && break

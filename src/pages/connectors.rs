@@ -417,7 +417,8 @@ pub fn ConnectorPage() -> impl IntoView {
                                 <p>{if uses == 0 {
                                     "No rule uses it. Its change history stays.".to_owned()
                                 } else {
-                                    format!("{uses} rule(s) use it and will lose this action.")
+                                    // Refused while rules use it, so no rule silently loses an action; the answer names them.
+                                    format!("{uses} rule(s) use it: Warden refuses to delete it until they no longer do, and names them.")
                                 }}</p>
                             </ConfirmDialog>
                         </Show>

@@ -135,6 +135,20 @@ async fn system_actions_are_split_stored_and_merged_back_with_their_types() {
     assert_eq!(found["per_page"], 5);
     assert_eq!(found["data"][0]["actions"], rule["actions"]);
     assert_eq!(get_json(&app, &admin, "api/alerting/rules/_find?search=nothing-like-it").await["total"], 0);
+
+    // The connector knows it is used, and cannot be deleted from under the rule.
+    let connectors = get_json(&app, &admin, "api/actions/connectors").await;
+    let listed = connectors.as_array().unwrap().iter().find(|c| c["id"] == connector.as_str()).unwrap().clone();
+    assert_eq!(listed["referenced_by_count"], 1);
+    let message =
+        assert_error(send(&admin, reqwest::Method::DELETE, app.url(&format!("api/actions/connector/{connector}")), None).await, StatusCode::CONFLICT)
+            .await;
+    assert_eq!(message, format!("Connector {connector} is used by 1 rule(s): \"Endpoint protection removed\". Remove it from those rules first."));
+    assert_eq!(send(&admin, reqwest::Method::DELETE, app.url(&format!("api/alerting/rule/{id}")), None).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        send(&admin, reqwest::Method::DELETE, app.url(&format!("api/actions/connector/{connector}")), None).await.status(),
+        StatusCode::NO_CONTENT
+    );
 }
 
 #[tokio::test]
