@@ -2,6 +2,7 @@
 //! columns and text; a piece two pages would copy belongs here.
 
 pub mod async_view;
+pub mod audit;
 pub mod confirm_dialog;
 pub mod data_table;
 pub mod form;

@@ -8,14 +8,15 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
 use serde_json::{Map, Value, json};
 use warden_core::actions::{
-    Connector, ConnectorChange, ConnectorExecution, ConnectorType, CreateConnectorRequest, EMAIL, ExecuteConnectorResponse, ExecutionStatus,
-    SERVER_LOG, UpdateConnectorRequest, WEBHOOK,
+    Connector, ConnectorExecution, ConnectorType, CreateConnectorRequest, EMAIL, ExecuteConnectorResponse, ExecutionStatus, SERVER_LOG,
+    UpdateConnectorRequest, WEBHOOK,
 };
 use warden_core::authz::Privilege;
 
 use crate::api;
 use crate::app::href;
 use crate::components::async_view::AsyncView;
+use crate::components::audit::history_columns;
 use crate::components::confirm_dialog::ConfirmDialog;
 use crate::components::data_table::{Column, DataTable};
 use crate::components::form::{Checkbox, Field, Select, TextArea};
@@ -447,15 +448,6 @@ fn execution_columns() -> Vec<Column<ConnectorExecution>> {
         }),
         Column::new("Took", |r: &ConnectorExecution| format!("{} ms", r.duration_ms)),
         Column::new("Who", |r: &ConnectorExecution| format!("{} ({})", r.actor, r.source)),
-    ]
-}
-
-fn history_columns() -> Vec<Column<ConnectorChange>> {
-    vec![
-        Column::new("When", |c: &ConnectorChange| c.changed_at.clone()),
-        Column::new("Who", |c: &ConnectorChange| c.changed_by.clone()),
-        Column::new("Change", |c: &ConnectorChange| c.change.clone()),
-        Column::new("What", |c: &ConnectorChange| c.summary.clone()),
     ]
 }
 

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query};
 use leptos_router::params::Params;
-use warden_core::actions::{ConnectorChange, ConnectorExecution, ExecutionStatus};
+use warden_core::actions::{ConnectorExecution, ExecutionStatus};
 use warden_core::authz::Privilege;
 use warden_core::paths;
 use warden_core::rules::{Alert, AlertStatus, ExecutionState, Rule, RuleRun, RunOutcome};
@@ -16,6 +16,7 @@ use warden_core::rules::{Alert, AlertStatus, ExecutionState, Rule, RuleRun, RunO
 use crate::api;
 use crate::app::href;
 use crate::components::async_view::AsyncView;
+use crate::components::audit::history_columns;
 use crate::components::confirm_dialog::ConfirmDialog;
 use crate::components::data_table::{Column, DataTable};
 use crate::components::pager::Pager;
@@ -356,14 +357,5 @@ fn action_columns() -> Vec<Column<ConnectorExecution>> {
             view! { <span class="cell-wrap">{detail}</span> }
         }),
         Column::new("As", |r: &ConnectorExecution| format!("{} ({})", r.actor, r.source)),
-    ]
-}
-
-fn history_columns() -> Vec<Column<ConnectorChange>> {
-    vec![
-        Column::new("When", |c: &ConnectorChange| c.changed_at.clone()),
-        Column::new("Who", |c: &ConnectorChange| c.changed_by.clone()),
-        Column::new("Change", |c: &ConnectorChange| c.change.clone()),
-        Column::new("What", |c: &ConnectorChange| c.summary.clone()),
     ]
 }
