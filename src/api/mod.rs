@@ -5,6 +5,7 @@
 //! Pages call the resource clients, never the helper.
 
 pub mod actions;
+pub mod alerts;
 pub mod api_keys;
 pub mod fleet;
 pub mod session;

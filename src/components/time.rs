@@ -48,3 +48,36 @@ pub fn until(then_ms: f64, now_ms: f64) -> String {
 pub fn ago_text(time: Option<&str>, now_ms: f64) -> String {
     time.and_then(parse_time).map(|t| ago(t, now_ms)).unwrap_or_else(|| "never".to_owned())
 }
+
+/// "2026-11-24 14:03:12" in the browser's time zone, or the text as given
+/// when it is not a time.
+pub fn local_time(rfc3339: &str) -> String {
+    let Some(ms) = parse_time(rfc3339) else { return rfc3339.to_owned() };
+    let date = web_sys::js_sys::Date::new(&ms.into());
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        date.get_full_year(),
+        date.get_month() + 1,
+        date.get_date(),
+        date.get_hours(),
+        date.get_minutes(),
+        date.get_seconds()
+    )
+}
+
+/// How long something lasted, two units at most: "45 s", "12 min 5 s",
+/// "3 h 20 min", "2 d 4 h".
+pub fn span(secs: u64) -> String {
+    let (days, hours, minutes, seconds) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
+    match (days, hours, minutes) {
+        (0, 0, 0) => format!("{seconds} s"),
+        (0, 0, _) => format!("{minutes} min {seconds} s"),
+        (0, _, _) => format!("{hours} h {minutes} min"),
+        _ => format!("{days} d {hours} h"),
+    }
+}
+
+/// The span from an RFC 3339 time to `now_ms`, or `—` when it is not a time.
+pub fn span_since(rfc3339: &str, now_ms: f64) -> String {
+    parse_time(rfc3339).map(|t| span(((now_ms - t) / 1000.0).max(0.0) as u64)).unwrap_or_else(|| "—".to_owned())
+}
