@@ -20,7 +20,7 @@ use crate::components::async_view::AsyncView;
 use crate::components::data_table::{Column, DataTable};
 use crate::components::pager::Pager;
 use crate::components::status_badge::{AlertStatusBadge, StatusBadge};
-use crate::components::time::{ago_text, local_time, span, span_since, use_now};
+use crate::components::time::{ago_text, span, span_since, use_now, utc_time};
 use crate::live::{Topic, use_live};
 
 const PER_PAGE: usize = 20;
@@ -123,10 +123,10 @@ fn columns(now: ReadSignal<f64>) -> Vec<Column<Alert>> {
         Column::new("Rule", |a: &Alert| rule_link(&a.rule_id, &a.rule_name)),
         Column::new("Started", move |a: &Alert| {
             let start = a.start.clone();
-            view! { <time datetime=start.clone()>{local_time(&start)}</time><div class="muted small">{move || ago_text(Some(&start), now.get())}</div> }
+            view! { <time datetime=start.clone()>{utc_time(&start)}</time><div class="muted small">{move || ago_text(Some(&start), now.get())}</div> }
         }),
         Column::new("Duration", move |a: &Alert| duration(a, now)),
-        Column::new("Ended", |a: &Alert| a.end.as_deref().map_or_else(|| "—".to_owned(), local_time)),
+        Column::new("Ended", |a: &Alert| a.end.as_deref().map_or_else(|| "—".to_owned(), utc_time)),
         Column::new("Cases", |a: &Alert| case_links(&a.case_ids)),
     ]
 }

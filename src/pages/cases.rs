@@ -38,7 +38,7 @@ use crate::components::pager::Pager;
 use crate::components::states::{ErrorMessage, Loading};
 use crate::components::status_badge::AlertStatusBadge;
 use crate::components::tabs::{Tabs, current_tab};
-use crate::components::time::{ago_text, local_time, span, span_since, use_now};
+use crate::components::time::{ago_text, span, span_since, use_now, utc_time};
 use crate::components::toast::use_toasts;
 use crate::components::tooltip::Tooltip;
 use crate::live::{Topic, use_live};
@@ -94,10 +94,19 @@ fn who(user: &CaseUser) -> String {
 /// `name, 2026-11-24 14:03:12`, or `—`.
 fn by_at(user: Option<&CaseUser>, at: Option<&str>) -> String {
     match (user, at) {
-        (Some(user), Some(at)) => format!("{}, {}", who(user), local_time(at)),
-        (None, Some(at)) => local_time(at),
+        (Some(user), Some(at)) => format!("{}, {}", who(user), utc_time(at)),
+        (None, Some(at)) => utc_time(at),
         _ => "—".to_owned(),
     }
+}
+
+/// `/cases` and `/cases/:id`, one lazy module for both: the list, or the case
+/// the path names.
+#[component]
+pub fn CasesArea() -> impl IntoView {
+    let params = use_params_map();
+    let one_case = Memo::new(move |_| params.with(|p| p.get("id").is_some()));
+    move || if one_case.get() { view! { <CasePage /> }.into_any() } else { view! { <CasesPage /> }.into_any() }
 }
 
 // ---------------------------------------------------------------------------
@@ -251,7 +260,7 @@ fn NewCasePanel(on_close: Callback<()>) -> impl IntoView {
 const STATUS_CHIPS: [CaseStatus; 3] = [CaseStatus::Open, CaseStatus::InProgress, CaseStatus::Closed];
 
 #[component]
-pub fn CasesPage() -> impl IntoView {
+fn CasesPage() -> impl IntoView {
     let may_edit = may_edit();
     let query = use_query::<CasesView>();
     let view_of = move || query.get().unwrap_or_default();
@@ -323,7 +332,7 @@ pub fn CasesPage() -> impl IntoView {
             Column::new("Comments", |c: &Case| c.total_comment.to_string()),
             Column::new("Opened", move |c: &Case| {
                 let (at, by) = (c.created_at.clone(), who(&c.created_by));
-                let exact = local_time(&at);
+                let exact = utc_time(&at);
                 view! { <span title=exact>{move || ago_text(Some(&at), now.get())}</span><div class="muted small">{by}</div> }
             })
             .sortable(CaseSortField::CreatedAt.as_str()),
@@ -343,7 +352,7 @@ pub fn CasesPage() -> impl IntoView {
                     <p class="lead">"Investigations: the alerts they gather, who works on them, and how long they stayed open."</p>
                 </div>
                 <Show when=move || may_edit.get() && !creating.get()>
-                    <button type="button" class="button button-primary" aria-expanded="false" on:click=move |_| creating.set(true)>"New case"</button>
+                    <button type="button" class="button button-primary" on:click=move |_| creating.set(true)>"New case"</button>
                 </Show>
             </div>
             <Show when=move || may_edit.get() && creating.get()>
@@ -437,7 +446,7 @@ fn alert_refs(attachments: &[Attachment]) -> Vec<(String, String, AlertRule, &At
 }
 
 #[component]
-pub fn CasePage() -> impl IntoView {
+fn CasePage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.with(|p| p.get("id").unwrap_or_default());
     let may_edit = may_edit();
@@ -828,7 +837,7 @@ fn Comments(
                         <ol class="comments" data-testid="comments">
                             {comments.into_iter().map(|(id, text, by, at)| view! {
                                 <li data-id=id>
-                                    <div class="comment-meta"><strong>{by}</strong> " " <time datetime=at.clone()>{local_time(&at)}</time></div>
+                                    <div class="comment-meta"><strong>{by}</strong> " " <time datetime=at.clone()>{utc_time(&at)}</time></div>
                                     <p class="comment-text">{text}</p>
                                 </li>
                             }).collect_view()}
