@@ -33,7 +33,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("rules/:id/edit") view={Lazy::<EditRuleRoute>::new()} />
                     <Route path=path!("alerts") view={Lazy::<AlertsRoute>::new()} />
                     <Route path=path!("cases") view={Lazy::<CasesRoute>::new()} />
-                    <Route path=path!("cases/:id") view={Lazy::<CaseRoute>::new()} />
+                    // The list and one case share a module: opening a case from the list loads nothing more.
+                    <Route path=path!("cases/:id") view={Lazy::<CasesRoute>::new()} />
                     <Route path=path!("connectors") view={Lazy::<ConnectorsRoute>::new()} />
                     <Route path=path!("connectors/:id") view={Lazy::<ConnectorRoute>::new()} />
                     <Route path=path!("tasks") view={Lazy::<TasksRoute>::new()} />
@@ -76,8 +77,7 @@ lazy_pages! {
     EditRuleRoute => crate::pages::rule_form::EditRulePage,
     RuleRoute => crate::pages::rules::RulePage,
     AlertsRoute => crate::pages::alerts::AlertsPage,
-    CasesRoute => crate::pages::cases::CasesPage,
-    CaseRoute => crate::pages::cases::CasePage,
+    CasesRoute => crate::pages::cases::CasesArea,
 }
 
 /// Warden's base path (`""` or `/warden`), read once from the `<base href>`

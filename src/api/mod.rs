@@ -5,7 +5,9 @@
 //! Pages call the resource clients, never the helper.
 
 pub mod actions;
+pub mod alerts;
 pub mod api_keys;
+pub mod cases;
 pub mod fleet;
 pub mod rules;
 pub mod session;
@@ -82,6 +84,11 @@ async fn post_empty(path: &str) -> ApiResult<()> {
 async fn put<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> ApiResult<T> {
     let json = serde_json::to_string(body).map_err(|e| ApiError { status: 0, message: e.to_string() })?;
     decode(send(Request::put(path), Some(json)).await?).await
+}
+
+async fn patch<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> ApiResult<T> {
+    let json = serde_json::to_string(body).map_err(|e| ApiError { status: 0, message: e.to_string() })?;
+    decode(send(Request::patch(path), Some(json)).await?).await
 }
 
 /// A DELETE whose answer has no body (204).
