@@ -186,11 +186,11 @@ async fn owner_of(state: &AppState, row: &RuleRow) -> Result<Credentials, Failur
         .await
         .map_err(|err| Failure::new("unknown", format!("could not check the rule's API key: {err}")))?
         .ok_or_else(|| {
-            Failure::new("license", "the rule's API key is no longer valid (invalidated, or its owner disabled); save or re-enable the rule")
+            Failure::new("decrypt", "the rule's API key is no longer valid (invalidated, or its owner disabled); save or re-enable the rule")
         })?;
     let spec = rule_type(&row.rule_type_id).ok_or_else(|| Failure::new("validate", format!("rule type {} is not registered", row.rule_type_id)))?;
     if !warden_core::authz::has_privilege(&owner.roles, spec.required_privilege) {
-        return Err(Failure::new("unauthorized", format!("the rule's owner {} no longer holds {}", owner.username, spec.required_privilege)));
+        return Err(Failure::new("execute", format!("the rule's owner {} no longer holds {}", owner.username, spec.required_privilege)));
     }
     Ok(key)
 }

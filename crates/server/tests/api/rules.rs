@@ -414,3 +414,34 @@ async fn an_alerts_filter_keeps_an_action_to_the_alerts_it_matches() {
     let message = assert_error(send(&admin, reqwest::Method::POST, app.url("api/alerting/rule"), Some(rule)).await, StatusCode::BAD_REQUEST).await;
     assert!(message.starts_with(&format!("Action {connector}: [alerts_filter.timeframe]")), "{message}");
 }
+
+#[tokio::test]
+async fn a_rule_whose_owner_was_disabled_fails_its_runs_with_why() {
+    let app = spawn_app().await;
+    let out = app.cli(&["user", "add", "dana", "--role", "rule_author", "--password", "dana-password-1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dana = app.client();
+    assert_eq!(app.login_response(&dana, "dana", "dana-password-1").await.status(), StatusCode::OK);
+    let admin = app.signed_in("admin").await;
+    let mut rule = compliance_rule("demo-server-log");
+    rule["actions"] = json!([]);
+    let rule_id = create_rule(&app, &dana, rule).await["id"].as_str().unwrap().to_owned();
+    eventually("the first run succeeds", || async {
+        get_json(&app, &admin, &format!("api/alerting/rule/{rule_id}")).await["execution_status"]["status"] == "ok"
+    })
+    .await;
+
+    assert!(app.cli(&["user", "disable", "dana"]).status.success());
+    // An agent's change makes the rule run now, with a key nobody may use any more.
+    let agent = enroll(&app, "kiosk-9").await;
+    audit(&app, &agent, "uninstall").await;
+    eventually("the run fails, saying why", || async {
+        let rule = get_json(&app, &admin, &format!("api/alerting/rule/{rule_id}")).await;
+        rule["execution_status"]["status"] == "error"
+            && rule["execution_status"]["error"]["reason"] == "decrypt"
+            && rule["execution_status"]["error"]["message"].as_str().is_some_and(|m| m.contains("no longer valid"))
+            && rule["last_run"]["outcome"] == "failed"
+    })
+    .await;
+    assert!(alerts(&app, &admin, &rule_id).await.is_empty(), "nothing is evaluated on a key nobody holds");
+}
