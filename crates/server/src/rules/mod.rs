@@ -129,12 +129,12 @@ fn checked(
     }
     let minimum = i64::try_from(state.config.rules_minimum_interval.as_millis()).unwrap_or(i64::MAX);
     validate_common(draft.name, draft.tags, draft.schedule, draft.throttle, minimum, if verb == "create" { "creating" } else { "updating" })?;
-    if Value::Object(draft.params.clone()).to_string().len() > MAX_PARAMS_BYTES {
+    if serde_json::to_string(draft.params).map_or(0, |t| t.len()) > MAX_PARAMS_BYTES {
         return Err(RulesError::BadRequest(format!("[request body.params]: larger than {MAX_PARAMS_BYTES} bytes")));
     }
     validate_rule_params(spec.id, draft.params).map_err(RulesError::BadRequest)?;
     for action in draft.actions {
-        if Value::Object(action.params.clone()).to_string().len() > MAX_PARAMS_BYTES {
+        if serde_json::to_string(&action.params).map_or(0, |t| t.len()) > MAX_PARAMS_BYTES {
             return Err(RulesError::BadRequest(format!("Action {}: params larger than {MAX_PARAMS_BYTES} bytes", action.id)));
         }
         // Templates are checked now (syntax, size), not first when an alert fires.

@@ -145,7 +145,6 @@ async fn record(
         error_reason: error.map(|f| f.reason),
         error_message: error.map(|f| f.message.as_str()),
         last_run: &last_run,
-        schedule_log: None,
     };
     store::rules::record_run(&mut *tx, &row.id, &run).await?;
     let done = result.as_ref().ok();
@@ -266,7 +265,7 @@ async fn apply(
         crate::api_keys::schedule_action(&mut tx, &state.tasks, &state.cipher, ACTION_TASK_TYPE, key, &serde_json::to_value(action)?).await?;
     }
     if let Some(log) = &plan.rule_log {
-        sqlx::query("update rules set schedule_log = $2 where id = $1").bind(&row.id).bind(log).execute(&mut *tx).await?;
+        store::rules::set_schedule_log(&mut *tx, &row.id, log).await?;
     }
     tx.commit().await?;
     Ok(Outcome { new: changes.new.len(), ongoing: changes.ongoing.len(), recovered: recovered.len(), actions_scheduled: plan.actions.len() })

@@ -197,13 +197,12 @@ pub struct RunRecord<'a> {
     pub error_reason: Option<&'a str>,
     pub error_message: Option<&'a str>,
     pub last_run: &'a str,
-    pub schedule_log: Option<&'a str>,
 }
 
 pub async fn record_run<'e>(db: impl Executor<'e, Database = Any>, id: &str, run: &RunRecord<'_>) -> sqlx::Result<()> {
     sqlx::query(
         "update rules set execution_status = $2, last_execution_date = $3, last_duration_ms = $4, execution_error_reason = $5,
-             execution_error_message = $6, last_run = $7, schedule_log = coalesce($8, schedule_log)
+             execution_error_message = $6, last_run = $7
          where id = $1",
     )
     .bind(id)
@@ -213,9 +212,14 @@ pub async fn record_run<'e>(db: impl Executor<'e, Database = Any>, id: &str, run
     .bind(run.error_reason)
     .bind(run.error_message)
     .bind(run.last_run)
-    .bind(run.schedule_log)
     .execute(db)
     .await?;
+    Ok(())
+}
+
+/// When each of the rule's summary and system actions last fired.
+pub async fn set_schedule_log<'e>(db: impl Executor<'e, Database = Any>, id: &str, schedule_log: &str) -> sqlx::Result<()> {
+    sqlx::query("update rules set schedule_log = $2 where id = $1").bind(id).bind(schedule_log).execute(db).await?;
     Ok(())
 }
 
