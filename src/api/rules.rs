@@ -11,11 +11,10 @@ use super::ApiResult;
 
 /// One page of rules, sorted by name, matching `search` (name or tags).
 pub async fn find(page: u32, per_page: u32, search: &str) -> ApiResult<FindRulesResponse> {
-    let mut query = format!("?page={page}&per_page={per_page}&sort_field=name");
-    if !search.trim().is_empty() {
-        query.push_str(&format!("&search={}", String::from(web_sys::js_sys::encode_uri_component(search.trim()))));
-    }
-    super::get(&format!("{}{query}", paths::RULES_FIND)).await
+    let (page, per_page) = (page.to_string(), per_page.to_string());
+    let mut params = vec![("page", page.as_str()), ("per_page", per_page.as_str()), ("sort_field", "name")];
+    params.extend(Some(search.trim()).filter(|s| !s.is_empty()).map(|s| ("search", s)));
+    super::get(&paths::with_query(paths::RULES_FIND, &params)).await
 }
 
 pub async fn get(id: &str) -> ApiResult<Rule> {
@@ -70,11 +69,4 @@ pub async fn connectors() -> ApiResult<Vec<Connector>> {
 pub async fn policies() -> ApiResult<Vec<AgentPolicy>> {
     let list: ListResponse<AgentPolicy> = super::get(paths::AGENT_POLICIES).await?;
     Ok(list.items)
-}
-
-/// A rule's alerts, active first, newest first (the first 100).
-pub async fn alerts_of(id: &str) -> ApiResult<Vec<warden_core::rules::Alert>> {
-    let encoded = String::from(web_sys::js_sys::encode_uri_component(id));
-    let page: warden_core::rules::FindAlertsResponse = super::get(&format!("{}?rule_id={encoded}&per_page=100", paths::ALERTS_FIND)).await?;
-    Ok(page.data)
 }

@@ -9,7 +9,7 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 use serde_json::{Map, Value, json};
 use warden_core::actions::{
     Connector, ConnectorExecution, ConnectorType, CreateConnectorRequest, EMAIL, ExecuteConnectorResponse, ExecutionStatus, SERVER_LOG,
-    UpdateConnectorRequest, WEBHOOK,
+    UpdateConnectorRequest, WEBHOOK, connector_type_name,
 };
 use warden_core::authz::Privilege;
 
@@ -33,15 +33,6 @@ const TABS: &[(&str, &str)] = &[("details", "Details"), ("test", "Test"), ("exec
 fn may_edit() -> Signal<bool> {
     let session = use_session();
     Signal::derive(move || session.user().is_some_and(|u| u.can(Privilege::ActionsAll)))
-}
-
-fn type_name(type_id: &str) -> &str {
-    match type_id {
-        WEBHOOK => "Webhook",
-        EMAIL => "Email",
-        SERVER_LOG => "Server log",
-        other => other,
-    }
 }
 
 /// The fields of the create and edit forms; which ones show depends on the type.
@@ -237,7 +228,7 @@ pub fn ConnectorsPage() -> impl IntoView {
                 let name = c.name.clone();
                 view! { <A href=href(&format!("/connectors/{}", c.id))>{name}</A> }
             }),
-            Column::new("Type", |c: &Connector| type_name(&c.connector_type_id).to_owned()),
+            Column::new("Type", |c: &Connector| connector_type_name(&c.connector_type_id).to_owned()),
             Column::new("Used by", |c: &Connector| match c.referenced_by_count.unwrap_or(0) {
                 0 => "no rule".to_owned(),
                 1 => "1 rule".to_owned(),
@@ -365,7 +356,7 @@ pub fn ConnectorPage() -> impl IntoView {
                     };
                     let save_error = move || form_error.get().or_else(|| update.value().get().and_then(|r| r.err()).map(|e| e.message));
                     view! {
-                        <h1>{connector.name.clone()} " " <span class="badge status-offline">{type_name(&connector.connector_type_id).to_owned()}</span></h1>
+                        <h1>{connector.name.clone()} " " <span class="badge status-offline">{connector_type_name(&connector.connector_type_id).to_owned()}</span></h1>
                         <Tabs label="Connector" tabs=TABS current=tab>
                         {move || match tab.get() {
                             "test" => view! { <TestPanel id=connector.id.clone() type_id=type_id.clone() may_run=may_edit /> }.into_any(),

@@ -12,7 +12,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
 use serde_json::{Map, Value, json};
-use warden_core::actions::{CASES, Connector, EMAIL, SERVER_LOG, WEBHOOK};
+use warden_core::actions::{CASES, Connector, EMAIL, SERVER_LOG, WEBHOOK, connector_type_name};
 use warden_core::fleet::AgentStatus;
 use warden_core::fleet_api::AgentPolicy;
 use warden_core::rules::{
@@ -270,16 +270,6 @@ fn missing_connector(saved: &warden_core::rules::RuleActionResponse) -> Connecto
     }
 }
 
-fn type_label(type_id: &str) -> &str {
-    match type_id {
-        WEBHOOK => "Webhook",
-        EMAIL => "Email",
-        SERVER_LOG => "Server log",
-        CASES => "Cases",
-        other => other,
-    }
-}
-
 #[component]
 pub fn NewRulePage() -> impl IntoView {
     let connectors = LocalResource::new(api::rules::connectors);
@@ -509,9 +499,9 @@ fn ActionsSection(form: RuleForm, connectors: StoredValue<Vec<Connector>>) -> im
                             let id = c.id.clone();
                             let taken = Signal::derive({ let id = id.clone(); move || added_system(&id) });
                             let label = if c.is_system_action {
-                                format!("{} — system action", type_label(&c.connector_type_id))
+                                format!("{} — system action", connector_type_name(&c.connector_type_id))
                             } else {
-                                format!("{} — {}", c.name, type_label(&c.connector_type_id))
+                                format!("{} — {}", c.name, connector_type_name(&c.connector_type_id))
                             };
                             view! {
                                 <option value=id disabled=taken
@@ -539,9 +529,9 @@ fn ActionEditor(action: ActionDraft, form: RuleForm) -> impl IntoView {
     let key = action.key;
     let remove = move |_| form.actions.update(|list| list.retain(|a| a.key != key));
     let title = if action.is_system() {
-        format!("{} (system action)", type_label(&action.connector.connector_type_id))
+        format!("{} (system action)", connector_type_name(&action.connector.connector_type_id))
     } else {
-        format!("{} — {}", action.connector.name, type_label(&action.connector.connector_type_id))
+        format!("{} — {}", action.connector.name, connector_type_name(&action.connector.connector_type_id))
     };
     let draft = action.clone();
     let params_error = Signal::derive(move || {

@@ -11,7 +11,7 @@ use leptos_router::params::Params;
 use warden_core::actions::{ConnectorExecution, ExecutionStatus};
 use warden_core::authz::Privilege;
 use warden_core::paths;
-use warden_core::rules::{Alert, AlertStatus, ExecutionState, Rule, RuleRun, RunOutcome};
+use warden_core::rules::{Alert, ExecutionState, Rule, RuleRun, RunOutcome};
 
 use crate::api;
 use crate::app::href;
@@ -21,6 +21,7 @@ use crate::components::confirm_dialog::ConfirmDialog;
 use crate::components::data_table::{Column, DataTable};
 use crate::components::pager::Pager;
 use crate::components::states::ErrorMessage;
+use crate::components::status_badge::AlertStatusBadge;
 use crate::components::tabs::{Tabs, current_tab};
 use crate::components::time::{ago_text, parse_time, until, use_now};
 use crate::components::toast::use_toasts;
@@ -178,7 +179,13 @@ pub fn RulePage() -> impl IntoView {
     let alerts = LocalResource::new(move || {
         live.track();
         let (open, id) = (tab.get() == "alerts", id());
-        async move { if open { api::rules::alerts_of(&id).await } else { Ok(Vec::new()) } }
+        async move {
+            if !open {
+                return Ok(Vec::new());
+            }
+            let query = api::alerts::AlertsQuery { rule_id: Some(&id), status: None, search: "", page: 1, per_page: 100 };
+            api::alerts::find(&query).await.map(|page| page.data)
+        }
     });
     let runs = LocalResource::new(move || {
         live.track();
@@ -306,26 +313,19 @@ fn RuleDetails(rule: Rule, now: ReadSignal<f64>) -> impl IntoView {
     }
 }
 
+/// The alerts page's cells, for this rule's alerts.
 fn alert_columns(now: ReadSignal<f64>) -> Vec<Column<Alert>> {
+    use crate::pages::alerts::{agent_status, case_links, duration, host_link};
     vec![
-        Column::new("Status", |a: &Alert| {
-            let class = match a.status {
-                AlertStatus::Active => "badge status-orphaned",
-                AlertStatus::Recovered => "badge status-online",
-                AlertStatus::Untracked => "badge status-inactive",
-            };
-            view! { <span class=class>{a.status.as_str()}</span> }
-        }),
-        Column::new("Host", |a: &Alert| {
-            let host = a.context.get("host").and_then(|h| h.get("name")).and_then(|v| v.as_str()).unwrap_or(&a.instance_id).to_owned();
-            view! { <A href=href(&format!("/fleet/agents/{}", a.instance_id))>{host}</A> }
-        }),
-        Column::new("Why", |a: &Alert| a.context.get("reason").and_then(|v| v.as_str()).unwrap_or_default().to_owned()),
+        Column::new("Status", |a: &Alert| view! { <AlertStatusBadge status=a.status /> }),
+        Column::new("Host", host_link),
+        Column::new("Agent status", agent_status),
         Column::new("Started", move |a: &Alert| {
             let start = a.start.clone();
             move || ago_text(Some(&start), now.get())
         }),
-        Column::new("Case", |a: &Alert| a.case_ids.iter().map(|id| view! { <A href=href(&format!("/cases/{id}"))>"case"</A>" " }).collect_view()),
+        Column::new("Duration", move |a: &Alert| duration(a, now)),
+        Column::new("Cases", |a: &Alert| case_links(&a.case_ids)),
     ]
 }
 

@@ -99,6 +99,11 @@ pub fn connector_type(id: &str) -> Option<&'static ConnectorTypeSpec> {
     CONNECTOR_TYPES.iter().find(|spec| spec.id == id)
 }
 
+/// A type's name for people ("Webhook"), or its id if Warden does not know it.
+pub fn connector_type_name(type_id: &str) -> &str {
+    connector_type(type_id).map_or(type_id, |spec| spec.name)
+}
+
 /// The id of a system action: derived from its type alone, so every node
 /// and every restart agree on it.
 pub fn system_connector_id(type_id: &str) -> String {
