@@ -200,6 +200,8 @@ async fn ack(client: &reqwest::Client, id: &Identity, action_ids: &[String]) -> 
             timestamp: None,
             message: None,
             error: None,
+            action_input_type: None,
+            action_response: None,
         })
         .collect();
     let response = client

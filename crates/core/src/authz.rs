@@ -52,6 +52,12 @@ pub enum Privilege {
     Scan,
     #[serde(rename = "response:memory-dump")]
     MemoryDump,
+    /// Read the scripts library `runscript` picks from.
+    #[serde(rename = "scripts_library:read")]
+    ScriptsLibraryRead,
+    /// Add, change and remove scripts of the library.
+    #[serde(rename = "scripts_library:all")]
+    ScriptsLibraryAll,
     #[serde(rename = "actions:read")]
     ActionsRead,
     #[serde(rename = "actions:all")]
@@ -132,6 +138,7 @@ impl Role {
                 Runscript,
                 Scan,
                 MemoryDump,
+                ScriptsLibraryRead,
                 ApiKeysManageOwn,
             ],
             Role::RuleAuthor => &[FleetRead, ResponseActionsLogRead, ActionsRead, RulesAll, RulesRead, CasesAll, CasesRead, ApiKeysManageOwn],
@@ -155,6 +162,8 @@ impl Role {
                 Runscript,
                 Scan,
                 MemoryDump,
+                ScriptsLibraryRead,
+                ScriptsLibraryAll,
                 ApiKeysManageOwn,
             ],
             Role::PlatformEngineer => {
@@ -179,6 +188,8 @@ impl Role {
                 Runscript,
                 Scan,
                 MemoryDump,
+                ScriptsLibraryRead,
+                ScriptsLibraryAll,
                 ApiKeysManageOwn,
             ],
             Role::Superuser => Privilege::ALL,
@@ -219,6 +230,8 @@ impl Privilege {
         Privilege::Runscript,
         Privilege::Scan,
         Privilege::MemoryDump,
+        Privilege::ScriptsLibraryRead,
+        Privilege::ScriptsLibraryAll,
         Privilege::ActionsRead,
         Privilege::ActionsAll,
         Privilege::RulesRead,
@@ -287,7 +300,13 @@ mod tests {
     #[test]
     fn all_implies_read() {
         for role in Role::ALL {
-            for (all, read) in [(FleetAll, FleetRead), (ActionsAll, ActionsRead), (RulesAll, RulesRead), (CasesAll, CasesRead)] {
+            for (all, read) in [
+                (FleetAll, FleetRead),
+                (ActionsAll, ActionsRead),
+                (RulesAll, RulesRead),
+                (CasesAll, CasesRead),
+                (ScriptsLibraryAll, ScriptsLibraryRead),
+            ] {
                 if has_privilege(&[role], all) {
                     assert!(has_privilege(&[role], read), "{role} has {all:?} without {read:?}");
                 }
@@ -332,6 +351,11 @@ mod tests {
             (Role::PlatformEngineer, TasksAdmin, true),
             (Role::SocManager, TasksAdmin, false),
             (Role::Superuser, TasksAdmin, true),
+            (Role::T2Analyst, ScriptsLibraryRead, false),
+            (Role::T3Analyst, ScriptsLibraryRead, true),
+            (Role::T3Analyst, ScriptsLibraryAll, false),
+            (Role::SocManager, ScriptsLibraryAll, true),
+            (Role::EndpointOperationsAnalyst, ScriptsLibraryAll, true),
         ];
         for &(role, privilege, expected) in cases {
             assert_eq!(has_privilege(&[role], privilege), expected, "{role} / {privilege:?}");

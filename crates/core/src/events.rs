@@ -55,6 +55,10 @@ pub enum EventKind {
     /// A rule was saved, enabled, disabled, deleted or ran, or its alerts
     /// changed; the payload is a [`RuleChanged`].
     RuleChanged,
+    /// A response action was created or its state changed (an agent
+    /// answered, it was cancelled or expired); the payload is a
+    /// [`ResponseActionChanged`].
+    ResponseActionChanged,
     /// This node may have missed events (its link to the other nodes was
     /// down): consumers look again at what they keep. Internal and local to a
     /// node; browsers get a [`RESET`] instead. No payload.
@@ -62,7 +66,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 9] = [
         EventKind::AgentEvent,
         EventKind::AgentActionQueued,
         EventKind::AgentChanged,
@@ -70,6 +74,7 @@ impl EventKind {
         EventKind::ConnectorChanged,
         EventKind::CaseChanged,
         EventKind::RuleChanged,
+        EventKind::ResponseActionChanged,
         EventKind::Resync,
     ];
 
@@ -83,6 +88,7 @@ impl EventKind {
             EventKind::ConnectorChanged => "connector_changed",
             EventKind::CaseChanged => "case_changed",
             EventKind::RuleChanged => "rule_changed",
+            EventKind::ResponseActionChanged => "response_action_changed",
             EventKind::Resync => "resync",
         }
     }
@@ -152,6 +158,15 @@ pub struct RuleChanged {
     pub id: String,
 }
 
+/// The payload of [`EventKind::ResponseActionChanged`]: the action and its
+/// target agents (at most 100 listed; more is `[]`, meaning refetch).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResponseActionChanged {
+    pub id: String,
+    #[serde(default)]
+    pub agent_ids: Vec<String>,
+}
+
 impl Event {
     pub fn new(kind: EventKind, audience: Audience, payload: &impl Serialize) -> Event {
         Event { kind, audience, payload: serde_json::to_value(payload).unwrap_or(Value::Null) }
@@ -185,6 +200,16 @@ impl Event {
     /// A rule or its alerts changed, for whoever may read rules.
     pub fn rule_changed(id: &str) -> Event {
         Event::new(EventKind::RuleChanged, Audience::Privilege(Privilege::RulesRead), &RuleChanged { id: id.to_owned() })
+    }
+
+    /// A response action changed, for whoever may read the history.
+    pub fn response_action_changed(id: &str, agent_ids: &[String]) -> Event {
+        let agent_ids = if agent_ids.len() <= 100 { agent_ids.to_vec() } else { Vec::new() };
+        Event::new(
+            EventKind::ResponseActionChanged,
+            Audience::Privilege(Privilege::ResponseActionsLogRead),
+            &ResponseActionChanged { id: id.to_owned(), agent_ids },
+        )
     }
 
     /// A check-in wake-up (internal).

@@ -273,6 +273,12 @@ pub struct AckEvent {
     pub message: Option<String>,
     #[serde(default)]
     pub error: Option<String>,
+    /// For an `INPUT_ACTION`: the input that ran it (`endpoint`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_input_type: Option<String>,
+    /// For an endpoint `INPUT_ACTION`: the result (output, error, cancel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_response: Option<crate::response_actions::EndpointActionResult>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -480,7 +486,7 @@ crate::text_enum! {
 
 crate::text_enum! {
     /// What an action asks an agent to do (Fleet's action `type`).
-    AgentActionType { Unenroll = "UNENROLL" }
+    AgentActionType { Unenroll = "UNENROLL", InputAction = "INPUT_ACTION" }
 }
 
 // Not derivable: the enum is declared by `text_enum!`.

@@ -65,5 +65,6 @@ pub mod fleet_api;
 pub mod ids;
 pub mod kuery;
 pub mod paths;
+pub mod response_actions;
 pub mod rules;
 pub mod tasks;

@@ -12,8 +12,8 @@ use std::fmt::Write;
 
 /// Declares each route path once; see the module's documentation.
 macro_rules! routes {
-    ($($(#[doc = $doc:literal])* $kind:ident $name:ident $(($id:ident))? = $template:literal;)*) => {
-        $(routes!(@one $(#[doc = $doc])* $kind $name $(($id))? = $template);)*
+    ($($(#[doc = $doc:literal])* $kind:ident $name:ident $(($($id:ident),+))? = $template:literal;)*) => {
+        $(routes!(@one $(#[doc = $doc])* $kind $name $(($($id),+))? = $template);)*
 
         /// Every route path Warden serves, as its OpenAPI template (`{id}`
         /// where the function takes an id), in the order declared.
@@ -28,6 +28,15 @@ macro_rules! routes {
         #[doc = concat!("\n\n`", $template, "`, with `", stringify!($id), "` percent-encoded.")]
         pub fn $name($id: &str) -> String {
             $template.replace(concat!("{", stringify!($id), "}"), &encode($id))
+        }
+    };
+    (@one $(#[doc = $doc:literal])* fn $name:ident($first:ident, $second:ident) = $template:literal) => {
+        $(#[doc = $doc])*
+        #[doc = concat!("\n\n`", $template, "`, with each id percent-encoded.")]
+        pub fn $name($first: &str, $second: &str) -> String {
+            $template
+                .replace(concat!("{", stringify!($first), "}"), &encode($first))
+                .replace(concat!("{", stringify!($second), "}"), &encode($second))
         }
     };
 }
@@ -147,6 +156,60 @@ routes! {
     fn agent_acks(id) = "api/fleet/agents/{id}/acks";
     /// Fleet Server, `POST`: an agent's final message (uninstalled, orphaned, …).
     fn agent_audit_unenroll(id) = "api/fleet/agents/{id}/audit/unenroll";
+    /// Fleet Server, `POST`: an agent begins a file upload (a get-file result).
+    const FLEET_UPLOADS = "api/fleet/uploads";
+    /// Fleet Server, `PUT`: one chunk of an upload.
+    fn fleet_upload_chunk(id, chunk) = "api/fleet/uploads/{id}/{chunk}";
+    /// Fleet Server, `POST`: an upload is complete (with its transit hash).
+    fn fleet_upload_finish(id) = "api/fleet/uploads/{id}";
+    /// Fleet Server, `GET`: a file for the agent (an upload action's file).
+    fn fleet_file(id) = "api/fleet/file/{id}";
+
+    /// `POST`: isolate hosts.
+    const ACTION_ISOLATE = "api/endpoint/action/isolate";
+    /// `POST`: release hosts.
+    const ACTION_UNISOLATE = "api/endpoint/action/unisolate";
+    /// `POST`: kill a process.
+    const ACTION_KILL_PROCESS = "api/endpoint/action/kill_process";
+    /// `POST`: suspend a process.
+    const ACTION_SUSPEND_PROCESS = "api/endpoint/action/suspend_process";
+    /// `POST`: list running processes.
+    const ACTION_RUNNING_PROCS = "api/endpoint/action/running_procs";
+    /// `POST`: fetch a file from hosts.
+    const ACTION_GET_FILE = "api/endpoint/action/get_file";
+    /// `POST`: run a command on hosts.
+    const ACTION_EXECUTE = "api/endpoint/action/execute";
+    /// `POST` (multipart): put a file on hosts.
+    const ACTION_UPLOAD = "api/endpoint/action/upload";
+    /// `POST`: scan a path.
+    const ACTION_SCAN = "api/endpoint/action/scan";
+    /// `POST`: run a script of the library.
+    const ACTION_RUN_SCRIPT = "api/endpoint/action/run_script";
+    /// `POST`: cancel a pending action.
+    const ACTION_CANCEL = "api/endpoint/action/cancel";
+    /// `GET`: response actions, filtered and paged.
+    const ACTIONS = "api/endpoint/action";
+    /// `GET`: one response action.
+    fn action(id) = "api/endpoint/action/{id}";
+    /// `GET`: pending actions per agent, by command.
+    const ACTION_STATUS = "api/endpoint/action_status";
+    /// `GET`: a get-file result's file info.
+    fn action_file(id, file_id) = "api/endpoint/action/{id}/file/{file_id}";
+    /// `GET`: a get-file result as a zip (passcode `elastic`).
+    fn action_file_download(id, file_id) = "api/endpoint/action/{id}/file/{file_id}/download";
+    /// `GET`: what the caller may do with endpoints (Kibana's EndpointAuthz).
+    const ENDPOINT_AUTHZ = "internal/endpoint/authz";
+    /// `GET` lists, `POST` (multipart) adds scripts to the library.
+    const SCRIPTS_LIBRARY = "api/endpoint/scripts_library";
+    /// `GET` reads, `PATCH` changes, `DELETE` removes one script.
+    fn script(id) = "api/endpoint/scripts_library/{id}";
+    /// `GET`: a script's file.
+    fn script_download(id) = "api/endpoint/scripts_library/{id}/download";
+}
+
+/// The `POST` route of a response command.
+pub fn action_command(command: crate::response_actions::ResponseCommand) -> String {
+    format!("api/endpoint/action/{}", command.route_segment())
 }
 
 /// Percent-encodes `text` for one path segment or one query value: every
@@ -212,6 +275,8 @@ mod tests {
             (task_run_soon("sessions_cleanup"), "internal/task_manager/tasks/sessions_cleanup/_run_soon"),
             (case_comments("c/1"), "api/cases/c%2F1/comments"),
             (agent(""), "api/fleet/agents/"),
+            (action_file("a/1", "a/1.b"), "api/endpoint/action/a%2F1/file/a%2F1.b"),
+            (fleet_upload_chunk("u", "0"), "api/fleet/uploads/u/0"),
         ] {
             assert_eq!(path, expected);
         }
@@ -221,8 +286,21 @@ mod tests {
     fn every_template_is_relative_and_declared_once() {
         for path in ALL {
             assert!(!path.starts_with('/') && !path.ends_with('/') && !path.contains("//"), "{path}");
-            assert!(path.split('/').all(|segment| segment == "{id}" || !segment.contains(['{', '}'])), "{path}");
+            let param = |s: &str| {
+                s.strip_prefix('{')
+                    .and_then(|s| s.strip_suffix('}'))
+                    .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+            };
+            assert!(path.split('/').all(|segment| param(segment) || !segment.contains(['{', '}'])), "{path}");
             assert_eq!(ALL.iter().filter(|p| p == &path).count(), 1, "{path}");
+        }
+    }
+
+    #[test]
+    fn every_command_has_its_declared_route() {
+        for command in crate::response_actions::ResponseCommand::ALL {
+            let path = action_command(*command);
+            assert!(ALL.contains(&path.as_str()), "{path}");
         }
     }
 
