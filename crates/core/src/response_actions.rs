@@ -883,6 +883,27 @@ pub struct EndpointAuthz {
     pub can_write_scripts_library: bool,
 }
 
+/// `GET /internal/endpoint/authz`: the caller's endpoint authz and what the
+/// SPA needs to apply the same rules ([`cancel_refusal`], [`command_refusal`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointAuthzResponse {
+    pub authz: EndpointAuthz,
+    pub username: String,
+    pub privileges: Vec<Privilege>,
+    pub license: License,
+    /// The `mde_cancel` feature flag.
+    pub mde_cancel_enabled: bool,
+}
+
+impl EndpointAuthzResponse {
+    /// The caller, as [`cancel_refusal`] takes it.
+    pub fn canceller(&self) -> Canceller<'_> {
+        Canceller { username: &self.username, privileges: &self.privileges, license: self.license, mde_cancel_enabled: self.mde_cancel_enabled }
+    }
+}
+
 /// Kibana's `calculateEndpointAuthz` over Warden's privileges and licence.
 pub fn endpoint_authz(privileges: &[Privilege], license: License) -> EndpointAuthz {
     let has = |p: Privilege| privileges.contains(&p);
