@@ -946,9 +946,7 @@ pub fn endpoint_authz(privileges: &[Privilege], license: License) -> EndpointAut
 /// Why a user may not send `command` (privilege or licence), or `None`.
 /// Cancel's own rule is [`cancel_refusal`].
 pub fn command_refusal(privileges: &[Privilege], license: License, command: ResponseCommand) -> Option<String> {
-    let Some(privilege) = command.privilege() else {
-        return None;
-    };
+    let privilege = command.privilege()?;
     if !privileges.contains(&privilege) {
         return Some(format!("{} requires the {privilege} privilege", command.console_name()));
     }
@@ -1057,6 +1055,111 @@ pub fn cancel_refusal(who: &Canceller<'_>, action: &ActionDetails, endpoint_ids:
         ));
     }
     None
+}
+
+// ---- the scripts library ----
+
+/// A script of the library `runscript` picks from (Kibana 9.4's EndpointScript).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointScript {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    /// How to give it input (`scriptInput`), shown in the console's help.
+    pub instructions: String,
+    pub example: String,
+    pub platform: Vec<String>,
+    pub requires_input: bool,
+    pub file_name: String,
+    pub file_size: i64,
+    pub file_hash: String,
+    /// Relative to Warden's base path.
+    pub download_uri: String,
+    pub created_by: String,
+    pub created_at: String,
+    pub updated_by: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ScriptsListResponse {
+    pub data: Vec<EndpointScript>,
+    pub total: u64,
+    pub page: u64,
+    pub page_size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ScriptResponse {
+    pub data: EndpointScript,
+}
+
+/// A script's fields as a form sends them (multipart text fields).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ScriptFields {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub instructions: Option<String>,
+    pub example: Option<String>,
+    pub platform: Option<Vec<String>>,
+    pub requires_input: Option<bool>,
+}
+
+/// Platforms a script may name.
+pub const SCRIPT_PLATFORMS: &[&str] = &["linux", "macos", "windows"];
+
+impl ScriptFields {
+    /// Sets a field from its form name; the 400 message for a bad one.
+    pub fn set(&mut self, field: &str, value: &str) -> Result<(), String> {
+        let text = |max: usize| -> Result<String, String> {
+            let value = value.trim();
+            if value.chars().count() > max {
+                return Err(format!(
+                    "[request body.{field}]: value has length [{}] but it must have a maximum length of [{max}].",
+                    value.chars().count()
+                ));
+            }
+            Ok(value.to_owned())
+        };
+        match field {
+            "name" => {
+                let name = text(256)?;
+                if name.is_empty() {
+                    return Err("[request body.name]: value has length [0] but it must have a minimum length of [1].".into());
+                }
+                self.name = Some(name);
+            }
+            "description" => self.description = Some(text(4_096)?),
+            "instructions" => self.instructions = Some(text(4_096)?),
+            "example" => self.example = Some(text(1_024)?),
+            "platform" => {
+                let mut platforms = self.platform.take().unwrap_or_default();
+                for p in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    if !SCRIPT_PLATFORMS.contains(&p) {
+                        return Err(format!("[request body.platform]: expected one of [{}] but got [{p}]", SCRIPT_PLATFORMS.join(", ")));
+                    }
+                    if !platforms.iter().any(|x| x == p) {
+                        platforms.push(p.to_owned());
+                    }
+                }
+                self.platform = Some(platforms);
+            }
+            "requiresInput" => {
+                self.requires_input = Some(match value.trim() {
+                    "true" => true,
+                    "false" => false,
+                    other => return Err(format!("[request body.requiresInput]: expected value of type [boolean] but got [{other}]")),
+                })
+            }
+            other => return Err(format!("[request body.{other}]: definition for this key is missing")),
+        }
+        Ok(())
+    }
 }
 
 // ---- what travels to and from the agent ----

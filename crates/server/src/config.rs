@@ -155,6 +155,17 @@ settings! {
     rules_minimum_interval: Duration = "1m";
     /// Longest one rule run may take before it is stopped and recorded as failed
     rule_run_timeout: Duration = "5m";
+    /// Largest file a response action moves (a get-file result, an upload, a library script), in bytes
+    response_file_max_bytes: usize = "26214400", placeholder "BYTES";
+    /// How long the files of response actions are kept
+    response_file_retention: Duration = "30d";
+    /// How long response actions stay in the history
+    response_action_retention: Duration = "365d";
+    /// How often response actions past their expiry are failed (and old ones removed)
+    response_action_expiry_interval: Duration = "30s";
+    /// Feature flag: cancel for Microsoft Defender for Endpoint hosts (Kibana's
+    /// microsoftDefenderEndpointCancelEnabled): true or false
+    mde_cancel: bool = "false";
 }
 
 /// A declared setting, as the flags, the environment and the file know it.
@@ -245,6 +256,27 @@ impl SettingType for Duration {
     }
     fn show(&self) -> String {
         humantime::format_duration(*self).to_string()
+    }
+}
+
+impl SettingType for bool {
+    const PLACEHOLDER: &'static str = "BOOL";
+    fn from_text(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            other => Err(format!("expected true or false, got `{other}`")),
+        }
+    }
+    fn from_toml(value: toml::Value) -> Result<Self, String> {
+        match value {
+            toml::Value::Boolean(b) => Ok(b),
+            toml::Value::String(text) => Self::from_text(&text),
+            other => Err(format!("expected true or false, got {}", other.type_str())),
+        }
+    }
+    fn show(&self) -> String {
+        self.to_string()
     }
 }
 

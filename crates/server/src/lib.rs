@@ -15,6 +15,7 @@ pub mod events;
 pub mod fleet;
 pub mod http;
 pub mod passwords;
+pub mod response_actions;
 pub mod rules;
 pub mod store;
 pub mod tasks;
@@ -106,6 +107,7 @@ impl Application {
         };
         // Rule and action runners need the state (keys, connectors, Fleet).
         state.tasks.install(rules::definitions(&state)).await?;
+        state.tasks.install(response_actions::definitions(&state)).await?;
         Ok(Application { listener, state })
     }
 

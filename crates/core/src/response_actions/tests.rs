@@ -111,8 +111,8 @@ fn status_is_derived_as_kibana_does() {
         (&[state(true, true), state(false, false)], false, Pending, false, false),
         (&[state(true, true), state(false, false)], true, Failed, true, true),
         (&[state(true, true), state(true, false)], false, Failed, true, false),
-        (&[canceled.clone()], false, Failed, true, false),
-        (&[canceled, state(false, false)], false, Pending, false, false),
+        (std::slice::from_ref(&canceled), false, Failed, true, false),
+        (&[canceled.clone(), state(false, false)], false, Pending, false, false),
         (&[AgentState { is_expired: true, ..state(true, false) }], false, Failed, true, true),
         (&[], false, Pending, false, false),
     ];

@@ -5,15 +5,15 @@
 use std::collections::HashMap;
 
 use tokio::sync::broadcast::error::RecvError;
-use warden_core::events::{AgentActionQueued, EventKind};
+use warden_core::events::{AgentActionQueued, EventKind, ResponseActionChanged};
 use warden_core::fleet::AgentStatus;
 use warden_core::fleet_api::{AckItem, AgentActionType, AgentEventKind};
 
 use super::hub::AckJob;
 use super::{FleetError, commit_logged, event, facts_status};
-use crate::AppState;
 use crate::db::now_ms;
 use crate::store::fleet::{self as store, EventRow};
+use crate::{AppState, response_actions};
 
 /// Background work of this node until shutdown: heartbeat batches and the
 /// status sweep on one interval, and wake-ups for actions another node queued
@@ -37,6 +37,14 @@ pub async fn run_background(state: AppState) {
                 }
             }
             delivered = heard.recv() => match delivered {
+                // An action that ended elsewhere must not leave this node's outbox.
+                Ok(delivered) if !delivered.local && delivered.event.kind == EventKind::ResponseActionChanged => {
+                    if let Some(changed) = delivered.event.payload_as::<ResponseActionChanged>() {
+                        for agent in &changed.agent_ids {
+                            state.hub.forget(agent, &changed.id);
+                        }
+                    }
+                }
                 Ok(delivered) if !delivered.local && delivered.event.kind == EventKind::AgentActionQueued => {
                     match delivered.event.payload_as::<AgentActionQueued>().and_then(|queued| queued.agent_id) {
                         Some(agent_id) => state.hub.action_queued(&agent_id, None),
@@ -99,8 +107,8 @@ pub async fn flush_heartbeats(state: &AppState) -> sqlx::Result<usize> {
         for (id, at) in &beats {
             store::touch_checkin(&mut *tx, id, *at).await?;
         }
-        for (action_id, at) in &delivered {
-            store::mark_delivered(&mut *tx, action_id, *at).await?;
+        for ((agent_id, action_id), at) in &delivered {
+            store::mark_delivered(&mut *tx, agent_id, action_id, *at).await?;
         }
         tx.commit().await
     }
@@ -217,14 +225,10 @@ async fn write_acks(state: &AppState, jobs: &[&AckJob]) -> sqlx::Result<Vec<Vec<
     let mut tx = state.db.begin().await?;
     let found: HashMap<(String, String), String> =
         store::ack_actions_many(&mut tx, state.engine, &acks, now).await?.into_iter().map(|(agent, action, kind)| ((agent, action), kind)).collect();
+    let kind_of = |agent: &str, action: &str| found.get(&(agent.to_owned(), action.to_owned())).and_then(|kind| AgentActionType::parse(kind));
     let confirmed: Vec<&str> = acks
         .iter()
-        .filter(|ack| {
-            ack.error.is_none()
-                && found
-                    .get(&(ack.agent_id.to_owned(), ack.action_id.to_owned()))
-                    .is_some_and(|kind| AgentActionType::parse(kind) == Some(AgentActionType::Unenroll))
-        })
+        .filter(|ack| ack.error.is_none() && kind_of(ack.agent_id, ack.action_id) == Some(AgentActionType::Unenroll))
         .map(|ack| ack.agent_id)
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
@@ -234,14 +238,40 @@ async fn write_acks(state: &AppState, jobs: &[&AckJob]) -> sqlx::Result<Vec<Vec<
         .map(|id| event(id, AgentEventKind::Unenrolled, "Unenrolled: the agent confirmed and its key was revoked", None, now))
         .collect();
     store::finish_unenroll_many(&mut tx, state.engine, &confirmed, now).await?;
+    // Response actions' results, in the same transaction: the target's state
+    // and the ack commit together.
+    let mut recorded: HashMap<(String, String), AckItem> = HashMap::new();
+    let mut changed: Vec<(String, Vec<String>)> = Vec::new();
+    for job in jobs {
+        for ack in &job.events {
+            if kind_of(&job.agent_id, ack.action_id.as_str()) != Some(AgentActionType::InputAction) {
+                continue;
+            }
+            let answer = response_actions::AgentAnswer {
+                agent_id: &job.agent_id,
+                action_id: ack.action_id.as_str(),
+                error: ack.error.as_deref(),
+                result: ack.action_response.as_ref(),
+            };
+            let outcome = response_actions::record_result(&mut tx, &answer, now).await?;
+            changed.extend(outcome.changed);
+            recorded.insert((job.agent_id.clone(), ack.action_id.to_string()), AckItem { status: outcome.status, message: outcome.message });
+        }
+    }
     commit_logged(state, tx, lines).await?;
+    for (action_id, agents) in changed {
+        response_actions::announce(state, &action_id, &agents);
+    }
     Ok(jobs
         .iter()
         .map(|job| {
             job.events
                 .iter()
                 .map(|ack| {
-                    if found.contains_key(&(job.agent_id.clone(), ack.action_id.to_string())) {
+                    let key = (job.agent_id.clone(), ack.action_id.to_string());
+                    if let Some(item) = recorded.get(&key) {
+                        item.clone()
+                    } else if found.contains_key(&key) {
                         AckItem { status: 200, message: "OK".into() }
                     } else {
                         AckItem { status: 404, message: format!("action {} not found for this agent", ack.action_id) }

@@ -19,8 +19,9 @@ pub struct Hub {
     /// agent needs no look at the actions table.
     pending: Mutex<std::collections::HashSet<String>>,
     heartbeats: Mutex<HashMap<String, i64>>,
-    /// Actions handed out and not yet written as delivered (action id → when).
-    delivered: Mutex<HashMap<String, i64>>,
+    /// Actions handed out and not yet written as delivered ((agent id,
+    /// action id) → when: one response action goes to many agents).
+    delivered: Mutex<HashMap<(String, String), i64>>,
     /// Actions queued on this node, ready for their agent's check-in here
     /// without a read of the actions table (agent id → when, actions).
     outbox: Mutex<HashMap<String, (i64, Vec<AgentAction>)>>,
@@ -98,6 +99,16 @@ impl Hub {
         self.outbox.lock().ok().and_then(|mut o| o.remove(agent_id)).map(|(_, actions)| actions).unwrap_or_default()
     }
 
+    /// Drops an action from the agent's outbox here: it ended without the
+    /// agent (cancelled or expired), so it must not be handed out.
+    pub fn forget(&self, agent_id: &str, action_id: &str) {
+        if let Ok(mut outbox) = self.outbox.lock()
+            && let Some((_, actions)) = outbox.get_mut(agent_id)
+        {
+            actions.retain(|a| a.id.as_str() != action_id);
+        }
+    }
+
     /// Forgets outbox entries older than `before` (their agent checks in
     /// elsewhere, or not at all); the actions table still has them.
     pub(super) fn expire_outbox(&self, before: i64) {
@@ -145,20 +156,20 @@ impl Hub {
         beats.into_iter().collect()
     }
 
-    /// Notes that an action was handed out; written with the next batch.
-    pub fn delivered(&self, action_id: &str, at: i64) {
+    /// Notes that an action was handed out to an agent; written with the next batch.
+    pub fn delivered(&self, agent_id: &str, action_id: &str, at: i64) {
         if let Ok(mut delivered) = self.delivered.lock() {
-            delivered.insert(action_id.to_owned(), at);
+            delivered.insert((agent_id.to_owned(), action_id.to_owned()), at);
         }
     }
 
-    /// When this node handed the action out, if it has not been written yet.
-    pub fn delivered_at(&self, action_id: &str) -> Option<i64> {
-        self.delivered.lock().ok().and_then(|d| d.get(action_id).copied())
+    /// When this node handed the action out to the agent, if it has not been written yet.
+    pub fn delivered_at(&self, agent_id: &str, action_id: &str) -> Option<i64> {
+        self.delivered.lock().ok().and_then(|d| d.get(&(agent_id.to_owned(), action_id.to_owned())).copied())
     }
 
     /// A batch whose write failed goes back, unless something newer arrived.
-    pub(super) fn put_back(&self, beats: Vec<(String, i64)>, delivered: Vec<(String, i64)>) {
+    pub(super) fn put_back(&self, beats: Vec<(String, i64)>, delivered: Vec<((String, String), i64)>) {
         if let Ok(mut buffer) = self.heartbeats.lock() {
             for (id, at) in beats {
                 let entry = buffer.entry(id).or_insert(at);
@@ -172,7 +183,7 @@ impl Hub {
         }
     }
 
-    pub(super) fn take_delivered(&self) -> Vec<(String, i64)> {
+    pub(super) fn take_delivered(&self) -> Vec<((String, String), i64)> {
         self.delivered.lock().map(|mut d| std::mem::take(&mut *d)).unwrap_or_default().into_iter().collect()
     }
 

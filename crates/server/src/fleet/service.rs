@@ -32,6 +32,8 @@ pub const SO_SEARCH_LIMIT: usize = 10_000;
 /// Acks per request: an agent acks what one check-in handed it, a handful.
 pub const MAX_ACK_EVENTS: usize = 1_000;
 const DEFAULT_INACTIVITY_TIMEOUT_SECS: i64 = 1_209_600;
+/// The input an `INPUT_ACTION` for Elastic Defend names.
+pub const ENDPOINT_INPUT: &str = "endpoint";
 
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
@@ -295,7 +297,7 @@ pub async fn unenroll(state: &AppState, id: &str, request: &UnenrollRequest, use
 /// Hands actions (committed) to waiting check-ins on this node, and tells the
 /// other nodes: which agent has something to pick up, or, for many, one
 /// event that sends them to the actions table.
-fn actions_queued(state: &AppState, queued: Vec<(AgentId, Option<AgentAction>)>) {
+pub fn actions_queued(state: &AppState, queued: Vec<(AgentId, Option<AgentAction>)>) {
     let mut woken = Vec::new();
     for (agent_id, action) in queued {
         if action.is_some() {
@@ -735,10 +737,11 @@ async fn deliver(state: &AppState, agent_id: &str) -> Result<Vec<AgentAction>> {
     let now = now_ms();
     // Queued on this node: hand them out without a read. A later check-in
     // still looks at the table for anything else.
-    let ready: Vec<AgentAction> = state.hub.take_outbox(agent_id).into_iter().filter(|a| state.hub.delivered_at(a.id.as_str()).is_none()).collect();
+    let ready: Vec<AgentAction> =
+        state.hub.take_outbox(agent_id).into_iter().filter(|a| state.hub.delivered_at(agent_id, a.id.as_str()).is_none()).collect();
     if !ready.is_empty() {
         for action in &ready {
-            state.hub.delivered(action.id.as_str(), now);
+            state.hub.delivered(agent_id, action.id.as_str(), now);
         }
         return Ok(ready);
     }
@@ -749,20 +752,21 @@ async fn deliver(state: &AppState, agent_id: &str) -> Result<Vec<AgentAction>> {
     }
     let mut actions = Vec::with_capacity(rows.len());
     // Handed out recently by this node but not yet written: not again.
-    for row in rows.into_iter().filter(|r| state.hub.delivered_at(&r.id).is_none_or(|at| at < redeliver_before)) {
+    for row in rows.into_iter().filter(|r| state.hub.delivered_at(agent_id, &r.id).is_none_or(|at| at < redeliver_before)) {
         let Some(action_type) = AgentActionType::parse(&row.action_type) else {
             tracing::warn!(action = %row.id, action_type = %row.action_type, "skipping an agent action of an unknown type");
             continue;
         };
         // Written with the next heartbeat batch: one write per batch, not per agent.
-        state.hub.delivered(&row.id, now);
+        state.hub.delivered(agent_id, &row.id, now);
+        let input_type = if action_type == AgentActionType::InputAction { ENDPOINT_INPUT } else { "" };
         actions.push(AgentAction {
             agent_id: AgentId::new(row.agent_id),
             created_at: rfc3339(row.created_at),
             data: serde_json::from_str(&row.data).unwrap_or(serde_json::Value::Null),
             id: ActionId::new(row.id),
             action_type,
-            input_type: String::new(),
+            input_type: input_type.to_owned(),
         });
     }
     Ok(actions)

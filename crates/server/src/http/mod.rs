@@ -10,6 +10,7 @@ pub(crate) mod fleet;
 pub(crate) mod fleet_server;
 mod json;
 pub mod openapi;
+mod response_actions;
 mod rules;
 mod security;
 mod spa;
@@ -78,8 +79,9 @@ fn routes() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(tasks::router())
         .merge(crate::events::router())
         .merge(fleet::router())
+        .merge(response_actions::router())
         .split_for_parts();
-    let (agents, agent_paths) = fleet_server::router().split_for_parts();
+    let (agents, agent_paths) = fleet_server::router().merge(response_actions::agent_router()).split_for_parts();
     document.merge(agent_paths);
     openapi::Constraints.modify(&mut document);
     (api, agents, document)
@@ -152,6 +154,7 @@ mod tests {
             ("fleet_server.rs", include_str!("fleet_server.rs")),
             ("json.rs", include_str!("json.rs")),
             ("openapi.rs", include_str!("openapi.rs")),
+            ("response_actions.rs", include_str!("response_actions.rs")),
             ("rules.rs", include_str!("rules.rs")),
             ("security.rs", include_str!("security.rs")),
             ("spa.rs", include_str!("spa.rs")),

@@ -374,7 +374,7 @@ pub async fn insert_unenroll_actions(
     Ok(())
 }
 
-fn json_array(items: impl Iterator<Item = serde_json::Value>) -> String {
+pub fn json_array(items: impl Iterator<Item = serde_json::Value>) -> String {
     serde_json::Value::Array(items.collect()).to_string()
 }
 
@@ -527,8 +527,13 @@ pub async fn deliverable_actions<'e>(db: impl Executor<'e, Database = Any>, agen
     .await
 }
 
-pub async fn mark_delivered<'e>(db: impl Executor<'e, Database = Any>, action_id: &str, at: i64) -> sqlx::Result<()> {
-    sqlx::query("update agent_actions set delivered_at = $2 where id = $1").bind(action_id).bind(at).execute(db).await?;
+pub async fn mark_delivered<'e>(db: impl Executor<'e, Database = Any>, agent_id: &str, action_id: &str, at: i64) -> sqlx::Result<()> {
+    sqlx::query("update agent_actions set delivered_at = $3 where id = $1 and agent_id = $2")
+        .bind(action_id)
+        .bind(agent_id)
+        .bind(at)
+        .execute(db)
+        .await?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@ pub mod changes;
 pub mod connectors;
 pub mod fleet;
 pub mod login_failures;
+pub mod response_actions;
 pub mod rules;
 pub mod sessions;
 pub mod settings;

@@ -16,9 +16,24 @@ enum Access {
     NeedsSignIn(Privilege),
     /// The privilege, then the handler's own 404 (the target does not exist).
     NeedsThen404(Privilege),
+    /// What the core's endpoint authz allows (the demo's trial licence).
+    Endpoint(fn(&EndpointAuthz) -> bool),
+    /// The endpoint authz, then the handler's own 404.
+    EndpointThen404(fn(&EndpointAuthz) -> bool),
+}
+
+fn read_log(a: &EndpointAuthz) -> bool {
+    a.can_read_actions_log_management || a.can_access_endpoint_actions_log_management
 }
 
 use Privilege::{FleetAll, FleetRead};
+use warden_core::actions::License;
+use warden_core::authz::privileges_of;
+use warden_core::response_actions::{EndpointAuthz, endpoint_authz};
+
+/// Bodies sent as multipart forms.
+const SCRIPT_FORM: &str = "multipart:script";
+const UPLOAD_FORM: &str = "multipart:upload";
 
 /// Method, path, who may call it, and a body. In paths and bodies, `{n}` is a
 /// fresh number, `{agent}` an enrolled agent, `{fresh_agent}` a new agent for
@@ -26,7 +41,10 @@ use Privilege::{FleetAll, FleetRead};
 /// a server-log connector, `{fresh_connector}` a new one for this call,
 /// `{rule}` a `fleet.agent_status` rule, `{fresh_rule}` a new one for this call,
 /// `{case}` a case, `{fresh_case}` and `{fresh_case_version}` a new case for
-/// this call and its version.
+/// this call and its version, `{endpoint}` an agent that reports every
+/// endpoint capability, `{pending}` an isolate action pending on it,
+/// `{get_file}` a get-file action on it, `{script}` a library script,
+/// `{fresh_script}` a new one for this call.
 const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
     ("GET", "api/status", Access::Public, None),
     ("GET", "api/openapi.json", Access::Public, None),
@@ -122,6 +140,79 @@ const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
     ("GET", "api/fleet/enrollment_api_keys", Access::Needs(FleetAll), None),
     ("GET", "api/fleet/enrollment_api_keys/demo-endpoints-key", Access::Needs(FleetAll), None),
     ("POST", "api/fleet/enrollment_api_keys", Access::Needs(FleetAll), Some(r#"{"policy_id": "demo-endpoints"}"#)),
+    ("POST", "api/endpoint/action/isolate", Access::Endpoint(|a| a.can_isolate_host), Some(r#"{"endpoint_ids": ["{endpoint}"]}"#)),
+    ("POST", "api/endpoint/action/unisolate", Access::Endpoint(|a| a.can_un_isolate_host), Some(r#"{"endpoint_ids": ["{endpoint}"]}"#)),
+    (
+        "POST",
+        "api/endpoint/action/kill_process",
+        Access::Endpoint(|a| a.can_kill_process),
+        Some(r#"{"endpoint_ids": ["{endpoint}"], "parameters": {"pid": 4}}"#),
+    ),
+    (
+        "POST",
+        "api/endpoint/action/suspend_process",
+        Access::Endpoint(|a| a.can_suspend_process),
+        Some(r#"{"endpoint_ids": ["{endpoint}"], "parameters": {"pid": 4}}"#),
+    ),
+    ("POST", "api/endpoint/action/running_procs", Access::Endpoint(|a| a.can_get_running_processes), Some(r#"{"endpoint_ids": ["{endpoint}"]}"#)),
+    (
+        "POST",
+        "api/endpoint/action/get_file",
+        Access::Endpoint(|a| a.can_write_file_operations),
+        Some(r#"{"endpoint_ids": ["{endpoint}"], "parameters": {"path": "notes.txt"}}"#),
+    ),
+    (
+        "POST",
+        "api/endpoint/action/execute",
+        Access::Endpoint(|a| a.can_write_execute_operations),
+        Some(r#"{"endpoint_ids": ["{endpoint}"], "parameters": {"command": "ls"}}"#),
+    ),
+    ("POST", "api/endpoint/action/upload", Access::Endpoint(|a| a.can_write_file_operations), Some(UPLOAD_FORM)),
+    (
+        "POST",
+        "api/endpoint/action/scan",
+        Access::Endpoint(|a| a.can_write_scan_operations),
+        Some(r#"{"endpoint_ids": ["{endpoint}"], "parameters": {"path": "."}}"#),
+    ),
+    (
+        "POST",
+        "api/endpoint/action/run_script",
+        Access::Endpoint(|a| a.can_write_execute_operations),
+        Some(r#"{"endpoint_ids": ["{endpoint}"], "parameters": {"scriptId": "{script}"}}"#),
+    ),
+    // Cancelling the admin's isolate: whoever may isolate.
+    (
+        "POST",
+        "api/endpoint/action/cancel",
+        Access::Endpoint(|a| a.can_isolate_host),
+        Some(r#"{"endpoint_ids": ["{endpoint}"], "parameters": {"id": "{pending}"}}"#),
+    ),
+    ("GET", "api/endpoint/action", Access::Endpoint(read_log), None),
+    ("GET", "api/endpoint/action/{pending}", Access::Endpoint(read_log), None),
+    ("GET", "api/endpoint/action_status?agent_ids={endpoint}", Access::Endpoint(|a| a.can_read_security_solution), None),
+    (
+        "GET",
+        "api/endpoint/action/{get_file}/file/{get_file}.{endpoint}",
+        Access::EndpointThen404(|a| read_log(a) && a.can_write_file_operations),
+        None,
+    ),
+    (
+        "GET",
+        "api/endpoint/action/{get_file}/file/{get_file}.{endpoint}/download",
+        Access::EndpointThen404(|a| read_log(a) && a.can_write_file_operations),
+        None,
+    ),
+    ("GET", "internal/endpoint/authz", Access::SignedIn, None),
+    ("POST", "api/endpoint/scripts_library", Access::Endpoint(|a| a.can_write_scripts_library), Some(SCRIPT_FORM)),
+    ("GET", "api/endpoint/scripts_library", Access::Endpoint(|a| a.can_read_scripts_library), None),
+    ("GET", "api/endpoint/scripts_library/{script}", Access::Endpoint(|a| a.can_read_scripts_library), None),
+    ("PATCH", "api/endpoint/scripts_library/{script}", Access::Endpoint(|a| a.can_write_scripts_library), Some(SCRIPT_FORM)),
+    ("GET", "api/endpoint/scripts_library/{script}/download", Access::Endpoint(|a| a.can_read_scripts_library), None),
+    ("DELETE", "api/endpoint/scripts_library/{fresh_script}", Access::Endpoint(|a| a.can_write_scripts_library), None),
+    ("POST", "api/fleet/uploads", Access::AgentKey, Some(r#"{"action_id": "x"}"#)),
+    ("PUT", "api/fleet/uploads/no-such-upload/0", Access::AgentKey, None),
+    ("POST", "api/fleet/uploads/no-such-upload", Access::AgentKey, Some(r#"{"transithash": {"sha256": "00"}}"#)),
+    ("GET", "api/fleet/file/no-such-file", Access::AgentKey, None),
     ("POST", "api/fleet/agents/enroll", Access::AgentKey, Some(r#"{"type": "PERMANENT"}"#)),
     ("POST", "api/fleet/agents/{agent}/checkin", Access::AgentKey, Some(r#"{"status": "online"}"#)),
     ("POST", "api/fleet/agents/{agent}/acks", Access::AgentKey, Some(r#"{"events": []}"#)),
@@ -209,6 +300,26 @@ async fn every_route_for_every_role() {
         "actions": [{"id": connector, "group": "default", "params": {"message": "{{context.agent.id}} is {{context.status}}"}}]
     });
     let rule = post_json(&admin, &app.url("api/alerting/rule"), status_rule.clone()).await["id"].as_str().unwrap().to_owned();
+    let endpoint = crate::response_actions::endpoint(&app, "authz-endpoint", crate::response_actions::ALL_CAPABILITIES).await.id;
+    let on_endpoint = |route: &str, parameters: serde_json::Value| {
+        let (admin, app, endpoint) = (&admin, &app, &endpoint);
+        let route = route.to_owned();
+        async move {
+            let body = serde_json::json!({"endpoint_ids": [endpoint], "parameters": parameters});
+            post_json(admin, &app.url(&format!("api/endpoint/action/{route}")), body).await["data"]["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let pending = on_endpoint("isolate", serde_json::json!({})).await;
+    let get_file = on_endpoint("get_file", serde_json::json!({"path": "notes.txt"})).await;
+    let add_script = |name: String| {
+        let (admin, app) = (&admin, &app);
+        async move {
+            let response =
+                admin.post(app.url("api/endpoint/scripts_library")).header("kbn-xsrf", "t").multipart(script_form(&name)).send().await.unwrap();
+            response.json::<serde_json::Value>().await.unwrap()["data"]["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let script = add_script("authz script".into()).await;
     let mut n = 0;
     let mut failures = Vec::new();
     for (method, path, access, body) in ROUTES {
@@ -219,10 +330,17 @@ async fn every_route_for_every_role() {
                 (Access::SignedIn, Some(_)) => true,
                 (Access::Needs(privilege) | Access::NeedsThen404(privilege), Some(role)) => has_privilege(&[*role], *privilege),
                 (Access::NeedsSignIn(privilege), Some(role)) => !by_key && has_privilege(&[*role], *privilege),
+                (Access::Endpoint(check) | Access::EndpointThen404(check), Some(role)) => {
+                    check(&endpoint_authz(&privileges_of(&[*role]), License::Trial))
+                }
             };
             n += 1;
             let mut path = path
                 .replace("{agent}", &agent)
+                .replace("{endpoint}", &endpoint)
+                .replace("{pending}", &pending)
+                .replace("{get_file}", &get_file)
+                .replace("{script}", &script)
                 .replace("{connector}", &connector)
                 .replace("{case}", &case)
                 .replace("{rule}", &rule)
@@ -231,7 +349,12 @@ async fn every_route_for_every_role() {
                 let fresh = post_json(&admin, &app.url("api/alerting/rule"), status_rule.clone()).await["id"].as_str().unwrap().to_owned();
                 path = path.replace("{fresh_rule}", &fresh);
             }
-            let mut body = body.map(|b| b.replace("{n}", &n.to_string()));
+            if path.contains("{fresh_script}") {
+                path = path.replace("{fresh_script}", &add_script(format!("fresh script {n}")).await);
+            }
+            let mut body = body.map(|b| {
+                b.replace("{n}", &n.to_string()).replace("{endpoint}", &endpoint).replace("{pending}", &pending).replace("{script}", &script)
+            });
             if path.contains("{fresh_case}") || body.as_ref().is_some_and(|b| b.contains("{fresh_case}")) {
                 let fresh = post_json(&admin, &app.url("api/cases"), case_body.clone()).await;
                 let (id, version) = (fresh["id"].as_str().unwrap(), fresh["version"].as_str().unwrap());
@@ -253,11 +376,23 @@ async fn every_route_for_every_role() {
             let method = Method::from_bytes(method.as_bytes()).unwrap();
             let mut request = client.request(method.clone(), app.url(&path)).header("kbn-xsrf", "t");
             let body_sent = body.is_some();
-            if let Some(body) = body {
-                request = request.header("content-type", "application/json").body(body);
+            match body.as_deref() {
+                Some(SCRIPT_FORM) => request = request.multipart(script_form(&format!("script {n}"))),
+                Some(UPLOAD_FORM) => {
+                    let form = reqwest::multipart::Form::new()
+                        .part("file", reqwest::multipart::Part::bytes(b"hello".to_vec()).file_name("hello.txt"))
+                        .text("endpoint_ids", serde_json::json!([endpoint]).to_string());
+                    request = request.multipart(form);
+                }
+                Some(body) => request = request.header("content-type", "application/json").body(body.to_owned()),
+                None => {}
             }
             let status = request.send().await.unwrap().status();
-            let ok = if matches!(access, Access::NeedsThen404(_)) { status == StatusCode::NOT_FOUND } else { status.is_success() };
+            let ok = if matches!(access, Access::NeedsThen404(_) | Access::EndpointThen404(_)) {
+                status == StatusCode::NOT_FOUND
+            } else {
+                status.is_success()
+            };
             let expected_denial = if role.is_none() || matches!(access, Access::AgentKey) { StatusCode::UNAUTHORIZED } else { StatusCode::FORBIDDEN };
             // A caller who may not use the route learns nothing from its body:
             // a malformed one is refused as forbidden too, not parsed first.
@@ -282,6 +417,13 @@ async fn every_route_for_every_role() {
         }
     }
     assert!(failures.is_empty(), "authorization mismatches:\n{}", failures.join("\n"));
+}
+
+/// A library script's form, named `name`.
+fn script_form(name: &str) -> reqwest::multipart::Form {
+    reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(b"#!/bin/sh\necho ok\n".to_vec()).file_name("ok.sh"))
+        .text("name", name.to_owned())
 }
 
 /// A client that authenticates with a new personal API key of `signed_in`'s user.

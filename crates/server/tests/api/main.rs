@@ -19,6 +19,7 @@ mod key_queue;
 mod openapi;
 mod paths;
 mod proxy;
+mod response_actions;
 mod rules;
 mod security;
 mod status;
