@@ -2,6 +2,16 @@
 //! (enroll, long-poll check-in, acks, audit/unenroll) with the same
 //! `warden_core` types as the server, for demos, tests and load tests.
 
+// Wired into `run` and `swarm` by the next commit.
+#[allow(dead_code)]
+mod exec;
+#[allow(dead_code)]
+mod files;
+#[allow(dead_code)]
+mod processes;
+#[allow(dead_code)]
+mod sandbox;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
