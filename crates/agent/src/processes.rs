@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use nix::sys::signal::Signal;
 use warden_core::response_actions::ProcessEntry;
@@ -46,8 +46,13 @@ pub enum Target {
 
 impl Processes {
     pub fn new(agent_id: &str) -> Processes {
-        let user = nix::unistd::User::from_uid(nix::unistd::getuid()).ok().flatten().map_or_else(|| nix::unistd::getuid().to_string(), |u| u.name);
-        Processes { agent_id: agent_id.into(), user: user.into(), started: Arc::default() }
+        // Looked up once per process: a swarm makes 10,000 registries.
+        static USER: OnceLock<Arc<str>> = OnceLock::new();
+        let user = USER.get_or_init(|| {
+            let uid = nix::unistd::getuid();
+            nix::unistd::User::from_uid(uid).ok().flatten().map_or_else(|| uid.to_string(), |u| u.name).into()
+        });
+        Processes { agent_id: agent_id.into(), user: user.clone(), started: Arc::default() }
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<u32, Started>> {
