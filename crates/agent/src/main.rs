@@ -1,21 +1,34 @@
 //! `warden-agent`: a simulated Elastic Agent. It speaks the Fleet Server API
 //! (enroll, long-poll check-in, acks, audit/unenroll) with the same
-//! `warden_core` types as the server, for demos, tests and load tests.
+//! `warden_core` types as the server, for demos, tests and load tests. It
+//! also runs Elastic Defend response actions for real on its host, confined
+//! to a sandbox folder (`respond`).
 
-use std::path::PathBuf;
+mod exec;
+mod files;
+mod fleet;
+mod processes;
+mod respond;
+mod sandbox;
+
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 use warden_core::fleet_api::{
     AckEvent, AckRequest, AgentActionType, AgentType, AuditUnenrollRequest, CheckinRequest, CheckinResponse, CheckinStatus, EnrollMetadata,
     EnrollRequest, EnrollResponse,
 };
 use warden_core::paths;
+use warden_core::response_actions::{EndpointCapability, EndpointMetadata};
+
+use crate::fleet::{AckOutcome, Fleet};
+use crate::respond::{Responder, Settings};
 
 /// A simulated Elastic Agent for Warden.
 #[derive(Debug, Parser)]
@@ -50,10 +63,26 @@ enum Command {
         #[arg(long, default_value = "warden-agent.json")]
         state: PathBuf,
     },
-    /// Check in until told to unenroll (or stopped), acknowledging actions.
+    /// Check in until told to unenroll (or stopped), acknowledging actions
+    /// and running Elastic Defend response actions on this host.
+    ///
+    /// Response actions touch only the sandbox folder: get-file, scan,
+    /// upload, execute and runscript refuse any path outside it. execute runs
+    /// an allow-listed program (no shell) in the sandbox with only PATH set;
+    /// kill-process and suspend-process reach only processes this agent
+    /// started (two `sleep 86400` decoys, and running execute/runscript
+    /// children). Isolation is a state saved in the state file and reported at
+    /// every check-in; the allow-list has no network tool, so it blocks
+    /// nothing else.
     Run {
+        /// The agent's identity (from `enroll`); isolation is saved here too
         #[arg(long, default_value = "warden-agent.json")]
         state: PathBuf,
+        #[command(flatten)]
+        respond: RespondArgs,
+        /// Decoy children (`sleep 86400`) to start, so running-processes and kill-process have something to act on
+        #[arg(long, default_value_t = 2)]
+        decoys: usize,
         /// Pause between check-ins
         #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
         interval: Duration,
@@ -111,7 +140,53 @@ enum Command {
         /// Keep the swarm's identities here and reuse them next time, instead of enrolling new agents
         #[arg(long)]
         state: Option<PathBuf>,
+        /// Folder holding one sandbox subfolder per agent, created when an action first needs it
+        /// (default: warden-agent-swarm in the system's temporary folder)
+        #[arg(long)]
+        sandbox: Option<PathBuf>,
+        #[command(flatten)]
+        capabilities: CapabilityArgs,
     },
+}
+
+/// The response-action flags of `run`.
+#[derive(Debug, Args)]
+struct RespondArgs {
+    /// The folder response actions may touch (created if missing; default:
+    /// `<state file stem>-sandbox` next to the state file)
+    #[arg(long)]
+    sandbox: Option<PathBuf>,
+    #[command(flatten)]
+    capabilities: CapabilityArgs,
+}
+
+/// Which response actions the agent says it supports.
+#[derive(Debug, Args)]
+struct CapabilityArgs {
+    /// Capabilities to report, comma-separated (default: all): isolation, kill_process,
+    /// suspend_process, running_processes, get_file, execute, upload_file, scan, runscript, cancel.
+    /// An action whose capability is missing is answered "The agent does not support <command>".
+    #[arg(long, value_delimiter = ',', value_parser = parse_capability)]
+    capabilities: Option<Vec<EndpointCapability>>,
+    /// Leave out `cancel` (an older agent)
+    #[arg(long)]
+    no_cancel: bool,
+}
+
+fn parse_capability(text: &str) -> Result<EndpointCapability, String> {
+    EndpointCapability::parse(text.trim()).ok_or_else(|| {
+        let names: Vec<&str> = EndpointCapability::ALL.iter().map(|c| c.as_str()).collect();
+        format!("unknown capability `{text}`: use {}", names.join(", "))
+    })
+}
+
+impl CapabilityArgs {
+    fn list(&self) -> Vec<EndpointCapability> {
+        let mut list = self.capabilities.clone().unwrap_or_else(|| EndpointCapability::ALL.to_vec());
+        list.dedup();
+        list.retain(|c| !(self.no_cancel && *c == EndpointCapability::Cancel));
+        list
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -120,6 +195,9 @@ struct Identity {
     agent_id: String,
     api_key: String,
     hostname: String,
+    /// Isolated by a response action (kept across restarts).
+    #[serde(default)]
+    isolated: bool,
 }
 
 const VERSION: &str = "8.15.2";
@@ -144,11 +222,10 @@ async fn enroll(client: &reqwest::Client, base: &str, token: &str, hostname: &st
         enrollment_id: None,
         shared_id: None,
         metadata: EnrollMetadata {
-            local: json!({
-                "host": {"hostname": hostname, "name": hostname},
-                "os": {"name": std::env::consts::OS, "platform": std::env::consts::OS},
-                "elastic": {"agent": {"version": VERSION, "snapshot": false}}
-            }),
+            local: local_metadata(
+                hostname,
+                &EndpointMetadata { capabilities: EndpointCapability::ALL.iter().map(|c| c.as_str().to_owned()).collect(), isolated: false },
+            ),
             user_provided: json!({}),
             tags,
         },
@@ -165,16 +242,40 @@ async fn enroll(client: &reqwest::Client, base: &str, token: &str, hostname: &st
         bail!("enroll refused: {}", error_text(response).await);
     }
     let body: EnrollResponse = response.json().await?;
-    Ok(Identity { url: base.to_owned(), agent_id: body.item.id.into_string(), api_key: body.item.access_api_key, hostname: hostname.to_owned() })
+    Ok(Identity {
+        url: base.to_owned(),
+        agent_id: body.item.id.into_string(),
+        api_key: body.item.access_api_key,
+        hostname: hostname.to_owned(),
+        isolated: false,
+    })
+}
+
+/// What the agent says of its host, at enrollment and at every check-in;
+/// `endpoint` is Elastic Defend's part (capabilities, isolation).
+fn local_metadata(hostname: &str, endpoint: &EndpointMetadata) -> Value {
+    json!({
+        "host": {"hostname": hostname, "name": hostname},
+        "os": {"name": std::env::consts::OS, "platform": std::env::consts::OS},
+        "elastic": {"agent": {"version": VERSION, "snapshot": false}},
+        "endpoint": endpoint,
+    })
 }
 
 /// One check-in; returns the actions it received.
-async fn checkin(client: &reqwest::Client, id: &Identity, status: &str, poll_timeout: &str) -> anyhow::Result<CheckinResponse> {
+async fn checkin(
+    client: &reqwest::Client,
+    id: &Identity,
+    status: &str,
+    poll_timeout: &str,
+    metadata: Option<Value>,
+) -> anyhow::Result<CheckinResponse> {
     let reported = CheckinStatus::parse(status).ok_or_else(|| anyhow::anyhow!("unknown health `{status}`: use online, degraded or error"))?;
     let request = CheckinRequest {
         status: reported,
         message: if status == "online" { "Running".into() } else { format!("Reporting {status}") },
         poll_timeout: Some(poll_timeout.to_owned()),
+        local_metadata: metadata,
         ..CheckinRequest::default()
     };
     let response = client
@@ -252,7 +353,31 @@ async fn audit(client: &reqwest::Client, id: &Identity, reason: &str, retries: u
     false
 }
 
-/// Checks in until an UNENROLL action arrives (acked, then stop) or the key is refused.
+/// The agent's connection to Fleet Server for response actions.
+fn fleet_of(client: &reqwest::Client, id: &Identity) -> Fleet {
+    Fleet { http: client.clone(), url: id.url.clone(), agent_id: id.agent_id.clone(), api_key: id.api_key.clone() }
+}
+
+/// A responder for `id`, with its acks delivered by a task of its own.
+fn start_responder(client: &reqwest::Client, id: &Identity, settings: Settings, stats: Option<Arc<Stats>>) -> Arc<Responder> {
+    let fleet = fleet_of(client, id);
+    let (responder, acks) = Responder::new(fleet.clone(), settings);
+    let weak = Arc::downgrade(&responder);
+    tokio::spawn(respond::deliver_acks(fleet, weak, acks, move |outcome| {
+        if let Some(stats) = &stats
+            && *outcome == AckOutcome::Recorded
+        {
+            stats.actions_acked.fetch_add(1, Ordering::Relaxed);
+            stats.last_action_ack_ms.fetch_max(epoch_ms(), Ordering::Relaxed);
+        }
+    }));
+    responder
+}
+
+/// Checks in until an UNENROLL action arrives (acked, then stop) or the key
+/// is refused. Elastic Defend actions go to `responder`, which runs them
+/// while the check-ins go on; other actions are acked at once.
+#[allow(clippy::too_many_arguments)]
 async fn run_agent(
     client: reqwest::Client,
     id: Identity,
@@ -261,19 +386,27 @@ async fn run_agent(
     interval: Duration,
     stats: Option<Arc<Stats>>,
     until: Option<Instant>,
+    responder: Arc<Responder>,
 ) {
     loop {
         if until.is_some_and(|u| Instant::now() >= u) {
             return;
         }
         let started = Instant::now();
-        match checkin(&client, &id, &status, &poll_timeout).await {
+        let metadata = local_metadata(&id.hostname, &responder.endpoint_metadata());
+        match checkin(&client, &id, &status, &poll_timeout, Some(metadata)).await {
             Ok(response) => {
                 // Delivery is when the answer arrived, not when the ack finished.
                 let received_ms = epoch_ms();
                 if let Some(stats) = &stats {
                     stats.record(started.elapsed());
                 }
+                let (endpoint, others): (Vec<_>, Vec<_>) =
+                    response.actions.into_iter().partition(|a| a.action_type == AgentActionType::InputAction && a.input_type == "endpoint");
+                if !endpoint.is_empty() {
+                    responder.handle(endpoint);
+                }
+                let response = CheckinResponse { actions: others, ..response };
                 let ids: Vec<String> = response.actions.iter().map(|a| a.id.to_string()).collect();
                 let unenroll = response.actions.iter().any(|a| a.action_type == AgentActionType::Unenroll);
                 if !ids.is_empty()
@@ -314,6 +447,9 @@ struct Stats {
     last_unenroll_ms: AtomicU64,
     /// When the last of those agents had its ack answered (Warden recorded the unenroll).
     last_ack_ms: AtomicU64,
+    /// Response actions whose result Warden recorded, and when the last was.
+    actions_acked: AtomicU64,
+    last_action_ack_ms: AtomicU64,
 }
 
 fn epoch_ms() -> u64 {
@@ -349,6 +485,12 @@ fn load(path: &PathBuf) -> anyhow::Result<Identity> {
     Ok(serde_json::from_str(&text)?)
 }
 
+/// `<state file stem>-sandbox`, next to the state file.
+fn default_sandbox(state: &Path) -> PathBuf {
+    let stem = state.file_stem().map_or_else(|| "warden-agent".into(), |s| s.to_string_lossy().into_owned());
+    state.with_file_name(format!("{stem}-sandbox"))
+}
+
 fn local_hostname() -> String {
     std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "warden-agent".into())
 }
@@ -368,8 +510,28 @@ async fn main() -> anyhow::Result<()> {
             std::fs::write(&state, serde_json::to_string_pretty(&id)?)?;
             println!("enrolled as agent {} (identity saved in {})", id.agent_id, state.display());
         }
-        Command::Run { state, interval, poll_timeout, status } => {
-            run_agent(http, load(&state)?, status, poll_timeout, interval, None, None).await;
+        Command::Run { state, respond, decoys, interval, poll_timeout, status } => {
+            let id = load(&state)?;
+            let settings = Settings {
+                capabilities: respond.capabilities.list(),
+                sandbox: respond.sandbox.unwrap_or_else(|| default_sandbox(&state)),
+                state_file: Some(state.clone()),
+                isolated: id.isolated,
+            };
+            let responder = start_responder(&http, &id, settings, None);
+            let root = responder.sandbox().root().map_err(anyhow::Error::msg)?.to_path_buf();
+            for _ in 0..decoys {
+                responder.processes().spawn_decoy().context("starting a decoy process")?;
+            }
+            tracing::info!(agent_id = %id.agent_id, sandbox = %root.display(), isolated = id.isolated, "running");
+            // Stopping returns from main, and the runtime's end kills the
+            // decoys and any running child (kill_on_drop).
+            let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            tokio::select! {
+                () = run_agent(http, id, status, poll_timeout, interval, None, None, responder) => {}
+                _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
+                _ = terminate.recv() => tracing::info!("terminated; stopping"),
+            }
         }
         Command::Uninstall { state, retries } => {
             let id = load(&state)?;
@@ -395,7 +557,11 @@ async fn main() -> anyhow::Result<()> {
             duration,
             enroll_concurrency,
             state,
+            sandbox,
+            capabilities,
         } => {
+            let sandboxes = sandbox.unwrap_or_else(|| std::env::temp_dir().join("warden-agent-swarm"));
+            let capabilities = capabilities.list();
             if uninstalled + orphaned + silent + degraded > count {
                 bail!("--uninstalled, --orphaned, --silent and --degraded add up to more than --count");
             }
@@ -436,10 +602,13 @@ async fn main() -> anyhow::Result<()> {
             let mut running = tokio::task::JoinSet::new();
             for (i, id) in agents {
                 let (http, poll_timeout, stats) = (http.clone(), poll_timeout.clone(), stats.clone());
+                // In memory only: the swarm's state file is shared by all its agents.
+                let settings =
+                    Settings { capabilities: capabilities.clone(), sandbox: sandboxes.join(&id.agent_id), state_file: None, isolated: id.isolated };
                 running.spawn(async move {
                     if i < uninstalled + orphaned + silent {
                         // One check-in so the host is known, then its fate.
-                        let _ = checkin(&http, &id, "online", "0s").await;
+                        let _ = checkin(&http, &id, "online", "0s", None).await;
                         if i < uninstalled {
                             audit(&http, &id, "uninstall", 3).await;
                         } else if i < uninstalled + orphaned {
@@ -451,7 +620,8 @@ async fn main() -> anyhow::Result<()> {
                     // Spread the first check-ins over one interval, as real agents
                     // are spread by when they booted: not a herd every interval.
                     tokio::time::sleep(interval.mul_f64(i as f64 / count.max(1) as f64)).await;
-                    run_agent(http, id, status.into(), poll_timeout, interval, Some(stats), until).await;
+                    let responder = start_responder(&http, &id, settings, Some(stats.clone()));
+                    run_agent(http, id, status.into(), poll_timeout, interval, Some(stats), until, responder).await;
                 });
             }
             let run_started = Instant::now();
@@ -460,6 +630,13 @@ async fn main() -> anyhow::Result<()> {
                 println!("{}", stats.report(run_started.elapsed()));
             }
             let unenrolled = stats.unenrolled.load(Ordering::Relaxed);
+            let actions_acked = stats.actions_acked.load(Ordering::Relaxed);
+            if actions_acked > 0 {
+                println!(
+                    "response actions acknowledged: {actions_acked}; the last ack was answered at {} (epoch ms)",
+                    stats.last_action_ack_ms.load(Ordering::Relaxed)
+                );
+            }
             if unenrolled > 0 {
                 println!(
                     "unenrolled by Fleet: {unenrolled} agents; the last received its UNENROLL at {} (epoch ms); the last ack was answered at {} (epoch ms)",
