@@ -447,3 +447,43 @@ async fn an_action_queued_on_one_node_wakes_a_check_in_held_on_another() {
     assert_eq!(answer["actions"][0]["type"], "UNENROLL", "{answer}");
     assert!(answer.get("ack_token").is_none(), "no ack_token: Fleet Server's schema says a string, never null");
 }
+
+/// Two nodes on one PostgreSQL database: an action created on A reaches the
+/// agent held on B at once, and the history stream on B hears it created and
+/// completed (the agent answers through B, a viewer watches A).
+#[tokio::test]
+async fn response_actions_travel_between_nodes_live() {
+    if !on_postgres() {
+        return;
+    }
+    let node_a = spawn_app().await;
+    let node_b = spawn_app_with(Options { database_url: Some(node_a.database_url.clone()), ..Options::default() }).await;
+    let agent = crate::response_actions::endpoint(&node_a, "two-nodes", crate::response_actions::ALL_CAPABILITIES).await;
+    let viewer_a = node_a.signed_in("viewer").await;
+    let viewer_b = node_b.signed_in("viewer").await;
+    let (mut on_a, _) = open_ready(&node_a, &viewer_a).await;
+    let (mut on_b, _) = open_ready(&node_b, &viewer_b).await;
+    let held = {
+        let (node_b, agent) = (node_b.url(&warden_core::paths::agent_checkin(&agent.id)), format!("ApiKey {}", agent.key));
+        tokio::spawn(async move {
+            Client::new().post(node_b).header("Authorization", agent).json(&json!({"status": "online", "poll_timeout": "60s"})).send().await
+        })
+    };
+    crate::helpers::eventually("node B holds the check-in", || async {
+        let status: Value = node_b.client().get(node_b.url("api/status")).send().await.unwrap().json().await.unwrap();
+        status["waiting_checkins"].as_u64() == Some(1)
+    })
+    .await;
+    let manager = node_a.signed_in("manager").await;
+    let action = crate::response_actions::sent(&node_a, &manager, "isolate", json!({"endpoint_ids": [agent.id]})).await;
+    let id = action["id"].as_str().unwrap().to_owned();
+    let created = on_b.expect("response_action_changed", |m| m.json()["id"] == id).await;
+    assert_eq!(created.json()["agent_ids"], json!([agent.id]));
+    let answer: Value = held.await.unwrap().unwrap().json().await.unwrap();
+    assert_eq!(answer["actions"][0]["id"], id, "{answer}");
+    // The agent answers through B; A's stream hears it.
+    on_a.expect("response_action_changed", |m| m.json()["id"] == id).await;
+    crate::response_actions::answer(&node_b, &agent, &id, json!({"output": {"type": "json", "content": {"code": "ok"}}})).await;
+    on_a.expect("response_action_changed", |m| m.json()["id"] == id).await;
+    assert_eq!(crate::response_actions::details(&node_a, &manager, &id).await["status"], "successful");
+}

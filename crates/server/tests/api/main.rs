@@ -22,5 +22,6 @@ mod proxy;
 mod response_actions;
 mod rules;
 mod security;
+mod simulator;
 mod status;
 mod tasks;
