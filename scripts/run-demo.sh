@@ -53,4 +53,27 @@ RUST_LOG=warn target/debug/warden-agent swarm --url "http://$listen" --enrollmen
   --state data/demo-swarm.json &
 swarm=$!
 echo "Simulated agents are checking in: open http://$listen/fleet"
+
+# The scripts library's first script, and a few response actions so the
+# history has something to show (each agent runs them in its sandbox under
+# ${TMPDIR:-/tmp}/warden-agent-swarm).
+script=$(mktemp)
+printf '#!/bin/sh\n# Lists what is in the agent sandbox, newest first.\nls -lt "${1:-.}"\n' > "$script"
+curl -s -o /dev/null -u admin:warden-demo -H 'kbn-xsrf: demo' "http://$listen/api/endpoint/scripts_library" \
+  -F "file=@$script;filename=triage.sh" -F name=triage -F 'description=Lists the sandbox, newest first' \
+  -F 'instructions=Optional: a folder inside the sandbox' -F example=. -F platform=linux
+rm -f "$script"
+for _ in $(seq 1 60); do
+  agents=$(curl -s -u admin:warden-demo "http://$listen/api/fleet/agents?perPage=5&kuery=status:online" | grep -o '"id":"[0-9a-f-]\{36\}"' | cut -d'"' -f4 | head -2)
+  [ "$(echo "$agents" | grep -c .)" -ge 2 ] && break
+  sleep 1
+done
+first=$(echo "$agents" | sed -n 1p)
+second=$(echo "$agents" | sed -n 2p)
+if [ -n "$first" ] && [ -n "$second" ]; then
+  api -X POST "http://$listen/api/endpoint/action/isolate" -d "{\"endpoint_ids\": [\"$first\"], \"comment\": \"Demo: contain a suspicious host\"}" >/dev/null
+  api -X POST "http://$listen/api/endpoint/action/running_procs" -d "{\"endpoint_ids\": [\"$second\"]}" >/dev/null
+  api -X POST "http://$listen/api/endpoint/action/execute" -d "{\"endpoint_ids\": [\"$second\"], \"parameters\": {\"command\": \"sleep 600\"}, \"comment\": \"Demo: a long command to cancel from the history\"}" >/dev/null
+  echo "Response actions: http://$listen/response-actions"
+fi
 wait $warden

@@ -179,8 +179,19 @@ fn list_where(engine: Engine, filter: &ListFilter, now: i64) -> (String, Vec<Bin
         }
     };
     if !filter.agent_ids.is_empty() {
+        // The targets carry the action's creation time, so a date range
+        // narrows the agent's index range too (the history of a busy host).
         binds.push(Bind::Text(text_array(filter.agent_ids.iter().map(String::as_str))));
-        clauses.push(format!("a.id in (select t.action_id from response_action_targets t where t.agent_id in {})", values_of(engine, binds.len())));
+        let mut sub = format!("t.agent_id in {}", values_of(engine, binds.len()));
+        if let Some(start) = filter.start {
+            binds.push(Bind::Int(start));
+            sub.push_str(&format!(" and t.created_at >= ${}", binds.len()));
+        }
+        if let Some(end) = filter.end {
+            binds.push(Bind::Int(end));
+            sub.push_str(&format!(" and t.created_at <= ${}", binds.len()));
+        }
+        clauses.push(format!("a.id in (select t.action_id from response_action_targets t where {sub})"));
     }
     list("a.agent_type", &filter.agent_types, &mut clauses, &mut binds);
     list("a.command", &filter.commands, &mut clauses, &mut binds);
