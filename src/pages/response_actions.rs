@@ -14,16 +14,19 @@ use serde_json::Value;
 use warden_core::fleet_api::AgentSortField;
 use warden_core::paths;
 use warden_core::response_actions::{
-    ActionDetails, ActionListQuery, ActionOutput, ActionStatus, AgentState, DEFAULT_PAGE_SIZE, ENDPOINT_ZIP_PASSCODE, OutputType, ProcessEntry,
-    ResponseAgentType, ResponseCommand, resolve_date,
+    ActionDetails, ActionListQuery, ActionOutput, ActionStatus, AgentState, DEFAULT_PAGE_SIZE, ENDPOINT_ZIP_PASSCODE, EndpointAuthzResponse,
+    OutputType, ProcessEntry, ResponseAgentType, ResponseCommand, cancel_refusal, resolve_date,
 };
 
 use crate::api::{self, ApiError, ApiResult};
 use crate::app::href;
 use crate::components::async_view::AsyncView;
+use crate::components::form::Field;
 use crate::components::pager::Pager;
 use crate::components::states::{ErrorMessage, Loading};
 use crate::components::time::{ago_text, parse_time, use_now, utc_time};
+use crate::components::toast::use_toasts;
+use crate::components::tooltip::Tooltip;
 use crate::live::{Topic, use_live};
 
 /// The start of the period, as the period menu offers it; "All time" sends no start at all.
@@ -261,6 +264,9 @@ struct Rows {
     expanded: RwSignal<BTreeSet<String>>,
     outputs: LocalResource<Outputs>,
     now: ReadSignal<f64>,
+    authz: LocalResource<ApiResult<EndpointAuthzResponse>>,
+    /// The action whose cancel dialog is open.
+    cancelling: RwSignal<Option<ActionDetails>>,
 }
 
 /// An opened row: parameters, the action's facts, and each host's state and output.
@@ -344,13 +350,14 @@ fn action_rows(action: ActionDetails, rows: Rows) -> impl IntoView {
     let command = action.command.console_name();
     let hosts = action.agents.iter().map(|agent| host_link(&action, agent)).collect_view();
     let summary = format!("{command} on {}", action.agents.iter().map(|a| action.host_name(a)).collect::<Vec<_>>().join(", "));
+    let summary_label = summary.clone();
     let pending = action.status == ActionStatus::Pending;
     let expiration = action.expiration.clone();
     let now = rows.now;
     let (open_label, open_arrow) = (open.clone(), open.clone());
     let details = {
         let action = action.clone();
-        move || open().then(|| view! { <tr class="ra-details-row"><td colspan="7" id=details_id.clone()>{details_view(&action, rows)}</td></tr> })
+        move || open().then(|| view! { <tr class="ra-details-row"><td colspan="8" id=details_id.clone()>{details_view(&action, rows)}</td></tr> })
     };
     view! {
         <tbody class="ra-action" data-testid="ra-row" data-id=id.clone() data-command=action.command.as_str()>
@@ -373,9 +380,120 @@ fn action_rows(action: ActionDetails, rows: Rows) -> impl IntoView {
                     {action_badge(&action)}
                     {pending.then(|| view! { <div class="muted small" data-testid="ra-expires">{move || expires_text(&expiration, now.get())}</div> })}
                 </td>
+                <td>{pending.then(|| cancel_button(action.clone(), summary_label, rows))}</td>
             </tr>
             {details}
         </tbody>
+    }
+}
+
+/// Cancel, for a pending action: disabled, with the reason in a tooltip,
+/// when the core's cancel rule refuses it to this user.
+fn cancel_button(action: ActionDetails, summary: String, rows: Rows) -> impl IntoView {
+    move || {
+        let why = match rows.authz.get() {
+            None => Some("Checking what you may do…".to_owned()),
+            Some(Err(err)) => Some(err.message),
+            Some(Ok(authz)) => cancel_refusal(&authz.canceller(), &action, &[]).map(|refusal| refusal.message),
+        };
+        let disabled = why.is_some();
+        let (action, summary) = (action.clone(), summary.clone());
+        view! {
+            <Tooltip text=Signal::stored(why)>
+                <button type="button" class="button" data-testid="ra-cancel" disabled=disabled aria-label=format!("Cancel {summary}")
+                    on:click=move |_| rows.cancelling.set(Some(action.clone()))>
+                    "Cancel"
+                </button>
+            </Tooltip>
+        }
+    }
+}
+
+/// Asks which still-pending hosts to stop the action on, and why; checks the
+/// choice with the core's cancel rule against the action as it is now before
+/// sending, and shows the server's refusal in place.
+#[component]
+fn CancelDialog(action: ActionDetails, authz: EndpointAuthzResponse, on_close: Callback<()>, on_done: Callback<ActionDetails>) -> impl IntoView {
+    let pending: Vec<String> = action.pending_agents().into_iter().map(str::to_owned).collect();
+    let chosen = RwSignal::new(pending.clone());
+    let comment = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let send = {
+        let (id, authz) = (action.id.clone(), authz.clone());
+        Action::new_local(move |(hosts, comment): &(Vec<String>, String)| {
+            let (id, authz, hosts, comment) = (id.clone(), authz.clone(), hosts.clone(), comment.clone());
+            async move {
+                // A host may have answered since the dialog opened.
+                let now = api::response_actions::get(&id).await?;
+                if let Some(refusal) = cancel_refusal(&authz.canceller(), &now, &hosts) {
+                    return Err(ApiError { status: refusal.status, message: refusal.message });
+                }
+                api::response_actions::cancel(&now, hosts, &comment).await
+            }
+        })
+    };
+    Effect::new(move |_| match send.value().get() {
+        Some(Ok(cancel)) => on_done.run(cancel),
+        Some(Err(err)) => error.set(Some(err.message)),
+        None => {}
+    });
+    let submit = {
+        let action = action.clone();
+        move |ev: leptos::ev::SubmitEvent| {
+            ev.prevent_default();
+            let hosts = chosen.get_untracked();
+            if hosts.is_empty() {
+                return error.set(Some("Choose at least one host".to_owned()));
+            }
+            if let Some(refusal) = cancel_refusal(&authz.canceller(), &action, &hosts) {
+                return error.set(Some(refusal.message));
+            }
+            error.set(None);
+            send.dispatch((hosts, comment.get_untracked()));
+        }
+    };
+    let hosts = action.agents.iter().map(|a| action.host_name(a)).collect::<Vec<_>>().join(", ");
+    let choice = (pending.len() > 1).then(|| {
+        let boxes = pending
+            .iter()
+            .map(|agent| {
+                let (mine, toggled, name) = (agent.clone(), agent.clone(), action.host_name(agent).to_owned());
+                view! {
+                    <label class="check">
+                        <input type="checkbox" prop:checked=move || chosen.with(|c| c.contains(&mine))
+                            on:change=move |ev| chosen.update(|c| toggle(c, toggled.clone(), event_target_checked(&ev))) />
+                        {name}
+                    </label>
+                }
+            })
+            .collect_view();
+        view! { <fieldset data-testid="ra-cancel-hosts"><legend>"Stop it on"</legend>{boxes}</fieldset> }
+    });
+    view! {
+        <div class="dialog-backdrop">
+            <form class="dialog ra-dialog" role="dialog" aria-modal="true" aria-labelledby="ra-cancel-title" data-testid="ra-cancel-dialog"
+                on:submit=submit on:keydown=move |ev| if ev.key() == "Escape" { on_close.run(()) }>
+                <h2 id="ra-cancel-title">"Cancel this action?"</h2>
+                <p>"The agents still working on it are asked to stop. What they have already done is not undone."</p>
+                <dl class="facts">
+                    <dt>"Command"</dt><dd><code>{action.command.console_name()}</code></dd>
+                    <dt>"Hosts"</dt><dd>{hosts}</dd>
+                    <dt>"Sent by"</dt><dd>{action.created_by.clone()}</dd>
+                    <dt>"Sent"</dt><dd>{utc_time(&action.started_at)}</dd>
+                    {action.comment.clone().map(|c| view! { <dt>"Comment"</dt><dd class="cell-wrap">{c}</dd> })}
+                    <dt>"Parameters"</dt><dd>{parameters_view(&action)}</dd>
+                </dl>
+                {choice}
+                <Field label="Why (optional)">
+                    <textarea name="comment" rows="3" autofocus bind:value=comment></textarea>
+                </Field>
+                {move || error.get().map(|message| view! { <ErrorMessage message /> })}
+                <div class="actions-row">
+                    <button type="button" class="button" on:click=move |_| on_close.run(())>"Close"</button>
+                    <button type="submit" class="button button-danger" disabled=send.pending()>"Cancel action"</button>
+                </div>
+            </form>
+        </div>
     }
 }
 
@@ -458,7 +576,20 @@ pub fn ResponseActionsPage() -> impl IntoView {
             ids.into_iter().zip(fetched).map(|(id, action)| (id, action.map(|a| a.outputs.unwrap_or_default()))).collect::<Outputs>()
         }
     });
-    let rows = Rows { expanded, outputs, now };
+    let authz = LocalResource::new(api::response_actions::authz);
+    let cancelling = RwSignal::new(None::<ActionDetails>);
+    let rows = Rows { expanded, outputs, now, authz, cancelling };
+    let toasts = use_toasts();
+    let dialog = move || {
+        let action = cancelling.get()?;
+        let authz = authz.get_untracked().and_then(Result::ok)?;
+        let on_done = Callback::new(move |cancel: ActionDetails| {
+            cancelling.set(None);
+            let hosts: Vec<&str> = cancel.agents.iter().map(|a| cancel.host_name(a)).collect();
+            toasts.show(format!("Cancel sent to {}", hosts.join(", ")));
+        });
+        Some(view! { <CancelDialog action authz on_close=Callback::new(move |()| cancelling.set(None)) on_done /> })
+    };
     // The hosts to choose from: Fleet's first 100 by name.
     let agents = LocalResource::new(move || async move {
         let query =
@@ -636,6 +767,7 @@ pub fn ResponseActionsPage() -> impl IntoView {
                                     <thead><tr>
                                         <th><span class="sr-only">"Details"</span></th>
                                         <th>"Command"</th><th>"Hosts"</th><th>"Who"</th><th>"When"</th><th>"Comment"</th><th>"Status"</th>
+                                        <th><span class="sr-only">"Actions"</span></th>
                                     </tr></thead>
                                     {found.data.into_iter().map(|action| action_rows(action, rows)).collect_view()}
                                 </table>
@@ -654,6 +786,7 @@ pub fn ResponseActionsPage() -> impl IntoView {
                     }
                 }
             </AsyncView>
+            {dialog}
         </section>
     }
 }
