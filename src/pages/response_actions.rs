@@ -516,9 +516,17 @@ fn Pick(
     };
     view! {
         <details class="ra-pick" data-testid=testid
-            on:keydown=move |ev: leptos::ev::KeyboardEvent| if ev.key() == "Escape" {
-                if let Some(details) = ev.current_target().and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(t).ok()) {
+            on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                if ev.key() == "Escape"
+                    && let Some(details) = ev.current_target().and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(t).ok())
+                {
                     let _ = details.remove_attribute("open");
+                    // Focus stays on the control, not on a checkbox now hidden.
+                    if let Ok(Some(summary)) = details.query_selector("summary")
+                        && let Ok(summary) = wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(summary)
+                    {
+                        let _ = summary.focus();
+                    }
                 }
             }>
             <summary>{label} ": " <span class="ra-pick-value">{summary}</span></summary>
