@@ -10,7 +10,7 @@ use leptos_router::{Lazy, LazyRoute, lazy_route, path};
 
 use crate::components::shell::Shell;
 use crate::components::toast::provide_toasts;
-use crate::pages::{console::ConsolePage, login::LoginPage, not_found::NotFoundPage, overview::OverviewPage, response_actions::ResponseActionsPage};
+use crate::pages::{console::ConsolePage, login::LoginPage, not_found::NotFoundPage, overview::OverviewPage};
 use crate::session;
 
 #[component]
@@ -24,7 +24,7 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=Shell>
                     <Route path=path!("") view=OverviewPage />
                     <Route path=path!("console") view=ConsolePage />
-                    <Route path=path!("response-actions") view=ResponseActionsPage />
+                    <Route path=path!("response-actions") view={Lazy::<ResponseActionsRoute>::new()} />
                     <Route path=path!("fleet") view={Lazy::<FleetRoute>::new()} />
                     <Route path=path!("fleet/agents/:id") view={Lazy::<AgentRoute>::new()} />
                     <Route path=path!("rules") view={Lazy::<RulesRoute>::new()} />
@@ -78,6 +78,7 @@ lazy_pages! {
     RuleRoute => crate::pages::rules::RulePage,
     AlertsRoute => crate::pages::alerts::AlertsPage,
     CasesRoute => crate::pages::cases::CasesArea,
+    ResponseActionsRoute => crate::pages::response_actions::ResponseActionsPage,
 }
 
 /// Warden's base path (`""` or `/warden`), read once from the `<base href>`

@@ -30,13 +30,16 @@ pub enum Topic {
     Rules,
     /// Cases.
     Cases,
+    /// Response actions: the history, each action's state and output, and
+    /// an agent's pending actions.
+    ResponseActions,
 }
 
 /// How many topics there are (the length of the per-topic arrays).
-const TOPICS: usize = 5;
+const TOPICS: usize = 6;
 
 impl Topic {
-    const ALL: [Topic; TOPICS] = [Topic::Fleet, Topic::Tasks, Topic::Connectors, Topic::Rules, Topic::Cases];
+    const ALL: [Topic; TOPICS] = [Topic::Fleet, Topic::Tasks, Topic::Connectors, Topic::Rules, Topic::Cases, Topic::ResponseActions];
 
     fn of(kind: EventKind) -> Option<Topic> {
         match kind {
@@ -45,6 +48,7 @@ impl Topic {
             EventKind::ConnectorChanged => Some(Topic::Connectors),
             EventKind::RuleChanged => Some(Topic::Rules),
             EventKind::CaseChanged => Some(Topic::Cases),
+            EventKind::ResponseActionChanged => Some(Topic::ResponseActions),
             EventKind::AgentActionQueued | EventKind::Resync => None,
         }
     }

@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod api_keys;
 pub mod cases;
 pub mod fleet;
+pub mod response_actions;
 pub mod rules;
 pub mod session;
 pub mod tasks;

@@ -1,12 +1,15 @@
 //! One agent: its status and why, the audit fields, the FORCE_UNENROLL
-//! annotation, refused calls, the activity log, and unenroll for Fleet
-//! administrators. Live on the push channel.
+//! annotation, refused calls, the activity log, unenroll for Fleet
+//! administrators, and its response actions (isolated or not, pending
+//! ones, the last few). Live on the push channel.
 
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 use warden_core::authz::Privilege;
 use warden_core::fleet_api::can_unenroll;
+use warden_core::paths;
+use warden_core::response_actions::{ActionListQuery, EndpointMetadata};
 
 use crate::api;
 use crate::app::href;
@@ -16,6 +19,7 @@ use crate::components::status_badge::StatusBadge;
 use crate::components::time::{ago_text, use_now};
 use crate::components::toast::use_toasts;
 use crate::live::{Topic, use_live};
+use crate::pages::response_actions::{action_badge, sent_at};
 use crate::session::use_session;
 
 #[component]
@@ -24,6 +28,7 @@ pub fn AgentPage() -> impl IntoView {
     let id = move || params.with(|p| p.get("id").unwrap_or_default());
     let session = use_session();
     let may_unenroll = move || session.user().is_some_and(|u| u.can(Privilege::FleetAll));
+    let may_read_actions = move || session.user().is_some_and(|u| u.can(Privilege::ResponseActionsLogRead));
     let live = use_live(Topic::Fleet);
     let now = use_now();
     let toasts = use_toasts();
@@ -70,7 +75,7 @@ pub fn AgentPage() -> impl IntoView {
                     let offer = can_unenroll(&agent);
                     let last = agent.last_checkin.clone();
                     view! {
-                        <h1>{host} " " <StatusBadge status=agent.status /></h1>
+                        <h1>{host} " " <StatusBadge status=agent.status /> {isolated_badge(&agent.local_metadata)}</h1>
                         <p class="lead">{agent.status.explanation()}</p>
                         {agent.rejected_calls.clone().map(|r| view! {
                             <div class="state state-error" role="alert" data-testid="rejected-calls">
@@ -126,6 +131,7 @@ pub fn AgentPage() -> impl IntoView {
                     }}</p>
                 </ConfirmDialog>
             })}
+            {move || may_read_actions().then(|| view! { <AgentActions id=id() /> })}
             <div class="panel">
                 <h2>"Activity"</h2>
                 <AsyncView resource=events let:lines>
@@ -147,5 +153,73 @@ pub fn AgentPage() -> impl IntoView {
                 </AsyncView>
             </div>
         </section>
+    }
+}
+
+/// "Isolated" when the agent reports its host cut off from the network.
+pub fn isolated_badge(local_metadata: &serde_json::Value) -> impl IntoView + use<> {
+    EndpointMetadata::of(local_metadata).isolated.then(|| {
+        view! { <span class="badge isolated" data-testid="isolated" title="Isolated: the host talks to Warden only">"Isolated"</span> }
+    })
+}
+
+/// How many actions wait for the agent, its last five, and a link to all of them.
+#[component]
+fn AgentActions(id: String) -> impl IntoView {
+    let live = use_live(Topic::ResponseActions);
+    let now = use_now();
+    let pending = {
+        let id = id.clone();
+        LocalResource::new(move || {
+            live.track();
+            let id = id.clone();
+            async move { api::response_actions::pending(&[&id]).await }
+        })
+    };
+    let recent = {
+        let id = id.clone();
+        LocalResource::new(move || {
+            live.track();
+            let query = ActionListQuery { agent_ids: vec![id.clone()], page: 1, page_size: 5, ..ActionListQuery::default() };
+            async move { api::response_actions::list(&query).await }
+        })
+    };
+    let history = href(&paths::with_query("/response-actions", &[("agentIds", &id)]));
+    view! {
+        <div class="panel" data-testid="agent-actions">
+            <h2>"Response actions"</h2>
+            <AsyncView resource=pending let:agents>
+                {
+                    let counts: Vec<(String, u64)> =
+                        agents.into_iter().flat_map(|a| a.pending_actions).filter(|(_, count)| *count > 0).collect();
+                    let total: u64 = counts.iter().map(|(_, count)| count).sum();
+                    let detail = counts.iter().map(|(command, count)| format!("{command} {count}")).collect::<Vec<_>>().join(", ");
+                    view! {
+                        <p data-testid="pending-actions" data-count=total>
+                            {match total { 0 => "No pending actions".to_owned(), 1 => "1 pending action".to_owned(), n => format!("{n} pending actions") }}
+                            {(!detail.is_empty()).then(|| view! { <span class="muted">{format!(" ({detail})")}</span> })}
+                        </p>
+                    }
+                }
+            </AsyncView>
+            <AsyncView resource=recent let:found>
+                {if found.data.is_empty() {
+                    view! { <div class="state state-empty">"No response actions on this host yet."</div> }.into_any()
+                } else {
+                    view! {
+                        <ul class="ra-recent" data-testid="recent-actions">
+                            {found.data.into_iter().map(|action| view! {
+                                <li data-id=action.id.clone()>
+                                    <code class="ra-command">{action.command.console_name()}</code>
+                                    {action_badge(&action)}
+                                    <span class="muted">{sent_at(&action, now)} " by " {action.created_by.clone()}</span>
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                    }.into_any()
+                }}
+            </AsyncView>
+            <p><A href=history>"Response actions history"</A></p>
+        </div>
     }
 }

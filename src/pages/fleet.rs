@@ -21,6 +21,7 @@ use crate::components::pager::Pager;
 use crate::components::status_badge::StatusBadge;
 use crate::components::time::{ago_text, use_now};
 use crate::live::{Topic, use_live};
+use crate::pages::agent::isolated_badge;
 
 const PER_PAGE: usize = 20;
 
@@ -168,7 +169,8 @@ pub fn FleetPage() -> impl IntoView {
                 let rejected = agent.rejected_calls.clone().map(|r| {
                     view! { <span class="warn-inline" title=format!("Refused {} call(s) after unenroll; last {}", r.count, r.last_at)>" ⚠ still calling"</span> }
                 });
-                view! { <A href=href(&format!("/fleet/agents/{}", agent.id))>{host}</A>{rejected} }
+                let isolated = isolated_badge(&agent.local_metadata);
+                view! { <A href=href(&format!("/fleet/agents/{}", agent.id))>{host}</A>{rejected}" "{isolated} }
             })
             .sortable(AgentSortField::Hostname.as_str()),
             Column::new("Status", |agent: &Agent| view! { <StatusBadge status=agent.status /> }).sortable(AgentSortField::Status.as_str()),
