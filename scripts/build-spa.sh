@@ -27,7 +27,9 @@ for module in "$pkg"/*.wasm; do
   wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-reference-types "$module" -o "$module" 2>&1 |
     { grep -v 'unknown name subsection' || true; } >&2
 done
-cat style/main.css style/layout.css style/components.css style/rules.css style/response_actions.css > "$pkg/warden.css"
+cat style/main.css style/layout.css style/components.css style/rules.css > "$pkg/warden.css"
+# A lazy page's own stylesheet loads with it (components::page_style), not in the first load.
+cp style/response_actions.css "$pkg/"
 
 app="app-$(cat "$pkg"/* | sha256sum | cut -c1-16)"
 rm -rf dist && mkdir -p dist

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod confirm_dialog;
 pub mod data_table;
 pub mod form;
+pub mod page_style;
 pub mod pager;
 pub mod planned;
 pub mod shell;

@@ -552,6 +552,7 @@ fn Pick(
 
 #[component]
 pub fn ResponseActionsPage() -> impl IntoView {
+    crate::components::page_style::use_page_style("response_actions.css");
     let query_map = use_query_map();
     let parsed = Memo::new(move |_| query_map.with(|map| ActionListQuery::parse(map.into_iter().map(|(key, value)| (key.as_ref(), value)))));
     let current = move || parsed.get().unwrap_or_else(|_| unfiltered());
