@@ -926,28 +926,15 @@ pub fn parse_time_window(text: &str) -> Result<i64, String> {
     Ok(ms)
 }
 
-/// How `@kbn/config-schema` names a value's type in its messages.
-fn type_name(value: Option<&Value>) -> &'static str {
-    match value {
-        None => "undefined",
-        Some(Value::Null) => "null",
-        Some(Value::Bool(_)) => "boolean",
-        Some(Value::Number(_)) => "number",
-        Some(Value::String(_)) => "string",
-        Some(Value::Array(_)) => "array",
-        Some(Value::Object(_)) => "Object",
-    }
-}
-
 fn expected(place: &str, kind: &str, value: Option<&Value>) -> String {
-    format!("[{place}]: expected value of type [{kind}] but got [{}]", type_name(value))
+    format!("[{place}]: expected value of type [{kind}] but got [{}]", crate::error::config_schema_type(value))
 }
 
 /// Checks a rule's `.cases` action params and fills the defaults, with
 /// `@kbn/config-schema`'s messages (`[subActionParams.timeWindow]: …`).
 pub fn validate_cases_action_params(params: &Value) -> Result<CasesActionParams, String> {
     let Some(outer) = params.as_object() else {
-        return Err(format!("expected a plain object value, but found [{}] instead.", type_name(Some(params))));
+        return Err(format!("expected a plain object value, but found [{}] instead.", crate::error::config_schema_type(Some(params))));
     };
     for key in outer.keys() {
         if key != "subAction" && key != "subActionParams" {
@@ -959,7 +946,9 @@ pub fn validate_cases_action_params(params: &Value) -> Result<CasesActionParams,
     }
     let inner = match outer.get("subActionParams") {
         Some(Value::Object(inner)) => inner,
-        other => return Err(format!("[subActionParams]: expected a plain object value, but found [{}] instead.", type_name(other))),
+        other => {
+            return Err(format!("[subActionParams]: expected a plain object value, but found [{}] instead.", crate::error::config_schema_type(other)));
+        }
     };
     const KNOWN: [&str; 6] = ["groupingBy", "reopenClosedCases", "timeWindow", "templateId", "maximumCasesToOpen", "autoPushCase"];
     for key in inner.keys() {

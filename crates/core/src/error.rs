@@ -2,6 +2,22 @@
 //! `{"statusCode":403,"error":"Forbidden","message":"…"}`.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// How Kibana's `@kbn/config-schema` names a value's type in its messages
+/// (`expected value of type [number] but got [string]`); `None` is a field
+/// that is not there.
+pub fn config_schema_type(value: Option<&Value>) -> &'static str {
+    match value {
+        None => "undefined",
+        Some(Value::Null) => "null",
+        Some(Value::Bool(_)) => "boolean",
+        Some(Value::Number(_)) => "number",
+        Some(Value::String(_)) => "string",
+        Some(Value::Array(_)) => "Array",
+        Some(Value::Object(_)) => "Object",
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

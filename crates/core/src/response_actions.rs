@@ -246,14 +246,7 @@ fn text_param(params: &serde_json::Map<String, Value>, key: &str, required: bool
 }
 
 fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "Array",
-        Value::Object(_) => "Object",
-    }
+    crate::error::config_schema_type(Some(value))
 }
 
 fn only_keys(params: &serde_json::Map<String, Value>, allowed: &[&str]) -> Result<(), String> {

@@ -38,18 +38,9 @@ fn optional_text<'a>(fields: &'a Fields, key: &str, error: fn(String) -> Actions
     match fields.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) => Ok(Some(text)),
-        Some(other) => Err(error(format!("[{key}]: expected value of type [string] but got [{}]", type_name(other)))),
-    }
-}
-
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "Array",
-        Value::Object(_) => "Object",
+        Some(other) => {
+            Err(error(format!("[{key}]: expected value of type [string] but got [{}]", warden_core::error::config_schema_type(Some(other)))))
+        }
     }
 }
 
@@ -100,12 +91,22 @@ fn webhook(mut config: Fields, secrets: &Fields, guard: &OutboundGuard) -> Resul
                 }
             }
         }
-        Some(other) => return Err(config_error(format!("[headers]: expected value of type [Object] but got [{}]", type_name(other)))),
+        Some(other) => {
+            return Err(config_error(format!(
+                "[headers]: expected value of type [Object] but got [{}]",
+                warden_core::error::config_schema_type(Some(other))
+            )));
+        }
     }
     let has_auth = match config.get("hasAuth") {
         None | Some(Value::Null) => true,
         Some(Value::Bool(b)) => *b,
-        Some(other) => return Err(config_error(format!("[hasAuth]: expected value of type [boolean] but got [{}]", type_name(other)))),
+        Some(other) => {
+            return Err(config_error(format!(
+                "[hasAuth]: expected value of type [boolean] but got [{}]",
+                warden_core::error::config_schema_type(Some(other))
+            )));
+        }
     };
     let auth_type = optional_text(&config, "authType", config_error)?.map(str::to_owned);
     match (&auth_type, has_auth) {
@@ -153,7 +154,12 @@ fn email(mut config: Fields, secrets: &Fields, guard: &OutboundGuard) -> Result<
     let secure = match config.get("secure") {
         None | Some(Value::Null) => None,
         Some(Value::Bool(b)) => Some(*b),
-        Some(other) => return Err(config_error(format!("[secure]: expected value of type [boolean] but got [{}]", type_name(other)))),
+        Some(other) => {
+            return Err(config_error(format!(
+                "[secure]: expected value of type [boolean] but got [{}]",
+                warden_core::error::config_schema_type(Some(other))
+            )));
+        }
     };
     let from =
         optional_text(&config, "from", config_error)?.ok_or_else(|| config_error("[from]: expected value of type [string] but got [undefined]"))?;
@@ -166,7 +172,12 @@ fn email(mut config: Fields, secrets: &Fields, guard: &OutboundGuard) -> Result<
     let has_auth = match config.get("hasAuth") {
         None | Some(Value::Null) => true,
         Some(Value::Bool(b)) => *b,
-        Some(other) => return Err(config_error(format!("[hasAuth]: expected value of type [boolean] but got [{}]", type_name(other)))),
+        Some(other) => {
+            return Err(config_error(format!(
+                "[hasAuth]: expected value of type [boolean] but got [{}]",
+                warden_core::error::config_schema_type(Some(other))
+            )));
+        }
     };
     only_keys(secrets, &["user", "password"], secrets_error)?;
     let user = optional_text(secrets, "user", secrets_error)?;
@@ -195,7 +206,9 @@ fn recipients(params: &Fields, key: &str) -> Result<usize, ActionsError> {
             Ok(items.len())
         }
         Some(Value::Array(_)) => Err(params_error(format!("[{key}]: at most {MAX_RECIPIENTS} addresses"))),
-        Some(other) => Err(params_error(format!("[{key}]: expected value of type [Array] but got [{}]", type_name(other)))),
+        Some(other) => {
+            Err(params_error(format!("[{key}]: expected value of type [Array] but got [{}]", warden_core::error::config_schema_type(Some(other)))))
+        }
     }
 }
 
