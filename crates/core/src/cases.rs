@@ -947,7 +947,10 @@ pub fn validate_cases_action_params(params: &Value) -> Result<CasesActionParams,
     let inner = match outer.get("subActionParams") {
         Some(Value::Object(inner)) => inner,
         other => {
-            return Err(format!("[subActionParams]: expected a plain object value, but found [{}] instead.", crate::error::config_schema_type(other)));
+            return Err(format!(
+                "[subActionParams]: expected a plain object value, but found [{}] instead.",
+                crate::error::config_schema_type(other)
+            ));
         }
     };
     const KNOWN: [&str; 6] = ["groupingBy", "reopenClosedCases", "timeWindow", "templateId", "maximumCasesToOpen", "autoPushCase"];
