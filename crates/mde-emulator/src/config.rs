@@ -96,11 +96,11 @@ pub struct ScriptConfig {
     /// The transcript's `script_output`.
     #[serde(default)]
     pub output: String,
-    /// The transcript's `exit_code`.
-    #[serde(default)]
+    /// The transcript's `exit_code` (snake case, as in the transcript).
+    #[serde(default, rename = "exit_code")]
     pub exit_code: i32,
     /// The transcript's `script_errors`.
-    #[serde(default)]
+    #[serde(default, rename = "script_errors")]
     pub script_errors: String,
 }
 
