@@ -54,6 +54,8 @@ pub const WEBHOOK: &str = ".webhook";
 pub const EMAIL: &str = ".email";
 pub const SERVER_LOG: &str = ".server-log";
 pub const CASES: &str = ".cases";
+/// Microsoft Defender for Endpoint: its config, params and wire types are in `crate::mde`.
+pub const MICROSOFT_DEFENDER_ENDPOINT: &str = ".microsoft_defender_endpoint";
 
 /// Every connector type Warden knows, in the order the UI lists them.
 pub const CONNECTOR_TYPES: &[ConnectorTypeSpec] = &[
@@ -80,6 +82,16 @@ pub const CONNECTOR_TYPES: &[ConnectorTypeSpec] = &[
         name: "Server log",
         minimum_license: License::Basic,
         supported_feature_ids: &["alerting", "siem"],
+        is_system_action_type: false,
+        required_privileges: &[],
+        allow_multiple_system_actions: false,
+    },
+    ConnectorTypeSpec {
+        id: MICROSOFT_DEFENDER_ENDPOINT,
+        name: "Microsoft Defender for Endpoint",
+        minimum_license: License::Enterprise,
+        // As Kibana's: for Security's response actions, not for rules' notifications.
+        supported_feature_ids: &["endpointSecurity"],
         is_system_action_type: false,
         required_privileges: &[],
         allow_multiple_system_actions: false,
@@ -453,6 +465,10 @@ mod tests {
         assert_eq!(webhook.map(|t| (t.enabled_in_license, t.enabled)), Some((false, false)));
         let log = connector_type(SERVER_LOG).map(|spec| ConnectorType::of(spec, License::Basic));
         assert_eq!(log.map(|t| t.enabled_in_license), Some(true));
+        let mde = connector_type(MICROSOFT_DEFENDER_ENDPOINT).expect("registered");
+        assert_eq!((mde.name, mde.minimum_license, mde.is_system_action_type), ("Microsoft Defender for Endpoint", License::Enterprise, false));
+        assert!(!ConnectorType::of(mde, License::Platinum).enabled_in_license);
+        assert!(ConnectorType::of(mde, License::Enterprise).enabled_in_license && ConnectorType::of(mde, License::Trial).enabled_in_license);
     }
 
     #[test]
