@@ -111,6 +111,12 @@ pub fn connector_type(id: &str) -> Option<&'static ConnectorTypeSpec> {
     CONNECTOR_TYPES.iter().find(|spec| spec.id == id)
 }
 
+/// Whether rules may use connectors of this type: those for the `alerting`
+/// feature (an `endpointSecurity` type such as MDE runs response actions only).
+pub fn usable_in_rules(type_id: &str) -> bool {
+    connector_type(type_id).is_none_or(|spec| spec.supported_feature_ids.contains(&"alerting"))
+}
+
 /// A type's name for people ("Webhook"), or its id if Warden does not know it.
 pub fn connector_type_name(type_id: &str) -> &str {
     connector_type(type_id).map_or(type_id, |spec| spec.name)
@@ -469,6 +475,7 @@ mod tests {
         assert_eq!((mde.name, mde.minimum_license, mde.is_system_action_type), ("Microsoft Defender for Endpoint", License::Enterprise, false));
         assert!(!ConnectorType::of(mde, License::Platinum).enabled_in_license);
         assert!(ConnectorType::of(mde, License::Enterprise).enabled_in_license && ConnectorType::of(mde, License::Trial).enabled_in_license);
+        assert!(!usable_in_rules(MICROSOFT_DEFENDER_ENDPOINT) && usable_in_rules(WEBHOOK) && usable_in_rules(CASES));
     }
 
     #[test]
