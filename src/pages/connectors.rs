@@ -1,5 +1,7 @@
 //! Connectors: the list (never system actions), a form per type to create and
-//! edit (secrets are write-only), a Test tab that runs one with params, delete
+//! edit (secrets are write-only; Microsoft Defender for Endpoint's fields are
+//! checked by the core's rules before sending), a Test tab that runs one with
+//! params (MDE's runs `testConnector`: a token and one API call), delete
 //! with a confirmation, and each connector's change history. Reading needs
 //! actions:read; creating, editing, testing and deleting need actions:all.
 
@@ -8,10 +10,11 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
 use serde_json::{Map, Value, json};
 use warden_core::actions::{
-    Connector, ConnectorExecution, ConnectorType, CreateConnectorRequest, EMAIL, ExecuteConnectorResponse, ExecutionStatus, SERVER_LOG,
-    UpdateConnectorRequest, WEBHOOK, connector_type_name,
+    Connector, ConnectorExecution, ConnectorType, CreateConnectorRequest, EMAIL, ExecuteConnectorResponse, ExecutionStatus,
+    MICROSOFT_DEFENDER_ENDPOINT, SERVER_LOG, UpdateConnectorRequest, WEBHOOK, connector_type_name,
 };
 use warden_core::authz::Privilege;
+use warden_core::mde::{CLIENT_SECRET, CONFIG_FIELDS, config_default};
 
 use crate::api;
 use crate::app::href;
@@ -53,6 +56,9 @@ struct ConnectorForm {
     /// Email: TLS from the first byte (port 465) rather than STARTTLS.
     secure: RwSignal<bool>,
     from: RwSignal<String>,
+    /// Microsoft Defender for Endpoint: the values of `CONFIG_FIELDS`, in order.
+    mde: [RwSignal<String>; 5],
+    client_secret: RwSignal<String>,
 }
 
 impl ConnectorForm {
@@ -70,6 +76,8 @@ impl ConnectorForm {
             port: RwSignal::new("587".to_owned()),
             secure: RwSignal::new(false),
             from: RwSignal::new(String::new()),
+            mde: CONFIG_FIELDS.map(|(key, _)| RwSignal::new(config_default(key).unwrap_or_default().to_owned())),
+            client_secret: RwSignal::new(String::new()),
         }
     }
 
@@ -96,6 +104,11 @@ impl ConnectorForm {
         }
         form.secure.set(config.get("secure").and_then(Value::as_bool).unwrap_or(false));
         form.from.set(text("from"));
+        if connector.connector_type_id == MICROSOFT_DEFENDER_ENDPOINT {
+            for ((key, _), value) in CONFIG_FIELDS.iter().zip(form.mde) {
+                value.set(text(key));
+            }
+        }
         form
     }
 
@@ -123,6 +136,14 @@ impl ConnectorForm {
             config.insert("from".into(), json!(self.from.get_untracked().trim()));
             config.insert("hasAuth".into(), json!(self.basic_auth.get_untracked()));
         }
+        if self.type_id.get_untracked() == MICROSOFT_DEFENDER_ENDPOINT {
+            for ((key, _), value) in CONFIG_FIELDS.iter().zip(self.mde) {
+                config.insert((*key).into(), json!(value.get_untracked().trim()));
+            }
+            // The server's rules, so a mistake shows before the round trip.
+            warden_core::mde::validate_config(&config).map_err(|err| err.to_string())?;
+            warden_core::mde::validate_secrets(&self.secrets()).map_err(|err| err.to_string())?;
+        }
         Ok(config)
     }
 
@@ -131,6 +152,9 @@ impl ConnectorForm {
         if matches!(self.type_id.get_untracked().as_str(), WEBHOOK | EMAIL) && self.basic_auth.get_untracked() {
             secrets.insert("user".into(), json!(self.user.get_untracked()));
             secrets.insert("password".into(), json!(self.password.get_untracked()));
+        }
+        if self.type_id.get_untracked() == MICROSOFT_DEFENDER_ENDPOINT {
+            secrets.insert(CLIENT_SECRET.into(), json!(self.client_secret.get_untracked()));
         }
         secrets
     }
@@ -161,6 +185,18 @@ fn TypeFields(form: ConnectorForm, editing: bool) -> impl IntoView {
                 on_change=Callback::new(move |on: bool| form.secure.set(on)) />
             <Checkbox label=" Log in to the server" checked=form.basic_auth on_change=Callback::new(move |on: bool| form.basic_auth.set(on)) />
             <LoginFields form editing />
+        }
+        .into_any(),
+        MICROSOFT_DEFENDER_ENDPOINT => view! {
+            <div class="form-grid">
+                {CONFIG_FIELDS.iter().zip(form.mde).map(|(&(key, label), value)| view! {
+                    <Field label><input name=key required autocomplete="off" bind:value=value /></Field>
+                }).collect_view()}
+                <Field label="Client secret">
+                    <input name=CLIENT_SECRET type="password" required autocomplete="new-password" bind:value=form.client_secret />
+                </Field>
+            </div>
+            <p class="muted">{if editing { "The client secret is write-only: enter it again to save." } else { "An Entra ID application with the Machine.Isolate, Machine.LiveResponse, Machine.Read.All and Library.Manage permissions." }}</p>
         }
         .into_any(),
         _ => view! { <p class="muted">"Writes a line to Warden's log: nothing to configure."</p> }.into_any(),
@@ -248,7 +284,7 @@ pub fn ConnectorsPage() -> impl IntoView {
     view! {
         <section class="page">
             <h1>"Connectors"</h1>
-            <p class="lead">"The outside systems Warden's actions reach: webhooks, and Warden's own log. Rules use them when they fire."</p>
+            <p class="lead">"The outside systems Warden's actions reach: webhooks, email, Warden's own log, and Microsoft Defender for Endpoint (response actions on its hosts). Rules use them when they fire."</p>
             <Show when=move || may_edit.get()>
                 <form class="panel" on:submit=on_submit aria-labelledby="new-connector-title">
                     <h2 id="new-connector-title">"New connector"</h2>
@@ -468,6 +504,10 @@ fn TestPanel(id: String, type_id: String, may_run: Signal<bool>) -> impl IntoVie
                 params.insert("subject".into(), json!(subject.get_untracked()));
                 params.insert("message".into(), json!(message.get_untracked()));
             }
+            MICROSOFT_DEFENDER_ENDPOINT => {
+                params.insert("subAction".into(), json!("testConnector"));
+                params.insert("subActionParams".into(), json!({}));
+            }
             _ => {
                 params.insert("message".into(), json!(message.get_untracked()));
                 params.insert("level".into(), json!(level.get_untracked()));
@@ -485,6 +525,9 @@ fn TestPanel(id: String, type_id: String, may_run: Signal<bool>) -> impl IntoVie
                         <Field label="Subject"><input name="subject" required bind:value=subject /></Field>
                     </div>
                     <TextArea label="Message" name="message" value=message rows=4 />
+                }.into_any(),
+                MICROSOFT_DEFENDER_ENDPOINT => view! {
+                    <p class="muted">"Gets a token from the OAuth server, then asks the API for a machine that does not exist: \"not found\" means the connector works."</p>
                 }.into_any(),
                 _ => view! {
                     <div class="form-grid">

@@ -12,7 +12,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
 use serde_json::{Map, Value, json};
-use warden_core::actions::{CASES, Connector, EMAIL, SERVER_LOG, WEBHOOK, connector_type_name};
+use warden_core::actions::{CASES, Connector, EMAIL, SERVER_LOG, WEBHOOK, connector_type_name, usable_in_rules};
 use warden_core::fleet::AgentStatus;
 use warden_core::fleet_api::AgentPolicy;
 use warden_core::rules::{
@@ -495,7 +495,7 @@ fn ActionsSection(form: RuleForm, connectors: StoredValue<Vec<Connector>>) -> im
                     <span class="field-label">"Add an action"</span>
                     <select name="add-action" on:change=move |ev| picked.set(event_target_value(&ev)) prop:value=move || picked.get()>
                         <option value="">"Choose a connector or a system action…"</option>
-                        {move || connectors.get_value().into_iter().map(|c| {
+                        {move || connectors.get_value().into_iter().filter(|c| usable_in_rules(&c.connector_type_id)).map(|c| {
                             let id = c.id.clone();
                             let taken = Signal::derive({ let id = id.clone(); move || added_system(&id) });
                             let label = if c.is_system_action {

@@ -54,6 +54,8 @@ pub const WEBHOOK: &str = ".webhook";
 pub const EMAIL: &str = ".email";
 pub const SERVER_LOG: &str = ".server-log";
 pub const CASES: &str = ".cases";
+/// Microsoft Defender for Endpoint: its config, params and wire types are in `crate::mde`.
+pub const MICROSOFT_DEFENDER_ENDPOINT: &str = ".microsoft_defender_endpoint";
 
 /// Every connector type Warden knows, in the order the UI lists them.
 pub const CONNECTOR_TYPES: &[ConnectorTypeSpec] = &[
@@ -85,6 +87,16 @@ pub const CONNECTOR_TYPES: &[ConnectorTypeSpec] = &[
         allow_multiple_system_actions: false,
     },
     ConnectorTypeSpec {
+        id: MICROSOFT_DEFENDER_ENDPOINT,
+        name: "Microsoft Defender for Endpoint",
+        minimum_license: License::Enterprise,
+        // As Kibana's: for Security's response actions, not for rules' notifications.
+        supported_feature_ids: &["endpointSecurity"],
+        is_system_action_type: false,
+        required_privileges: &[],
+        allow_multiple_system_actions: false,
+    },
+    ConnectorTypeSpec {
         id: CASES,
         name: "Cases",
         minimum_license: License::Platinum,
@@ -97,6 +109,12 @@ pub const CONNECTOR_TYPES: &[ConnectorTypeSpec] = &[
 
 pub fn connector_type(id: &str) -> Option<&'static ConnectorTypeSpec> {
     CONNECTOR_TYPES.iter().find(|spec| spec.id == id)
+}
+
+/// Whether rules may use connectors of this type: those for the `alerting`
+/// feature (an `endpointSecurity` type such as MDE runs response actions only).
+pub fn usable_in_rules(type_id: &str) -> bool {
+    connector_type(type_id).is_none_or(|spec| spec.supported_feature_ids.contains(&"alerting"))
 }
 
 /// A type's name for people ("Webhook"), or its id if Warden does not know it.
@@ -453,6 +471,11 @@ mod tests {
         assert_eq!(webhook.map(|t| (t.enabled_in_license, t.enabled)), Some((false, false)));
         let log = connector_type(SERVER_LOG).map(|spec| ConnectorType::of(spec, License::Basic));
         assert_eq!(log.map(|t| t.enabled_in_license), Some(true));
+        let mde = connector_type(MICROSOFT_DEFENDER_ENDPOINT).expect("registered");
+        assert_eq!((mde.name, mde.minimum_license, mde.is_system_action_type), ("Microsoft Defender for Endpoint", License::Enterprise, false));
+        assert!(!ConnectorType::of(mde, License::Platinum).enabled_in_license);
+        assert!(ConnectorType::of(mde, License::Enterprise).enabled_in_license && ConnectorType::of(mde, License::Trial).enabled_in_license);
+        assert!(!usable_in_rules(MICROSOFT_DEFENDER_ENDPOINT) && usable_in_rules(WEBHOOK) && usable_in_rules(CASES));
     }
 
     #[test]

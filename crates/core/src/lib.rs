@@ -64,6 +64,7 @@ pub mod fleet;
 pub mod fleet_api;
 pub mod ids;
 pub mod kuery;
+pub mod mde;
 pub mod paths;
 pub mod response_actions;
 pub mod rules;

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::actions::{ConnectorTypeSpec, connector_type, may_use};
+use crate::actions::{ConnectorTypeSpec, connector_type, connector_type_name, may_use, usable_in_rules};
 use crate::authz::{Privilege, Role, has_privilege};
 use crate::fleet::AgentStatus;
 
@@ -472,6 +472,13 @@ pub fn split_actions(
     let mut uuids = BTreeSet::new();
     for request in requests {
         let Some(connector) = lookup(&request.id) else { continue };
+        if !usable_in_rules(&connector.connector_type_id) {
+            return Err(bad(format!(
+                "Action {}: {} connectors are not for rules (they run response actions)",
+                request.id,
+                connector_type_name(&connector.connector_type_id)
+            )));
+        }
         let uuid = match &request.uuid {
             Some(uuid) if uuid.is_empty() || uuid.len() > 64 => return Err(bad(format!("Action {} has an invalid uuid", request.id))),
             Some(uuid) => uuid.clone(),
@@ -859,12 +866,13 @@ pub type ScheduleLog = BTreeMap<String, LastScheduled>;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actions::{CASES, SERVER_LOG, WEBHOOK, system_connector_id};
+    use crate::actions::{CASES, MICROSOFT_DEFENDER_ENDPOINT, SERVER_LOG, WEBHOOK, system_connector_id};
 
     fn lookup(id: &str) -> Option<ConnectorRef> {
         match id {
             "hook" => Some(ConnectorRef { connector_type_id: WEBHOOK.into(), is_system_action: false }),
             "log" => Some(ConnectorRef { connector_type_id: SERVER_LOG.into(), is_system_action: false }),
+            "mde" => Some(ConnectorRef { connector_type_id: MICROSOFT_DEFENDER_ENDPOINT.into(), is_system_action: false }),
             "system-connector-.cases" => Some(ConnectorRef { connector_type_id: CASES.into(), is_system_action: true }),
             _ => None,
         }
@@ -926,6 +934,11 @@ mod tests {
         let cases: Vec<(Vec<RuleActionRequest>, &[Role], RuleRefusal)> = vec![
             (vec![action("nope", Some("default"))], &soc, bad("Failed to validate actions due to the following error: Invalid connectors: nope")),
             (vec![action("hook", None)], &soc, bad("Group is not defined in action hook")),
+            (
+                vec![action("mde", Some("default"))],
+                &soc,
+                bad("Action mde: Microsoft Defender for Endpoint connectors are not for rules (they run response actions)"),
+            ),
             (vec![action("hook", Some(""))], &soc, bad("Group is not defined in action hook")),
             (vec![action("hook", Some("breached"))], &soc, bad("Invalid action groups: breached")),
             (

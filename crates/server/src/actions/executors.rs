@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use warden_core::actions::{AllowedHosts, ConnectorTypeSpec, EMAIL, ExecuteConnectorResponse, SERVER_LOG, WEBHOOK};
+use warden_core::actions::{AllowedHosts, ConnectorTypeSpec, EMAIL, ExecuteConnectorResponse, MICROSOFT_DEFENDER_ENDPOINT, SERVER_LOG, WEBHOOK};
 
 use super::validate::MAX_TEXT_BYTES;
 
@@ -47,6 +47,20 @@ impl OutboundGuard {
         }
         Ok(first)
     }
+
+    /// A client for `url` alone: its host allowed, resolved once and checked,
+    /// the connection pinned to that address, no proxy, no redirects, the
+    /// guard's timeout on each request.
+    pub(super) async fn pinned_client(&self, url: &reqwest::Url) -> Result<reqwest::Client, String> {
+        let address = self.resolve(url).await?;
+        reqwest::Client::builder()
+            .resolve(url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']'), address)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .timeout(self.timeout)
+            .build()
+            .map_err(|err| format!("cannot build an HTTP client: {err}"))
+    }
 }
 
 /// Runs the connector; the whole call (lookup, connection, exchange) takes at
@@ -66,6 +80,7 @@ pub async fn run(
             WEBHOOK => webhook(id, config, secrets, params, guard).await,
             EMAIL => email(id, config, secrets, params, guard).await,
             SERVER_LOG => server_log(id, name, params),
+            MICROSOFT_DEFENDER_ENDPOINT => super::mde::execute(id, config, secrets, params, guard).await,
             other => ExecuteConnectorResponse::failed(id, &format!("{other} has no executor in Warden yet"), None, false),
         }
     };

@@ -4,6 +4,7 @@
 //! (`executors.rs`), and the change history of every connector.
 
 mod executors;
+pub mod mde;
 mod system;
 pub mod template;
 mod validate;

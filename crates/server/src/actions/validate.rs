@@ -3,7 +3,7 @@
 //! refused, as Kibana's schemas do.
 
 use serde_json::{Map, Value};
-use warden_core::actions::{ConnectorTypeSpec, EMAIL, SERVER_LOG, WEBHOOK};
+use warden_core::actions::{ConnectorTypeSpec, EMAIL, MICROSOFT_DEFENDER_ENDPOINT, SERVER_LOG, WEBHOOK};
 
 use super::{ActionsError, OutboundGuard};
 
@@ -54,6 +54,7 @@ pub fn config_and_secrets(spec: &ConnectorTypeSpec, config: Fields, secrets: &Fi
             only_keys(secrets, &[], secrets_error)?;
             Ok(config)
         }
+        MICROSOFT_DEFENDER_ENDPOINT => microsoft_defender_endpoint(config, secrets, guard),
         other => Err(ActionsError::BadRequest(format!("Action type \"{other}\" cannot be configured"))),
     }
 }
@@ -130,6 +131,26 @@ fn webhook(mut config: Fields, secrets: &Fields, guard: &OutboundGuard) -> Resul
     config.insert("authType".into(), auth_type.map_or(Value::Null, Value::String));
     config.entry("headers").or_insert(Value::Null);
     Ok(config)
+}
+
+/// The five config fields (trimmed as stored) and the client secret, by the
+/// core's rules (the connector form's too); both URLs parsed and allowed by the guard.
+fn microsoft_defender_endpoint(config: Fields, secrets: &Fields, guard: &OutboundGuard) -> Result<Fields, ActionsError> {
+    let checked = warden_core::mde::validate_config(&config).map_err(config_error)?;
+    for (key, url) in [("oAuthServerUrl", &checked.oauth_server_url), ("apiUrl", &checked.api_url)] {
+        let parsed = reqwest::Url::parse(url).map_err(|_| config_error(format!("[{key}]: unable to parse url \"{url}\"")))?;
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(config_error(format!("[{key}]: the url may not hold a user or password")));
+        }
+        if let Some(refusal) = guard.check_url(&parsed) {
+            return Err(config_error(format!("[{key}]: {refusal}")));
+        }
+    }
+    warden_core::mde::validate_secrets(secrets).map_err(secrets_error)?;
+    match serde_json::to_value(checked) {
+        Ok(Value::Object(config)) => Ok(config),
+        _ => Err(ActionsError::Internal(anyhow::anyhow!("the config does not serialize to an object"))),
+    }
 }
 
 /// Recipients per field (`to`, `cc`, `bcc`), as Kibana's schema.
@@ -256,6 +277,9 @@ pub fn params(spec: &ConnectorTypeSpec, params: Fields) -> Result<Fields, Action
             {
                 return Err(params_error(format!("[level]: expected one of {} but got [{level}]", LOG_LEVELS.join(", "))));
             }
+        }
+        MICROSOFT_DEFENDER_ENDPOINT => {
+            warden_core::mde::validate_params(&params).map_err(params_error)?;
         }
         _ => {}
     }
