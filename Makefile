@@ -25,7 +25,7 @@ setup-test:
 build: setup build-server build-spa
 
 build-server:
-	cargo build -p warden-server -p warden-agent
+	cargo build -p warden-server -p warden-agent -p warden-mde-emulator
 
 build-spa:
 	scripts/build-spa.sh
