@@ -205,6 +205,12 @@ async fn the_connector_gets_one_token_reuses_it_and_retries_when_mde_is_busy() {
     assert!(busy["message"].as_str().unwrap().contains("(503 InternalServerError)"), "{busy}");
     assert_eq!(emulator.stats().await["api_calls"], 8);
 
+    // MDE refuses the token once (401): one new token, and the call again.
+    emulator.fail_next(json!({"status": 401, "count": 1})).await;
+    ok(&app, &admin, &id, "getAgentDetails", json!({"id": GOOD_MACHINE})).await;
+    let stats = emulator.stats().await;
+    assert_eq!((stats["tokens_issued"].clone(), stats["api_calls"].clone()), (json!(2), json!(10)), "{stats}");
+
     // Params are checked before anything is sent, with the field's path.
     let response = admin
         .post(app.url(&format!("api/actions/connector/{id}/_execute")))
@@ -217,7 +223,7 @@ async fn the_connector_gets_one_token_reuses_it_and_retries_when_mde_is_busy() {
         assert_error(response, StatusCode::BAD_REQUEST).await,
         "error validating action params: [subActionParams.comment]: expected value of type [string] but got [undefined]"
     );
-    assert_eq!(emulator.stats().await["api_calls"], 8);
+    assert_eq!(emulator.stats().await["api_calls"], 10);
 }
 
 #[tokio::test]
@@ -226,6 +232,10 @@ async fn response_sub_actions_reach_mde_through_execute() {
     let app = spawn_app().await;
     let admin = app.signed_in("admin").await;
     let id = create(&app, &admin, &connector_body("MDE", &emulator.url, SECRET)).await;
+
+    // Concurrent first calls wait for one token request.
+    futures_util::future::join_all((0..4).map(|_| ok(&app, &admin, &id, "getAgentDetails", json!({"id": GOOD_MACHINE})))).await;
+    assert_eq!(emulator.stats().await["tokens_issued"], 1);
 
     let isolate = ok(&app, &admin, &id, "isolateHost", json!({"id": GOOD_MACHINE, "comment": "contain it"})).await;
     assert_eq!((isolate["type"].clone(), isolate["status"].clone()), (json!("Isolate"), json!("Pending")), "{isolate}");
@@ -266,7 +276,7 @@ async fn response_sub_actions_reach_mde_through_execute() {
 
     // Every run is in the connector's execution log.
     let runs: Value = admin.get(app.url(&format!("internal/actions/connector/{id}/_executions"))).send().await.unwrap().json().await.unwrap();
-    assert_eq!(runs.as_array().unwrap().len(), 10, "{runs}");
+    assert_eq!(runs.as_array().unwrap().len(), 14, "{runs}");
 }
 
 #[tokio::test]
