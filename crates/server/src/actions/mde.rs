@@ -155,7 +155,8 @@ pub async fn client_for(state: &AppState, connector_id: &str) -> Result<MdeClien
 /// The one MDE connector Warden uses for response actions: the only one, or
 /// with several the first by name.
 pub async fn default_client(state: &AppState) -> Result<MdeClient> {
-    let stored = crate::store::connectors::all(&state.db).await.map_err(|err| MdeError::NotConfigured(format!("Connectors cannot be read: {err}")))?;
+    let stored =
+        crate::store::connectors::all(&state.db).await.map_err(|err| MdeError::NotConfigured(format!("Connectors cannot be read: {err}")))?;
     let preconfigured = &state.config.actions_preconfigured.0;
     let mut candidates: Vec<(String, String)> = stored
         .into_iter()
@@ -169,7 +170,8 @@ pub async fn default_client(state: &AppState) -> Result<MdeClient> {
         )
         .collect();
     candidates.sort_by_cached_key(|(name, id)| (name.to_lowercase(), id.clone()));
-    let (_, id) = candidates.into_iter().next().ok_or_else(|| MdeError::NotConfigured("No Microsoft Defender for Endpoint connector is configured".into()))?;
+    let (_, id) =
+        candidates.into_iter().next().ok_or_else(|| MdeError::NotConfigured("No Microsoft Defender for Endpoint connector is configured".into()))?;
     client_for(state, &id).await
 }
 
@@ -244,12 +246,8 @@ impl MdeClient {
             return Ok(Vec::new());
         }
         let size = u32::try_from(ids.len()).unwrap_or(u32::MAX).min(10_000);
-        let query = ListQuery {
-            filters: vec![("id".into(), warden_core::mde::FilterValue::Any(ids.to_vec()))],
-            page: 1,
-            page_size: size,
-            sort: None,
-        };
+        let query =
+            ListQuery { filters: vec![("id".into(), warden_core::mde::FilterValue::Any(ids.to_vec()))], page: 1, page_size: size, sort: None };
         Ok(self.query_actions(&query).await?.value)
     }
 
@@ -304,10 +302,12 @@ impl MdeClient {
         let server = &self.config.oauth_server_url;
         let mut url = Url::parse(server).map_err(|_| MdeError::Invalid(format!("oAuthServerUrl \"{server}\" is not a URL")))?;
         url.set_query(None);
-        url.path_segments_mut()
-            .map_err(|()| MdeError::Invalid(format!("oAuthServerUrl \"{server}\" cannot have a path")))?
-            .clear()
-            .extend([self.config.tenant_id.as_str(), "oauth2", "v2.0", "token"]);
+        url.path_segments_mut().map_err(|()| MdeError::Invalid(format!("oAuthServerUrl \"{server}\" cannot have a path")))?.clear().extend([
+            self.config.tenant_id.as_str(),
+            "oauth2",
+            "v2.0",
+            "token",
+        ]);
         Ok(url)
     }
 
@@ -566,9 +566,18 @@ mod tests {
         assert_eq!(url.as_str(), "https://api.example.com/api/machines/a%2Fb/isolate");
         let link = mde.api_url(&["machineactions", "x", "GetLiveResponseResultDownloadLink(index=0)"], &[]).unwrap();
         assert_eq!(link.path(), "/api/machineactions/x/GetLiveResponseResultDownloadLink(index=0)");
-        let query = ListQuery { filters: vec![("id".into(), warden_core::mde::FilterValue::Any(vec!["a".into(), "b&c".into()]))], page: 1, page_size: 2, sort: None };
+        let query = ListQuery {
+            filters: vec![("id".into(), warden_core::mde::FilterValue::Any(vec!["a".into(), "b&c".into()]))],
+            page: 1,
+            page_size: 2,
+            sort: None,
+        };
         let listed = mde.api_url(&["machineactions"], &query.odata()).unwrap();
-        assert_eq!(listed.query(), Some("$count=true&$top=2&$filter=id%20in%20(%27a%27,%27b%26c%27)"), "quotes as the URL standard encodes them in a query");
+        assert_eq!(
+            listed.query(),
+            Some("$count=true&$top=2&$filter=id%20in%20(%27a%27,%27b%26c%27)"),
+            "quotes as the URL standard encodes them in a query"
+        );
         let prefixed = client("https://proxy.example.com/mde");
         assert_eq!(prefixed.api_url(&["libraryfiles"], &[]).unwrap().path(), "/mde/api/libraryfiles");
     }

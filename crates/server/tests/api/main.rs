@@ -16,6 +16,7 @@ mod events;
 mod fleet;
 mod helpers;
 mod key_queue;
+mod mde_connector;
 mod openapi;
 mod paths;
 mod proxy;
