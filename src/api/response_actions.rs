@@ -6,7 +6,7 @@ use serde_json::json;
 use warden_core::paths;
 use warden_core::response_actions::{
     ActionDetails, ActionDetailsResponse, ActionListQuery, ActionListResponse, ActionResponse, ActionStatusResponse, AgentPendingActions,
-    EndpointAuthzResponse, ResponseActionRequest,
+    EndpointAuthzResponse, MdeHostsResponse, ResponseActionRequest,
 };
 
 use super::ApiResult;
@@ -28,6 +28,11 @@ pub async fn get(id: &str) -> ApiResult<ActionDetails> {
 pub async fn pending(agent_ids: &[&str]) -> ApiResult<Vec<AgentPendingActions>> {
     let ids = agent_ids.join(",");
     super::get::<ActionStatusResponse>(&paths::with_query(paths::ACTION_STATUS, &[("agent_ids", &ids)])).await.map(|r| r.data)
+}
+
+/// The hosts Microsoft Defender for Endpoint knows (`configured: false` without its connector).
+pub async fn mde_hosts() -> ApiResult<MdeHostsResponse> {
+    super::get(paths::MDE_HOSTS).await
 }
 
 /// The caller's endpoint authz, and what `cancel_refusal` needs of them.

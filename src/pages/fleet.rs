@@ -9,6 +9,7 @@ use leptos_router::hooks::{use_navigate, use_query};
 use leptos_router::params::Params;
 use warden_core::fleet::AgentStatus;
 use warden_core::fleet_api::{Agent, AgentSortField};
+use warden_core::response_actions::MdeHost;
 use warden_core::{kuery, paths};
 
 use crate::api;
@@ -212,6 +213,45 @@ pub fn FleetPage() -> impl IntoView {
                     }
                 }
             </AsyncView>
+            <MdeHosts />
         </section>
+    }
+}
+
+/// The hosts Microsoft Defender for Endpoint knows, through its connector:
+/// not Fleet agents, but response actions can target them (agent type
+/// `microsoft_defender_endpoint`). Shown only when the connector exists.
+#[component]
+fn MdeHosts() -> impl IntoView {
+    let changes = use_live(Topic::ResponseActions);
+    let hosts = LocalResource::new(move || {
+        changes.track();
+        api::response_actions::mde_hosts()
+    });
+    let now = use_now();
+    let columns = move || {
+        vec![
+            Column::new("Host", |host: &MdeHost| {
+                let history = href(&format!("/response-actions?agentIds={}", warden_core::paths::encode(&host.id)));
+                view! { <a href=history title="Its response actions">{host.name.clone()}</a> }.into_any()
+            }),
+            Column::new("Machine id", |host: &MdeHost| view! { <code>{host.id.clone()}</code> }.into_any()),
+            Column::new("OS", |host: &MdeHost| host.os_platform.clone().unwrap_or_default()),
+            Column::new("Health", |host: &MdeHost| host.health_status.clone().unwrap_or_default()),
+            Column::new("Risk", |host: &MdeHost| host.risk_score.clone().unwrap_or_default()),
+            Column::new("Last seen", move |host: &MdeHost| {
+                let seen = host.last_seen.clone();
+                move || ago_text(seen.as_deref(), now.get())
+            }),
+        ]
+    };
+    view! {
+        <AsyncView resource=hosts loading="Loading Microsoft Defender for Endpoint hosts…" let:answer>
+            {answer.configured.then(|| view! {
+                <h2 class="section-title">"Microsoft Defender for Endpoint hosts"</h2>
+                <p class="muted">"Read through the MDE connector. Isolate, release, run a script from MDE's library, or cancel: their actions show in the response actions history."</p>
+                <DataTable rows=answer.data columns=columns() empty="Microsoft Defender for Endpoint knows no host." testid="mde-hosts" />
+            })}
+        </AsyncView>
     }
 }

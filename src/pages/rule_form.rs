@@ -12,7 +12,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
 use serde_json::{Map, Value, json};
-use warden_core::actions::{CASES, Connector, EMAIL, SERVER_LOG, WEBHOOK, connector_type_name, usable_in_rules};
+use warden_core::actions::{CASES, Connector, EMAIL, ENDPOINT_RESPONSE, SERVER_LOG, WEBHOOK, connector_type_name, usable_in_rules};
 use warden_core::fleet::AgentStatus;
 use warden_core::fleet_api::AgentPolicy;
 use warden_core::rules::{
@@ -112,6 +112,10 @@ impl ActionDraft {
                 signal.set(value);
             }
         }
+        // The endpoint-response action's comment is edited in the message field.
+        if let Some(comment) = text("comment") {
+            draft.message.set(comment);
+        }
         if let Some(to) = saved.params.get("to").and_then(Value::as_array) {
             draft.to.set(to.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "));
         }
@@ -136,6 +140,11 @@ impl ActionDraft {
                 json!({"to": to, "subject": self.subject.get(), "message": self.message.get()})
             }
             SERVER_LOG => json!({"level": self.level.get(), "message": self.message.get()}),
+            ENDPOINT_RESPONSE => {
+                let comment = self.message.get();
+                let comment = comment.trim();
+                if comment.is_empty() { json!({"command": "isolate"}) } else { json!({"command": "isolate", "comment": comment}) }
+            }
             CASES => {
                 let grouping = self.grouping_by.get();
                 let grouping: Vec<&str> = Some(grouping.trim()).filter(|g| !g.is_empty()).into_iter().collect();
@@ -637,6 +646,18 @@ fn ActionParams(action: ActionDraft) -> impl IntoView {
             </div>
             <Checkbox label=" Reopen a closed case of the same group (otherwise open a new one)" checked=action.reopen
                 on_change=Callback::new(move |on: bool| action.reopen.set(on)) />
+        }
+        .into_any(),
+        ENDPOINT_RESPONSE => view! {
+            <div class="form-grid">
+                <Field label="Command">
+                    <select name="command">
+                        <option value="isolate" selected=true>"isolate: cut the host off the network (Warden still reaches it)"</option>
+                    </select>
+                </Field>
+                <Field label="Comment (shown in the response actions history)"><input name="comment" placeholder="Isolated by rule" bind:value=action.message /></Field>
+            </div>
+            <p class="muted">"Each alert's host is isolated through its Warden agent, or through Microsoft Defender for Endpoint when the agent can no longer receive actions. The rule's owner needs the isolate privilege, checked again every time it runs."</p>
         }
         .into_any(),
         _ => view! { <p class="muted">"Nothing to set."</p> }.into_any(),

@@ -56,6 +56,8 @@ pub const SERVER_LOG: &str = ".server-log";
 pub const CASES: &str = ".cases";
 /// Microsoft Defender for Endpoint: its config, params and wire types are in `crate::mde`.
 pub const MICROSOFT_DEFENDER_ENDPOINT: &str = ".microsoft_defender_endpoint";
+/// The system action that isolates the hosts a rule's alerts are about.
+pub const ENDPOINT_RESPONSE: &str = ".endpoint-response";
 
 /// Every connector type Warden knows, in the order the UI lists them.
 pub const CONNECTOR_TYPES: &[ConnectorTypeSpec] = &[
@@ -103,6 +105,16 @@ pub const CONNECTOR_TYPES: &[ConnectorTypeSpec] = &[
         supported_feature_ids: &["alerting", "siem"],
         is_system_action_type: true,
         required_privileges: &[Privilege::CasesAll],
+        allow_multiple_system_actions: false,
+    },
+    // Isolation needs Platinum (an MDE host: Enterprise, checked when it runs).
+    ConnectorTypeSpec {
+        id: ENDPOINT_RESPONSE,
+        name: "Endpoint response",
+        minimum_license: License::Platinum,
+        supported_feature_ids: &["alerting", "siem"],
+        is_system_action_type: true,
+        required_privileges: &[Privilege::Isolate],
         allow_multiple_system_actions: false,
     },
 ];

@@ -199,6 +199,8 @@ routes! {
     fn action_file_download(id, file_id) = "api/endpoint/action/{id}/file/{file_id}/download";
     /// `GET`: what the caller may do with endpoints (Kibana's EndpointAuthz).
     const ENDPOINT_AUTHZ = "internal/endpoint/authz";
+    /// `GET`: the hosts Microsoft Defender for Endpoint knows (through the MDE connector).
+    const MDE_HOSTS = "internal/endpoint/mde/hosts";
     /// `GET` lists, `POST` (multipart) adds scripts to the library.
     const SCRIPTS_LIBRARY = "api/endpoint/scripts_library";
     /// `GET` reads, `PATCH` changes, `DELETE` removes one script.

@@ -950,6 +950,13 @@ pub fn command_refusal(privileges: &[Privilege], license: License, command: Resp
     None
 }
 
+/// The licence an agent type's actions need on top of the command's: the
+/// Microsoft Defender for Endpoint connector needs Enterprise, as Kibana's.
+pub fn agent_type_license_refusal(agent_type: ResponseAgentType, license: License) -> Option<String> {
+    (agent_type == ResponseAgentType::MicrosoftDefenderEndpoint && !license.allows(License::Enterprise))
+        .then(|| format!("{} response actions require an enterprise licence (this Warden has {})", agent_type.title(), license.as_str()))
+}
+
 /// Why an agent may not run `command` (its type, or the capabilities it
 /// reported), or `None`.
 pub fn agent_refusal(command: ResponseCommand, agent_type: ResponseAgentType, capabilities: &[EndpointCapability], host: &str) -> Option<String> {
@@ -1009,7 +1016,11 @@ pub fn cancel_refusal(who: &Canceller<'_>, action: &ActionDetails, endpoint_ids:
         ResponseAgentType::MicrosoftDefenderEndpoint if !who.mde_cancel_enabled => {
             return Some(Refusal::new(400, "Cancel operation is not enabled for Microsoft Defender for Endpoint"));
         }
-        ResponseAgentType::MicrosoftDefenderEndpoint => {}
+        ResponseAgentType::MicrosoftDefenderEndpoint => {
+            if let Some(reason) = agent_type_license_refusal(action.agent_type, who.license) {
+                return Some(Refusal::new(403, format!("{AUTHZ_FAILURE}: {reason}")));
+            }
+        }
         other => return Some(Refusal::new(400, format!("Cancel is not currently available for {}", other.title()))),
     }
     if action.command == ResponseCommand::Cancel {
@@ -1048,6 +1059,86 @@ pub fn cancel_refusal(who: &Canceller<'_>, action: &ActionDetails, endpoint_ids:
         ));
     }
     None
+}
+
+// ---- Microsoft Defender for Endpoint hosts ----
+
+/// A host Microsoft Defender for Endpoint knows, as the Fleet view lists it
+/// (read through the MDE connector's `GET /api/machines`). Its `id` is what
+/// an action's `endpoint_ids` names with `agent_type: microsoft_defender_endpoint`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct MdeHost {
+    pub id: String,
+    pub name: String,
+    pub os_platform: Option<String>,
+    pub health_status: Option<String>,
+    pub last_seen: Option<String>,
+    pub last_ip_address: Option<String>,
+    pub risk_score: Option<String>,
+}
+
+impl From<&crate::mde::Machine> for MdeHost {
+    fn from(machine: &crate::mde::Machine) -> MdeHost {
+        MdeHost {
+            id: machine.id.clone(),
+            name: machine.computer_dns_name.clone().unwrap_or_else(|| machine.id.clone()),
+            os_platform: machine.os_platform.clone(),
+            health_status: machine.health_status.clone(),
+            last_seen: machine.last_seen.clone(),
+            last_ip_address: machine.last_ip_address.clone(),
+            risk_score: machine.risk_score.clone(),
+        }
+    }
+}
+
+/// `GET /internal/endpoint/mde/hosts`: `configured` is false (and `data`
+/// empty) when Warden has no MDE connector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MdeHostsResponse {
+    pub configured: bool,
+    pub data: Vec<MdeHost>,
+}
+
+// ---- the `.endpoint-response` system action ----
+
+/// What a rule's `.endpoint-response` action does to the hosts its alerts
+/// are about: `{"command": "isolate", "comment": "…"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointResponseParams {
+    pub command: ResponseCommand,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// The commands a rule may send (Kibana lets automated response isolate;
+/// Warden starts there).
+pub const AUTOMATED_COMMANDS: &[ResponseCommand] = &[ResponseCommand::Isolate];
+
+pub fn validate_endpoint_response_params(params: &serde_json::Map<String, Value>) -> Result<EndpointResponseParams, String> {
+    if let Some(key) = params.keys().find(|k| !matches!(k.as_str(), "command" | "comment")) {
+        return Err(format!("[{key}]: definition for this key is missing"));
+    }
+    let command = match params.get("command") {
+        Some(Value::String(text)) => ResponseCommand::parse(text).filter(|c| AUTOMATED_COMMANDS.contains(c)).ok_or_else(|| {
+            format!("[command]: expected one of [{}] but got [{text}]", AUTOMATED_COMMANDS.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "))
+        })?,
+        other => return Err(format!("[command]: expected value of type [string] but got [{}]", crate::error::config_schema_type(other))),
+    };
+    let comment = match params.get("comment") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) if text.chars().count() > MAX_COMMENT_CHARS => {
+            return Err(format!(
+                "[comment]: value has length [{}] but it must have a maximum length of [{MAX_COMMENT_CHARS}].",
+                text.chars().count()
+            ));
+        }
+        Some(Value::String(text)) => Some(text.clone()).filter(|t| !t.trim().is_empty()),
+        Some(other) => return Err(format!("[comment]: expected value of type [string] but got [{}]", crate::error::config_schema_type(Some(other)))),
+    };
+    Ok(EndpointResponseParams { command, comment })
 }
 
 // ---- the scripts library ----

@@ -542,6 +542,7 @@ fn check_system_action(request: &RuleActionRequest, spec: &ConnectorTypeSpec, ad
 pub fn system_action_params_refusal(type_id: &str, params: &Map<String, Value>) -> Option<String> {
     match type_id {
         crate::actions::CASES => crate::cases::validate_cases_action_params(&Value::Object(params.clone())).err(),
+        crate::actions::ENDPOINT_RESPONSE => crate::response_actions::validate_endpoint_response_params(params).err(),
         _ => None,
     }
 }

@@ -163,6 +163,8 @@ settings! {
     response_action_retention: Duration = "365d";
     /// How often response actions past their expiry are failed (and old ones removed)
     response_action_expiry_interval: Duration = "30s";
+    /// How often pending Microsoft Defender for Endpoint machine actions are looked at
+    mde_poll_interval: Duration = "5s";
     /// Feature flag: cancel for Microsoft Defender for Endpoint hosts (Kibana's
     /// microsoftDefenderEndpointCancelEnabled): true or false
     mde_cancel: bool = "false";

@@ -324,6 +324,11 @@ fn cancel_rules() {
     );
     let flagged = Canceller { mde_cancel_enabled: true, ..who("bob", &t2, License::Enterprise) };
     assert_eq!(cancel_refusal(&flagged, &mde, &[]), None);
+    // The MDE connector needs Enterprise, so its actions' cancel does too.
+    let platinum = Canceller { mde_cancel_enabled: true, ..who("bob", &t2, License::Platinum) };
+    assert_eq!(status(cancel_refusal(&platinum, &mde, &[])), Some(403));
+    assert!(agent_type_license_refusal(ResponseAgentType::Endpoint, License::Basic).is_none());
+    assert!(agent_type_license_refusal(ResponseAgentType::MicrosoftDefenderEndpoint, License::Trial).is_none());
     mde.agent_type = ResponseAgentType::Crowdstrike;
     assert_eq!(status(cancel_refusal(&flagged, &mde, &[])), Some(400));
 }
@@ -346,4 +351,19 @@ fn endpoint_metadata_is_read_from_local_metadata() {
     assert_eq!(meta.known_capabilities(), vec![EndpointCapability::Isolation, EndpointCapability::Execute]);
     assert_eq!(EndpointMetadata::of(&json!({"host": {}})), EndpointMetadata::default());
     assert_eq!(EndpointMetadata::of(&json!({"endpoint": "garbage"})), EndpointMetadata::default());
+}
+
+#[test]
+fn endpoint_response_params() {
+    let ok = json!({"command": "isolate", "comment": "contain"});
+    let parsed = validate_endpoint_response_params(ok.as_object().unwrap_or(&serde_json::Map::new()));
+    assert_eq!(parsed, Ok(EndpointResponseParams { command: ResponseCommand::Isolate, comment: Some("contain".into()) }));
+    for (params, message) in [
+        (json!({}), "[command]: expected value of type [string] but got [undefined]"),
+        (json!({"command": "execute"}), "[command]: expected one of [isolate] but got [execute]"),
+        (json!({"command": "isolate", "extra": 1}), "[extra]: definition for this key is missing"),
+        (json!({"command": "isolate", "comment": 3}), "[comment]: expected value of type [string] but got [number]"),
+    ] {
+        assert_eq!(validate_endpoint_response_params(params.as_object().unwrap_or(&serde_json::Map::new())), Err(message.to_owned()), "{params}");
+    }
 }

@@ -16,7 +16,8 @@ use utoipa_axum::routes;
 use warden_core::error::ErrorBody;
 use warden_core::response_actions::{
     AUTHZ_FAILURE, ActionDetailsResponse, ActionListQuery, ActionListResponse, ActionResponse, ActionStatusResponse, EndpointAuthz,
-    EndpointAuthzResponse, ResponseActionRequest, ResponseCommand, ScriptFields, ScriptResponse, ScriptsListResponse, endpoint_authz,
+    EndpointAuthzResponse, MdeHostsResponse, ResponseActionRequest, ResponseCommand, ScriptFields, ScriptResponse, ScriptsListResponse,
+    endpoint_authz,
 };
 
 use super::fleet_server::AgentAuth;
@@ -56,6 +57,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(file_info))
         .routes(routes!(file_download))
         .routes(routes!(authz))
+        .routes(routes!(mde_hosts))
         .routes(routes!(script_download))
         .merge(files)
 }
@@ -490,6 +492,19 @@ async fn file_download(
     responses((status = 200, body = EndpointAuthzResponse), SignedInErrors))]
 async fn authz(State(state): State<AppState>, user: AuthUser) -> axum::Json<EndpointAuthzResponse> {
     axum::Json(service::authz_of(&state, &user))
+}
+
+/// The hosts Microsoft Defender for Endpoint knows, through the MDE
+/// connector (`configured: false` without one).
+#[utoipa::path(get, path = "/internal/endpoint/mde/hosts", tag = "response-actions",
+    responses(
+        (status = 200, body = MdeHostsResponse),
+        (status = 403, description = "`Endpoint authorization failure`", body = ErrorBody),
+        (status = 502, description = "Microsoft Defender for Endpoint refused or could not be reached (the message says which)", body = ErrorBody),
+        SignedInErrors,
+    ))]
+async fn mde_hosts(State(state): State<AppState>, _: RequireEndpoint<ReadSecuritySolution>) -> Result<axum::Json<MdeHostsResponse>> {
+    Ok(axum::Json(crate::response_actions::mde::hosts(&state).await?))
 }
 
 /// The script form, for the document.

@@ -10,6 +10,7 @@
 //! one wins and the others see it ended.
 
 pub mod files;
+pub mod mde;
 pub mod scripts;
 
 use std::collections::{BTreeMap, HashMap};
@@ -23,8 +24,8 @@ use warden_core::ids::{ActionId, AgentId};
 use warden_core::response_actions::{
     ActionDetails, ActionHost, ActionListQuery, ActionListResponse, ActionOrigin, ActionOutput, ActionResponse, ActionStatus, ActionStatusResponse,
     AgentPendingActions, AgentState, Canceller, EndpointActionData, EndpointActionResult, EndpointAuthzResponse, EndpointMetadata,
-    ResponseActionRequest, ResponseAgentType, ResponseCommand, agent_refusal, cancel_refusal, command_refusal, endpoint_authz, expiration_ms,
-    overall, resolve_date, validate_request,
+    ResponseActionRequest, ResponseAgentType, ResponseCommand, agent_refusal, agent_type_license_refusal, cancel_refusal, command_refusal,
+    endpoint_authz, expiration_ms, overall, resolve_date, validate_request,
 };
 
 use crate::AppState;
@@ -49,6 +50,9 @@ pub enum ResponseError {
     Conflict(String),
     #[error("{0}")]
     TooLarge(String),
+    /// An outside system (MDE) refused or could not be reached.
+    #[error("{0}")]
+    Upstream(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -63,6 +67,7 @@ impl From<ResponseError> for ApiError {
             ResponseError::NotFound(message) => ApiError::NotFound(message),
             ResponseError::Conflict(message) => ApiError::Conflict(message),
             ResponseError::TooLarge(message) => ApiError::PayloadTooLarge(message),
+            ResponseError::Upstream(message) => ApiError::Coded { status: StatusCode::BAD_GATEWAY, code: "Bad Gateway", message },
             ResponseError::Database(err) => ApiError::Database(err),
             ResponseError::Internal(err) => ApiError::Internal(err),
         }
@@ -103,6 +108,21 @@ pub fn authorize_command(state: &AppState, user: &AuthUser, command: ResponseCom
     }
 }
 
+/// The rule an automated action comes from (the `.endpoint-response`
+/// system action); `None` for an action a person sent.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleRef<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+}
+
+fn origin_of(rule: Option<RuleRef<'_>>) -> (String, Option<String>, Option<String>) {
+    match rule {
+        Some(rule) => (ActionOrigin::Automated.as_str().to_owned(), Some(rule.id.to_owned()), Some(rule.name.to_owned())),
+        None => (ActionOrigin::Manual.as_str().to_owned(), None, None),
+    }
+}
+
 /// A file that comes with an `upload` action.
 pub struct UploadedFile {
     pub name: String,
@@ -119,10 +139,49 @@ pub async fn create(
     user: &AuthUser,
     upload: Option<UploadedFile>,
 ) -> Result<ActionResponse> {
+    create_as(state, command, request, user, upload, None).await
+}
+
+/// [`create`] for a rule's system action, as the rule's owner.
+pub async fn create_for_rule(
+    state: &AppState,
+    command: ResponseCommand,
+    request: &ResponseActionRequest,
+    owner: &AuthUser,
+    rule: RuleRef<'_>,
+) -> Result<ActionResponse> {
+    create_as(state, command, request, owner, None, Some(rule)).await
+}
+
+async fn create_as(
+    state: &AppState,
+    command: ResponseCommand,
+    request: &ResponseActionRequest,
+    user: &AuthUser,
+    upload: Option<UploadedFile>,
+    rule: Option<RuleRef<'_>>,
+) -> Result<ActionResponse> {
     authorize_command(state, user, command)?;
     let valid = validate_request(command, request).map_err(ResponseError::BadRequest)?;
-    if valid.agent_type != ResponseAgentType::Endpoint {
-        return Err(ResponseError::BadRequest("[request body.agent_type]: feature is disabled".into()));
+    match valid.agent_type {
+        ResponseAgentType::Endpoint => {}
+        ResponseAgentType::MicrosoftDefenderEndpoint => {
+            if let Some(reason) = agent_type_license_refusal(valid.agent_type, state.license()) {
+                return Err(ResponseError::Forbidden(format!("{}: {reason}", warden_core::response_actions::AUTHZ_FAILURE)));
+            }
+            if let Some(reason) = agent_refusal(command, valid.agent_type, &[], "") {
+                return Err(ResponseError::BadRequest(reason));
+            }
+            let cancelled = match command {
+                ResponseCommand::Cancel => {
+                    let mut conn = state.db.acquire().await?;
+                    Some(check_cancel(state, &mut conn, user, &valid.endpoint_ids, &valid.parameters, now_ms()).await?)
+                }
+                _ => None,
+            };
+            return mde::create(state, command, valid, user, cancelled, rule).await;
+        }
+        _ => return Err(ResponseError::BadRequest("[request body.agent_type]: feature is disabled".into())),
     }
     let now = now_ms();
     let mut parameters = valid.parameters.clone();
@@ -166,6 +225,7 @@ pub async fn create(
         }
         _ => {}
     }
+    let (origin, rule_id, rule_name) = origin_of(rule);
     let row = ActionRow {
         id: action_id.clone(),
         command: command.as_str().to_owned(),
@@ -177,19 +237,21 @@ pub async fn create(
         expires_at: now.saturating_add(expiration_ms(command, &parameters)),
         status: ActionStatus::Pending.as_str().to_owned(),
         completed_at: None,
-        origin: ActionOrigin::Manual.as_str().to_owned(),
+        origin,
         alert_ids: (!valid.alert_ids.is_empty()).then(|| serde_json::json!(valid.alert_ids).to_string()),
         case_ids: (!valid.case_ids.is_empty()).then(|| serde_json::json!(valid.case_ids).to_string()),
-        rule_id: None,
-        rule_name: None,
+        rule_id,
+        rule_name,
         file_id,
     };
     let data = EndpointActionData { command, comment: row.comment.clone(), parameters: parameters.clone(), expiration: rfc3339(row.expires_at) };
     let data = serde_json::to_value(&data).map_err(anyhow::Error::from)?;
     store::insert_action(&mut tx, &row).await?;
-    let new_targets: Vec<NewTarget<'_>> =
-        targets.iter().map(|t| NewTarget { agent_id: &t.agent_id, host_name: &t.host_name, cancel_supported: t.cancel_supported }).collect();
-    store::insert_targets(&mut tx, state.engine, &row, &new_targets, &data.to_string()).await?;
+    let new_targets: Vec<NewTarget<'_>> = targets
+        .iter()
+        .map(|t| NewTarget { agent_id: &t.agent_id, host_name: &t.host_name, cancel_supported: t.cancel_supported, external_id: None })
+        .collect();
+    store::insert_targets(&mut tx, state.engine, &row, &new_targets, Some(&data.to_string())).await?;
     tx.commit().await?;
     tracing::info!(action_id = %row.id, command = command.as_str(), agents = targets.len(), cancels = ?cancelled, user = %user.username, "response action sent");
     let agent_ids: Vec<String> = targets.iter().map(|t| t.agent_id.clone()).collect();
@@ -223,6 +285,19 @@ pub fn announce(state: &AppState, action_id: &str, agents: &[String]) {
         state.hub.forget(agent, action_id);
     }
     state.events.publish(Event::response_action_changed(action_id, agents));
+}
+
+/// Of `ids`, the agents that can receive `command` now (enrolled, and
+/// reporting its capability); the rest are left out without an error.
+pub async fn receivable(state: &AppState, ids: &[String], command: ResponseCommand) -> Result<Vec<String>> {
+    let mut conn = state.db.acquire().await?;
+    let mut able = Vec::new();
+    for id in ids {
+        if target_agents(state, &mut conn, command, std::slice::from_ref(id), now_ms()).await.is_ok() {
+            able.push(id.clone());
+        }
+    }
+    Ok(able)
 }
 
 /// A target agent as a new action records it.
@@ -595,7 +670,18 @@ pub fn definitions(state: &AppState) -> Vec<crate::tasks::TaskDefinition> {
         }
     });
     definition.every = Some(state.config.response_action_expiry_interval);
-    vec![definition]
+    let poll_state = state.clone();
+    let mut poll = crate::tasks::TaskDefinition::new(MDE_POLL_TASK_TYPE, "Microsoft Defender for Endpoint actions", move |_ctx| {
+        let state = poll_state.clone();
+        async move {
+            let ended = mde::poll(&state).await.map_err(|e| anyhow::anyhow!(e.to_string()))?;
+            Ok(crate::tasks::RunOutput { state: None, summary: Some(format!("{ended} hosts' MDE machine actions ended")) })
+        }
+    });
+    poll.every = Some(state.config.mde_poll_interval);
+    vec![definition, poll]
 }
+
+pub const MDE_POLL_TASK_TYPE: &str = "response_actions:mde_poll";
 
 pub const EXPIRY_TASK_TYPE: &str = "response_actions:expire";

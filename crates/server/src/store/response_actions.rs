@@ -44,6 +44,7 @@ const ACTION_COLUMNS: &str = "a.id, a.command, a.agent_type, a.parameters, a.com
 #[derive(Debug, Clone, FromRow)]
 pub struct TargetRow {
     pub action_id: String,
+    pub external_id: Option<String>,
     pub agent_id: String,
     pub host_name: String,
     pub cancel_supported: i64,
@@ -62,6 +63,8 @@ pub struct NewTarget<'a> {
     pub agent_id: &'a str,
     pub host_name: &'a str,
     pub cancel_supported: bool,
+    /// The machine action an outside system created for it (MDE).
+    pub external_id: Option<&'a str>,
 }
 
 pub async fn insert_action(tx: &mut AnyConnection, row: &ActionRow) -> sqlx::Result<()> {
@@ -91,34 +94,39 @@ pub async fn insert_action(tx: &mut AnyConnection, row: &ActionRow) -> sqlx::Res
     Ok(())
 }
 
-/// The targets of a new action and the agent action each agent picks up at
-/// check-in, in two statements however many agents there are.
+/// The targets of a new action and, for Warden's own agents
+/// (`agent_action_data`), the agent action each picks up at check-in, in
+/// two statements however many agents there are.
 pub async fn insert_targets(
     tx: &mut AnyConnection,
     engine: Engine,
     action: &ActionRow,
     targets: &[NewTarget<'_>],
-    agent_action_data: &str,
+    agent_action_data: Option<&str>,
 ) -> sqlx::Result<()> {
-    let rows = json_array(
-        targets.iter().map(|t| serde_json::json!({"agent_id": t.agent_id, "host_name": t.host_name, "cancel_supported": t.cancel_supported as i64})),
-    );
+    let rows = json_array(targets.iter().map(|t| {
+        serde_json::json!({"agent_id": t.agent_id, "host_name": t.host_name, "cancel_supported": t.cancel_supported as i64, "external_id": t.external_id})
+    }));
     let (targets_sql, agent_actions_sql) = match engine {
         Engine::Sqlite => (
-            "insert into response_action_targets (action_id, agent_id, created_at, host_name, cancel_supported)
-             select $1, json_extract(x.value, '$.agent_id'), $2, json_extract(x.value, '$.host_name'), json_extract(x.value, '$.cancel_supported')
+            "insert into response_action_targets (action_id, agent_id, created_at, host_name, cancel_supported, external_id)
+             select $1, json_extract(x.value, '$.agent_id'), $2, json_extract(x.value, '$.host_name'), json_extract(x.value, '$.cancel_supported'),
+                    json_extract(x.value, '$.external_id')
              from json_each($3) as x",
             "insert into agent_actions (id, agent_id, action_type, data, created_at, created_by)
              select $1, json_extract(x.value, '$.agent_id'), 'INPUT_ACTION', $4, $2, $5 from json_each($3) as x",
         ),
         Engine::Postgres => (
-            "insert into response_action_targets (action_id, agent_id, created_at, host_name, cancel_supported)
-             select $1, x->>'agent_id', $2, x->>'host_name', (x->>'cancel_supported')::bigint from json_array_elements($3::json) as x",
+            "insert into response_action_targets (action_id, agent_id, created_at, host_name, cancel_supported, external_id)
+             select $1, x->>'agent_id', $2, x->>'host_name', (x->>'cancel_supported')::bigint, x->>'external_id' from json_array_elements($3::json) as x",
             "insert into agent_actions (id, agent_id, action_type, data, created_at, created_by)
              select $1, x->>'agent_id', 'INPUT_ACTION', $4, $2, $5 from json_array_elements($3::json) as x",
         ),
     };
     sqlx::query(targets_sql).bind(&action.id).bind(action.created_at).bind(&rows).execute(&mut *tx).await?;
+    let Some(agent_action_data) = agent_action_data else {
+        return Ok(());
+    };
     sqlx::query(agent_actions_sql)
         .bind(&action.id)
         .bind(action.created_at)
@@ -146,8 +154,8 @@ pub async fn targets_of<'e>(
         return Ok(Vec::new());
     }
     let sql = format!(
-        "select action_id, agent_id, host_name, cancel_supported, completed_at, was_successful, was_canceled, canceled_by, cancel_action_id,
-            is_expired, errors, case when action_id in {} then output end as output
+        "select action_id, external_id, agent_id, host_name, cancel_supported, completed_at, was_successful, was_canceled, canceled_by,
+            cancel_action_id, is_expired, errors, case when action_id in {} then output end as output
          from response_action_targets where action_id in {} order by action_id, agent_id",
         values_of(engine, 2),
         values_of(engine, 1)
@@ -319,6 +327,67 @@ pub async fn cancel_action_of(tx: &mut AnyConnection, action_id: &str, agent_id:
         .fetch_optional(&mut *tx)
         .await
         .map(Option::flatten)
+}
+
+/// A pending target whose outside system (MDE) runs it.
+#[derive(Debug, Clone)]
+pub struct ExternalTarget {
+    pub action_id: String,
+    pub agent_id: String,
+    pub external_id: String,
+    pub command: String,
+    pub parameters: serde_json::Value,
+    pub created_by: String,
+}
+
+/// Pending targets of `agent_type`'s actions that have a machine action to follow, oldest first.
+pub async fn pending_external_targets<'e>(db: impl Executor<'e, Database = Any>, agent_type: &str, limit: i64) -> sqlx::Result<Vec<ExternalTarget>> {
+    let rows: Vec<(String, String, String, String, String, String)> = sqlx::query_as(
+        "select t.action_id, t.agent_id, t.external_id, a.command, a.parameters, a.created_by
+         from response_actions a join response_action_targets t on t.action_id = a.id
+         where a.status = 'pending' and a.agent_type = $1 and t.completed_at is null and t.external_id is not null
+         order by a.created_at limit $2",
+    )
+    .bind(agent_type)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(action_id, agent_id, external_id, command, parameters, created_by)| ExternalTarget {
+            action_id,
+            agent_id,
+            external_id,
+            command,
+            parameters: serde_json::from_str(&parameters).unwrap_or(serde_json::Value::Null),
+            created_by,
+        })
+        .collect())
+}
+
+/// The oldest pending cancel that asked to cancel machine action
+/// `external_id` on this host: `(its id, who sent it)`.
+pub async fn pending_cancel_of(tx: &mut AnyConnection, agent_id: &str, external_id: &str) -> sqlx::Result<Option<(String, String)>> {
+    sqlx::query_as(
+        "select a.id, a.created_by from response_action_targets t join response_actions a on a.id = t.action_id
+         where a.command = 'cancel' and t.agent_id = $1 and t.external_id = $2 and t.completed_at is null
+         order by a.created_at limit 1",
+    )
+    .bind(agent_id)
+    .bind(external_id)
+    .fetch_optional(&mut *tx)
+    .await
+}
+
+/// How a target ended: `(the cancel that ended it, whether it ended)`.
+pub async fn target_end(tx: &mut AnyConnection, action_id: &str, agent_id: &str) -> sqlx::Result<Option<(Option<String>, bool)>> {
+    let row: Option<(Option<String>, Option<i64>)> =
+        sqlx::query_as("select cancel_action_id, completed_at from response_action_targets where action_id = $1 and agent_id = $2")
+            .bind(action_id)
+            .bind(agent_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    Ok(row.map(|(cancel, completed)| (cancel, completed.is_some())))
 }
 
 /// Sets the action's stored status from its targets once none is pending.

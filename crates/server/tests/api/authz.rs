@@ -203,6 +203,7 @@ const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
         None,
     ),
     ("GET", "internal/endpoint/authz", Access::SignedIn, None),
+    ("GET", "internal/endpoint/mde/hosts", Access::Endpoint(|a| a.can_read_security_solution), None),
     ("POST", "api/endpoint/scripts_library", Access::Endpoint(|a| a.can_write_scripts_library), Some(SCRIPT_FORM)),
     ("GET", "api/endpoint/scripts_library", Access::Endpoint(|a| a.can_read_scripts_library), None),
     ("GET", "api/endpoint/scripts_library/{script}", Access::Endpoint(|a| a.can_read_scripts_library), None),

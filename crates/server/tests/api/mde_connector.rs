@@ -3,16 +3,13 @@
 //! retries on 429, a wrong secret, MDE out of reach, the response sub-actions
 //! through `_execute`, and the Enterprise licence.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{Options, TestApp, assert_error, eventually, spawn_app, spawn_app_with};
+use crate::mde_emulator::Emulator;
 
 const TENANT: &str = "test-tenant";
 const CLIENT_ID: &str = "test-client";
@@ -20,36 +17,11 @@ const SECRET: &str = "test-secret-123";
 const GOOD_MACHINE: &str = "1e5bc9d7e413ddd7902c2932e418702b84d0cc07";
 const HANGING_MACHINE: &str = "7a3b5d0e9b1e7d3c5a0f2e8d6c4b1a9f7e5d3c1b";
 
-/// `warden-mde-emulator`, built beside `warden`.
-fn emulator_binary() -> PathBuf {
-    let binary = PathBuf::from(env!("CARGO_BIN_EXE_warden")).with_file_name("warden-mde-emulator");
-    assert!(binary.exists(), "{} is missing: run `cargo build -p warden-mde-emulator` first (make test does)", binary.display());
-    binary
-}
-
-/// A running emulator on a free port: killed when dropped.
-struct Emulator {
-    url: String,
-    process: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-impl Emulator {
-    /// Starts one for the test tenant, with `token_lifetime` and two machines
-    /// (one whose actions succeed at once, one whose actions hang) and a script.
-    fn start(token_lifetime: &str) -> Emulator {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("mde.toml");
-        std::fs::write(
-            &config,
-            format!(
-                r#"
+/// The emulator for the test tenant, with `token_lifetime` and two machines
+/// (one whose actions succeed at once, one whose actions hang) and a script.
+fn start_emulator(token_lifetime: &str) -> Emulator {
+    Emulator::start(&format!(
+        r#"
 tenant_id = "{TENANT}"
 client_id = "{CLIENT_ID}"
 client_secret = "{SECRET}"
@@ -76,43 +48,7 @@ description = "Says hello"
 hasParameters = false
 output = "hello from MDE"
 "#
-            ),
-        )
-        .unwrap();
-        let mut process = Command::new(emulator_binary())
-            .args(["--listen", "127.0.0.1:0", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start warden-mde-emulator");
-        let stdout = process.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("MDE emulator listening on ") {
-                    let _ = tx.send(url.trim().to_owned());
-                }
-            }
-        });
-        let url = rx.recv_timeout(Duration::from_secs(30)).expect("the emulator did not start within 30 s");
-        Emulator { url, process, _dir: dir }
-    }
-
-    async fn stats(&self) -> Value {
-        reqwest::get(format!("{}/_emulator/stats", self.url)).await.unwrap().json().await.unwrap()
-    }
-
-    async fn fail_next(&self, fault: Value) {
-        let response = Client::new().post(format!("{}/_emulator/fail-next", self.url)).json(&fault).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-    }
-
-    fn kill(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
+    ))
 }
 
 fn connector_body(name: &str, emulator_url: &str, secret: &str) -> Value {
@@ -161,7 +97,7 @@ async fn ok(app: &TestApp, client: &Client, id: &str, sub_action: &str, params: 
 
 #[tokio::test]
 async fn the_connector_gets_one_token_reuses_it_and_retries_when_mde_is_busy() {
-    let emulator = Emulator::start("1h");
+    let emulator = start_emulator("1h");
     let app = spawn_app().await;
     let admin = app.signed_in("admin").await;
 
@@ -228,7 +164,7 @@ async fn the_connector_gets_one_token_reuses_it_and_retries_when_mde_is_busy() {
 
 #[tokio::test]
 async fn response_sub_actions_reach_mde_through_execute() {
-    let emulator = Emulator::start("1h");
+    let emulator = start_emulator("1h");
     let app = spawn_app().await;
     let admin = app.signed_in("admin").await;
     let id = create(&app, &admin, &connector_body("MDE", &emulator.url, SECRET)).await;
@@ -281,7 +217,7 @@ async fn response_sub_actions_reach_mde_through_execute() {
 
 #[tokio::test]
 async fn expired_tokens_are_renewed_and_failures_say_what_went_wrong() {
-    let mut emulator = Emulator::start("6s");
+    let mut emulator = start_emulator("6s");
     let app = spawn_app().await;
     let admin = app.signed_in("admin").await;
     let id = create(&app, &admin, &connector_body("MDE", &emulator.url, SECRET)).await;
@@ -303,7 +239,7 @@ async fn expired_tokens_are_renewed_and_failures_say_what_went_wrong() {
     assert!(message.contains("(401 invalid_client)"), "{message}");
 
     // MDE out of reach: the message names the URL; worth retrying later.
-    emulator.kill();
+    emulator.stop();
     let down = execute(&app, &admin, &id, "getAgentDetails", json!({"id": GOOD_MACHINE})).await;
     assert_eq!((down["status"].clone(), down["retry"].clone()), (json!("error"), json!(true)), "{down}");
     let message = down["message"].as_str().unwrap();
