@@ -10,14 +10,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 listen=${WARDEN_LISTEN:-127.0.0.1:8080}
 receiver=${DEMO_WEBHOOK_RECEIVER:-127.0.0.1:8091}
+mde=${DEMO_MDE_EMULATOR:-127.0.0.1:8092}
 mkdir -p data
 
 target/debug/warden-agent receive --listen "$receiver" > data/demo-webhooks.log &
 sink=$!
-target/debug/warden serve --demo --listen "$listen" --agent-offline-after 1m &
+# Microsoft Defender for Endpoint, emulated: three hosts (one whose actions
+# succeed, one whose actions fail, one whose actions hang until cancelled).
+RUST_LOG=warn target/debug/warden-mde-emulator --listen "$mde" > /dev/null &
+emulator=$!
+target/debug/warden serve --demo --listen "$listen" --agent-offline-after 1m --mde-cancel true &
 warden=$!
 swarm=
-trap 'kill $warden $sink $swarm 2>/dev/null || true' EXIT INT TERM
+trap 'kill $warden $sink $emulator $swarm 2>/dev/null || true' EXIT INT TERM
 
 for _ in $(seq 1 120); do
   curl -fs "http://$listen/api/status" >/dev/null 2>&1 && break
@@ -46,6 +51,12 @@ api -X POST "http://$listen/api/alerting/rule/demo-compliance" -d '{
      "params": {"subAction": "run", "subActionParams": {"groupingBy": ["host.name"], "reopenClosedCases": true, "timeWindow": "7d", "maximumCasesToOpen": 10}}}
   ]}' >/dev/null
 echo "Demo compliance rule: http://$listen/rules/demo-compliance (webhooks it sends: data/demo-webhooks.log)"
+api -X POST "http://$listen/api/actions/connector/demo-mde" -d "{
+  \"name\": \"Microsoft Defender for Endpoint (demo emulator)\", \"connector_type_id\": \".microsoft_defender_endpoint\",
+  \"config\": {\"clientId\": \"warden-demo-client\", \"tenantId\": \"warden-demo-tenant\", \"oAuthServerUrl\": \"http://$mde\",
+             \"oAuthScope\": \"https://securitycenter.onmicrosoft.com/windowsatpservice/.default\", \"apiUrl\": \"http://$mde\"},
+  \"secrets\": {\"clientSecret\": \"warden-demo-secret\"}}" >/dev/null
+echo "Microsoft Defender for Endpoint (emulated at http://$mde): its hosts are in http://$listen/fleet"
 
 token=$(printf '%s' 'demo-enrollment:warden-demo-enrollment-secret' | base64)
 RUST_LOG=warn target/debug/warden-agent swarm --url "http://$listen" --enrollment-token "$token" \
@@ -63,8 +74,15 @@ curl -s -o /dev/null -u admin:warden-demo -H 'kbn-xsrf: demo' "http://$listen/ap
   -F "file=@$script;filename=triage.sh" -F name=triage -F 'description=Lists the sandbox, newest first' \
   -F 'instructions=Optional: a folder inside the sandbox' -F example=. -F platform=linux
 rm -f "$script"
+# The swarm's last two hosts keep checking in (its first ones go silent,
+# uninstall or detach): the actions go to them.
+agent_named() {
+  curl -s -u admin:warden-demo "http://$listen/api/fleet/agents?kuery=local_metadata.host.hostname:$1" |
+    grep -o '"id":"[0-9a-f-]\{36\}"' | head -1 | cut -d'"' -f4 || true
+}
 for _ in $(seq 1 60); do
-  agents=$(curl -s -u admin:warden-demo "http://$listen/api/fleet/agents?perPage=5&kuery=status:online" | grep -o '"id":"[0-9a-f-]\{36\}"' | cut -d'"' -f4 | head -2)
+  agents="$(agent_named host-00024)
+$(agent_named host-00023)"
   [ "$(echo "$agents" | grep -c .)" -ge 2 ] && break
   sleep 1
 done
