@@ -1024,6 +1024,10 @@ pub fn cancel_refusal(who: &Canceller<'_>, action: &ActionDetails, endpoint_ids:
         other => return Some(Refusal::new(400, format!("Cancel is not currently available for {}", other.title()))),
     }
     if action.command == ResponseCommand::Cancel {
+        // MDE cancels at once: there is no pending cancel there to undo.
+        if action.agent_type == ResponseAgentType::MicrosoftDefenderEndpoint {
+            return Some(Refusal::new(400, "Cannot cancel a cancel action."));
+        }
         if action.created_by != who.username {
             return Some(Refusal::new(
                 403,

@@ -329,6 +329,9 @@ fn cancel_rules() {
     assert_eq!(status(cancel_refusal(&platinum, &mde, &[])), Some(403));
     assert!(agent_type_license_refusal(ResponseAgentType::Endpoint, License::Basic).is_none());
     assert!(agent_type_license_refusal(ResponseAgentType::MicrosoftDefenderEndpoint, License::Trial).is_none());
+    let mut mde_cancel = action(ResponseCommand::Cancel, "bob", &[("a1", pending())]);
+    mde_cancel.agent_type = ResponseAgentType::MicrosoftDefenderEndpoint;
+    assert_eq!(cancel_refusal(&flagged, &mde_cancel, &[]).map(|r| r.message), Some("Cannot cancel a cancel action.".into()));
     mde.agent_type = ResponseAgentType::Crowdstrike;
     assert_eq!(status(cancel_refusal(&flagged, &mde, &[])), Some(400));
 }

@@ -119,6 +119,9 @@ async fn a_hanging_machine_action_is_cancelled() {
     assert_eq!(original["agentState"]["m-hang"]["canceledBy"], "t3");
     let machine_action = emulator.stats().await;
     assert!(machine_action["by_route"].to_string().contains("cancel"), "{machine_action}");
+    // MDE cancels at once: a cancel there cannot be cancelled (Kibana's message).
+    let message = assert_error(send(&app, &t3, "cancel", mde(&["m-hang"], json!({"id": cancel["id"]}))).await, StatusCode::BAD_REQUEST).await;
+    assert_eq!(message, "Cannot cancel a cancel action.");
     // Now completed: refused with Kibana's message.
     let message = assert_error(send(&app, &t3, "cancel", mde(&["m-hang"], json!({"id": id}))).await, StatusCode::BAD_REQUEST).await;
     assert_eq!(message, format!("Cannot cancel action [{id}] because it has already failed."));
