@@ -80,15 +80,19 @@ async fn endpoint_response(state: &AppState, owner: &AuthUser, action: &Schedule
     };
     let mut sent = Vec::new();
     let mut problems = Vec::new();
-    if !able.is_empty() {
+    let send = |endpoint_ids: Vec<String>, agent_type: Option<ResponseAgentType>| {
         let request = ResponseActionRequest {
-            endpoint_ids: able.clone(),
+            endpoint_ids,
+            agent_type,
             comment: Some(comment.clone()),
             alert_ids: Some(alert_ids.clone()),
             ..ResponseActionRequest::default()
         };
-        match crate::response_actions::create_for_rule(state, params.command, &request, owner, rule).await {
-            Ok(created) => sent.push(created.data.id),
+        async move { crate::response_actions::create_for_rule(state, params.command, &request, owner, rule).await.map(|created| created.data.id) }
+    };
+    if !able.is_empty() {
+        match send(able.clone(), None).await {
+            Ok(id) => sent.push(id),
             Err(err) => problems.push(err.to_string()),
         }
     }
@@ -111,15 +115,8 @@ async fn endpoint_response(state: &AppState, owner: &AuthUser, action: &Schedule
                     }
                 }
                 if !machine_ids.is_empty() {
-                    let request = ResponseActionRequest {
-                        endpoint_ids: machine_ids,
-                        agent_type: Some(ResponseAgentType::MicrosoftDefenderEndpoint),
-                        comment: Some(comment.clone()),
-                        alert_ids: Some(alert_ids.clone()),
-                        ..ResponseActionRequest::default()
-                    };
-                    match crate::response_actions::create_for_rule(state, params.command, &request, owner, rule).await {
-                        Ok(created) => sent.push(created.data.id),
+                    match send(machine_ids, Some(ResponseAgentType::MicrosoftDefenderEndpoint)).await {
+                        Ok(id) => sent.push(id),
                         Err(err) => problems.push(err.to_string()),
                     }
                 }
