@@ -38,6 +38,7 @@ test-lint:
 
 test-unit:
 	cargo test -p warden-core -p warden-server -p warden-agent --lib --bins
+	cargo test -p warden-mde-emulator
 
 test-api:
 	cargo test -p warden-server --test api
