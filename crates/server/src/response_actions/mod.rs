@@ -566,7 +566,8 @@ pub async fn record_result(tx: &mut AnyConnection, answer: &AgentAnswer<'_>, now
                 },
             )
             .await?;
-            let ended_by_this = ended || cancelled_by(tx, &original, answer.agent_id).await?.as_deref() == Some(action.id.as_str());
+            let ended_by = store::target_end(tx, &original, answer.agent_id).await?.and_then(|(cancel, _)| cancel);
+            let ended_by_this = ended || ended_by.as_deref() == Some(action.id.as_str());
             if !ended_by_this {
                 successful = false;
                 errors = Some(errors_json(&format!("Action {original} had already ended on this host before the cancel took effect")));
@@ -600,10 +601,6 @@ pub async fn record_result(tx: &mut AnyConnection, answer: &AgentAnswer<'_>, now
     }
     changed.push((action.id, vec![agent]));
     Ok(Recorded { status: 200, message: "OK".into(), changed })
-}
-
-async fn cancelled_by(tx: &mut AnyConnection, action_id: &str, agent_id: &str) -> sqlx::Result<Option<String>> {
-    store::cancel_action_of(tx, action_id, agent_id).await
 }
 
 /// Fails every pending action past its expiry (a batch at a time) and

@@ -319,16 +319,6 @@ pub async fn complete_target(tx: &mut AnyConnection, c: &Completion<'_>) -> sqlx
     Ok(true)
 }
 
-/// The cancel action that ended a target, if one did.
-pub async fn cancel_action_of(tx: &mut AnyConnection, action_id: &str, agent_id: &str) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar::<_, Option<String>>("select cancel_action_id from response_action_targets where action_id = $1 and agent_id = $2")
-        .bind(action_id)
-        .bind(agent_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map(Option::flatten)
-}
-
 /// A pending target whose outside system (MDE) runs it.
 #[derive(Debug, Clone)]
 pub struct ExternalTarget {
