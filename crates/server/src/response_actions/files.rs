@@ -8,7 +8,6 @@
 
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use sqlx::AnyConnection;
 use warden_core::response_actions::ResponseCommand;
 
@@ -229,11 +228,8 @@ pub async fn finish_upload(state: &AppState, agent: &AgentRow, upload_id: &str, 
     let chunks = store::chunk_list(&state.db, &file.id).await?;
     let count = (file.size + file.chunk_size - 1) / file.chunk_size;
     let complete = chunks.len() as i64 == count && chunks.iter().enumerate().all(|(i, (n, _, _))| *n == i as i64);
-    let mut hasher = Sha256::new();
-    for (_, sha2, _) in &chunks {
-        hasher.update(hex_bytes(sha2).unwrap_or_default());
-    }
-    let computed: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let digests: Vec<u8> = chunks.iter().flat_map(|(_, sha2, _)| hex_bytes(sha2).unwrap_or_default()).collect();
+    let computed = sha256_hex(&digests);
     let size: i64 = chunks.iter().map(|(_, _, len)| *len).sum();
     let failure = if !complete {
         Some(bad("ErrMissingChunks", "file data incomplete, not all chunks were uploaded"))

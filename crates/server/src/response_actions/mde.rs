@@ -23,10 +23,6 @@ use crate::store::response_actions::{self as store, ActionRow, Completion, NewTa
 /// Who cancelled an MDE action when no Warden cancel asked for it.
 const CANCELLED_IN_MDE: &str = "Microsoft Defender for Endpoint";
 
-fn describe(err: &MdeError) -> String {
-    err.to_string()
-}
-
 /// One host's part of a new MDE action: its machine action, or why MDE
 /// refused it (the host's part then ends failed at once, never stuck).
 struct Sent {
@@ -52,7 +48,7 @@ pub(super) async fn create(
         Ok(client) => send_all(state, &client, command, &valid, &comment, cancelled.as_deref()).await?,
         // No connector, or MDE unreachable: a failed action that says why.
         Err(err) => {
-            valid.endpoint_ids.iter().map(|id| Sent { machine_id: id.clone(), host_name: id.clone(), outcome: Err(describe(&err)) }).collect()
+            valid.endpoint_ids.iter().map(|id| Sent { machine_id: id.clone(), host_name: id.clone(), outcome: Err(err.to_string()) }).collect()
         }
     };
     let action_id = uuid::Uuid::new_v4().to_string();
@@ -145,18 +141,18 @@ async fn send_all(
     for machine_id in &valid.endpoint_ids {
         let host_name = names.get(machine_id).cloned().unwrap_or_else(|| machine_id.clone());
         let outcome = match &machines {
-            Err(err) => Err(describe(err)),
+            Err(err) => Err(err.to_string()),
             Ok(_) => match command {
-                ResponseCommand::Isolate => client.isolate(machine_id, comment).await.map(|a| a.id).map_err(|e| describe(&e)),
-                ResponseCommand::Unisolate => client.release(machine_id, comment).await.map(|a| a.id).map_err(|e| describe(&e)),
+                ResponseCommand::Isolate => client.isolate(machine_id, comment).await.map(|a| a.id).map_err(|e| e.to_string()),
+                ResponseCommand::Unisolate => client.release(machine_id, comment).await.map(|a| a.id).map_err(|e| e.to_string()),
                 ResponseCommand::Runscript => {
                     let name = valid.parameters.get("scriptName").and_then(Value::as_str).unwrap_or_default();
                     let args = valid.parameters.get("args").and_then(Value::as_str);
-                    client.run_script(machine_id, name, args, comment).await.map(|a| a.id).map_err(|e| describe(&e))
+                    client.run_script(machine_id, name, args, comment).await.map(|a| a.id).map_err(|e| e.to_string())
                 }
                 ResponseCommand::Cancel => match originals.get(machine_id) {
                     // The cancel's target is the machine action it cancels.
-                    Some(machine_action) => client.cancel(machine_action, comment).await.map(|_| machine_action.clone()).map_err(|e| describe(&e)),
+                    Some(machine_action) => client.cancel(machine_action, comment).await.map(|_| machine_action.clone()).map_err(|e| e.to_string()),
                     None => Err("The action has no Microsoft Defender for Endpoint machine action on this host to cancel".to_owned()),
                 },
                 other => Err(format!("The {} command is not currently available for Microsoft Defender for Endpoint", other.console_name())),
@@ -169,8 +165,8 @@ async fn send_all(
 
 /// The machines of the MDE connector (for the system action).
 pub async fn machines(state: &AppState) -> Result<Vec<warden_core::mde::Machine>, ResponseError> {
-    let client = connector::default_client(state).await.map_err(|e| ResponseError::BadRequest(describe(&e)))?;
-    client.machines(&[], 1_000).await.map_err(|e| ResponseError::BadRequest(describe(&e)))
+    let client = connector::default_client(state).await.map_err(|e| ResponseError::BadRequest(e.to_string()))?;
+    client.machines(&[], 1_000).await.map_err(|e| ResponseError::BadRequest(e.to_string()))
 }
 
 /// The hosts MDE knows, for the Fleet view; not configured is an answer,
@@ -179,9 +175,9 @@ pub async fn hosts(state: &AppState) -> Result<MdeHostsResponse, ResponseError> 
     let client = match connector::default_client(state).await {
         Ok(client) => client,
         Err(MdeError::NotConfigured(_)) => return Ok(MdeHostsResponse { configured: false, data: Vec::new() }),
-        Err(err) => return Err(ResponseError::Upstream(describe(&err))),
+        Err(err) => return Err(ResponseError::Upstream(err.to_string())),
     };
-    let machines = client.machines(&[], 1_000).await.map_err(|e| ResponseError::Upstream(describe(&e)))?;
+    let machines = client.machines(&[], 1_000).await.map_err(|e| ResponseError::Upstream(e.to_string()))?;
     Ok(MdeHostsResponse { configured: true, data: machines.iter().map(MdeHost::from).collect() })
 }
 
@@ -192,14 +188,14 @@ pub async fn poll(state: &AppState) -> Result<usize, ResponseError> {
     if pending.is_empty() {
         return Ok(0);
     }
-    let client = connector::default_client(state).await.map_err(|e| ResponseError::Internal(anyhow::anyhow!(describe(&e))))?;
+    let client = connector::default_client(state).await.map_err(|e| ResponseError::Internal(anyhow::anyhow!(e.to_string())))?;
     let mut ids: Vec<String> = pending.iter().map(|p| p.external_id.clone()).collect();
     ids.sort();
     ids.dedup();
     // A few dozen ids per query: an OData filter's length is bounded.
     let mut found: HashMap<String, MachineAction> = HashMap::new();
     for chunk in ids.chunks(50) {
-        let actions = client.actions(chunk).await.map_err(|e| ResponseError::Internal(anyhow::anyhow!(describe(&e))))?;
+        let actions = client.actions(chunk).await.map_err(|e| ResponseError::Internal(anyhow::anyhow!(e.to_string())))?;
         found.extend(actions.into_iter().map(|a| (a.id.clone(), a)));
     }
     let now = now_ms();
@@ -210,13 +206,14 @@ pub async fn poll(state: &AppState) -> Result<usize, ResponseError> {
     for target in originals {
         let Some(machine_action) = found.get(&target.external_id) else { continue };
         let output = match machine_action.status {
-            MachineActionStatus::Succeeded if target.command == ResponseCommand::Runscript.as_str() => match client
-                .script_result(&machine_action.id)
-                .await
-            {
-                Ok(t) => Some(json!({"type": "json", "content": {"code": t.exit_code, "stdout": t.script_output, "stderr": t.script_errors}})),
-                Err(err) => Some(json!({"type": "text", "content": format!("The script ran; its transcript could not be read: {}", describe(&err))})),
-            },
+            MachineActionStatus::Succeeded if target.command == ResponseCommand::Runscript.as_str() => {
+                match client.script_result(&machine_action.id).await {
+                    Ok(t) => Some(json!({"type": "json", "content": {"code": t.exit_code, "stdout": t.script_output, "stderr": t.script_errors}})),
+                    Err(err) => {
+                        Some(json!({"type": "text", "content": format!("The script ran; its transcript could not be read: {}", err.to_string())}))
+                    }
+                }
+            }
             MachineActionStatus::Succeeded => Some(json!({"type": "json", "content": {"code": format!("ra_{}_success", target.command)}})),
             _ => None,
         };

@@ -291,13 +291,9 @@ pub fn announce(state: &AppState, action_id: &str, agents: &[String]) {
 /// reporting its capability); the rest are left out without an error.
 pub async fn receivable(state: &AppState, ids: &[String], command: ResponseCommand) -> Result<Vec<String>> {
     let mut conn = state.db.acquire().await?;
-    let mut able = Vec::new();
-    for id in ids {
-        if target_agents(state, &mut conn, command, std::slice::from_ref(id), now_ms()).await.is_ok() {
-            able.push(id.clone());
-        }
-    }
-    Ok(able)
+    let found = agents_of(state, &mut conn, ids).await?;
+    let now = now_ms();
+    Ok(ids.iter().filter(|id| target(state, &found, id, command, now).is_ok()).cloned().collect())
 }
 
 /// A target agent as a new action records it.
@@ -307,41 +303,48 @@ struct Target {
     cancel_supported: bool,
 }
 
-/// The request's agents: each must exist, be enrolled, and be able to run
-/// the command (its type and the capabilities it reported); an offline one
-/// is fine: the action waits for it.
-async fn target_agents(state: &AppState, tx: &mut AnyConnection, command: ResponseCommand, ids: &[String], now: i64) -> Result<Vec<Target>> {
-    let mut found: HashMap<String, fleet_store::AgentRow> = HashMap::new();
+/// The agents rows of `ids` (those that exist), read a thousand at a time.
+async fn agents_of(state: &AppState, tx: &mut AnyConnection, ids: &[String]) -> Result<HashMap<String, fleet_store::AgentRow>> {
+    let mut found = HashMap::new();
     for chunk in ids.chunks(1_000) {
         let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
         for row in fleet_store::agents_by_ids(&mut *tx, state.engine, &chunk).await? {
             found.insert(row.id.clone(), row);
         }
     }
-    let mut targets = Vec::with_capacity(ids.len());
-    for id in ids {
-        let row = found.get(id).ok_or_else(|| ResponseError::BadRequest(format!("Endpoint '{id}' was not found")))?;
-        let status = agent_status(state, row, now);
-        if row.active == 0 || matches!(status.as_str(), "unenrolled" | "uninstalled") {
-            return Err(ResponseError::BadRequest(format!(
-                "Endpoint '{}' ({id}) is {}: it can no longer receive actions",
-                row.hostname,
-                status.as_str()
-            )));
-        }
-        let metadata: Value = serde_json::from_str(&row.local_metadata).unwrap_or(Value::Null);
-        let endpoint = EndpointMetadata::of(&metadata);
-        let capabilities = endpoint.known_capabilities();
-        if let Some(reason) = agent_refusal(command, ResponseAgentType::Endpoint, &capabilities, &row.hostname) {
-            return Err(ResponseError::BadRequest(reason));
-        }
-        targets.push(Target {
-            agent_id: id.clone(),
-            host_name: row.hostname.clone(),
-            cancel_supported: capabilities.contains(&warden_core::response_actions::EndpointCapability::Cancel),
-        });
+    Ok(found)
+}
+
+/// Whether agent `id` can receive `command` now: it exists, is enrolled,
+/// and reports the command's capability; an offline one is fine (the
+/// action waits for it).
+fn target(state: &AppState, found: &HashMap<String, fleet_store::AgentRow>, id: &str, command: ResponseCommand, now: i64) -> Result<Target> {
+    let row = found.get(id).ok_or_else(|| ResponseError::BadRequest(format!("Endpoint '{id}' was not found")))?;
+    let status = agent_status(state, row, now);
+    if row.active == 0 || matches!(status.as_str(), "unenrolled" | "uninstalled") {
+        return Err(ResponseError::BadRequest(format!(
+            "Endpoint '{}' ({id}) is {}: it can no longer receive actions",
+            row.hostname,
+            status.as_str()
+        )));
     }
-    Ok(targets)
+    let metadata: Value = serde_json::from_str(&row.local_metadata).unwrap_or(Value::Null);
+    let capabilities = EndpointMetadata::of(&metadata).known_capabilities();
+    if let Some(reason) = agent_refusal(command, ResponseAgentType::Endpoint, &capabilities, &row.hostname) {
+        return Err(ResponseError::BadRequest(reason));
+    }
+    Ok(Target {
+        agent_id: id.to_owned(),
+        host_name: row.hostname.clone(),
+        cancel_supported: capabilities.contains(&warden_core::response_actions::EndpointCapability::Cancel),
+    })
+}
+
+/// The request's agents, each checked by [`target`]; the first that cannot
+/// receive the command refuses the whole request.
+async fn target_agents(state: &AppState, tx: &mut AnyConnection, command: ResponseCommand, ids: &[String], now: i64) -> Result<Vec<Target>> {
+    let found = agents_of(state, tx, ids).await?;
+    ids.iter().map(|id| target(state, &found, id, command, now)).collect()
 }
 
 /// Applies the cancel rule to the action `parameters.id` names, inside the
