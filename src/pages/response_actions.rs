@@ -219,12 +219,12 @@ pub fn output_view(action: &ActionDetails, agent_id: &str, output: &ActionOutput
                             {entries.into_iter().map(|p| {
                                 let pid = p.pid;
                                 let buttons = shortcut.map(|fill| view! {
-                                    <td class="ra-process-actions">
+                                    <td><span class="ra-process-actions">
                                         <button type="button" class="button button-small" title="Put kill-process for this PID on the command line"
                                             on:click=move |_| fill.run(format!("kill-process --pid {pid} "))>"Kill"</button>
                                         <button type="button" class="button button-small" title="Put suspend-process for this PID on the command line"
                                             on:click=move |_| fill.run(format!("suspend-process --pid {pid} "))>"Suspend"</button>
-                                    </td>
+                                    </span></td>
                                 });
                                 view! {
                                     <tr><td class="cell-wrap"><code>{p.command}</code></td><td>{p.pid}</td><td><code>{p.entity_id}</code></td><td>{p.user}</td>{buttons}</tr>

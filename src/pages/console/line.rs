@@ -285,7 +285,13 @@ pub fn CommandLine(
                 push(&line, Answer::Text { lines });
                 return;
             };
-            if let Some(message) = reason_for(parsed.spec.name) {
+            // A cancel names its action: whether that one may be cancelled is
+            // said below, more precisely than "nothing pending here".
+            let refusal = match command {
+                ResponseCommand::Cancel => who.get_untracked().and_then(|w| command_unavailable(&parsed.spec, agent_type, &w, &[], "")),
+                _ => reason_for(parsed.spec.name),
+            };
+            if let Some(message) = refusal {
                 push(&line, Answer::Error { message });
                 return;
             }
