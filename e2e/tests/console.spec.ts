@@ -58,6 +58,14 @@ test("a console opened from the Fleet view: help, an isolation with a comment, t
   await page.getByLabel("Command").press("Enter");
   await expect(entry(page, "kill-process --pid").getByTestId("console-result")).toContainText("Action completed.");
 
+  // upload: the file picker under the line supplies --file.
+  await page.getByLabel("Command").fill('upload --file --comment "fix"');
+  await page.getByTestId("console-file").setInputFiles({ name: "fix.sh", mimeType: "text/x-sh", buffer: Buffer.from("echo fixed\n") });
+  await page.getByLabel("Command").press("Enter");
+  const upload = entry(page, "upload --file").getByTestId("console-result");
+  await expect(upload).toContainText("Action completed.");
+  await expect(upload).toContainText("fix.sh");
+
   // An invalid line is refused in place with Kibana's message, before anything is sent.
   await run(page, "kill-process --pid 1 --entityId abc");
   await expect(entry(page, "kill-process --pid 1 --entityId abc")).toContainText(
