@@ -69,7 +69,9 @@ fn bulk_requests_are_checked() {
     use ResponseCommand::*;
     let too_many: Vec<String> = (0..=MAX_BULK_HOSTS).map(|i| format!("a{i}")).collect();
     let too_many: Vec<&str> = too_many.iter().map(String::as_str).collect();
-    let cases: Vec<(BulkResponseActionRequest, Result<(Option<Vec<&str>>, Value), &str>)> = vec![
+    /// The ids kept and the parameters' normal form, or the message.
+    type Expected<'a> = Result<(Option<Vec<&'a str>>, Value), &'a str>;
+    let cases: Vec<(BulkResponseActionRequest, Expected<'_>)> = vec![
         (request(Isolate, ids(&["a1", "a2", "a1"]), json!({})), Ok((Some(vec!["a1", "a2"]), json!({})))),
         (request(Isolate, BulkTarget::Kuery("policy_id:\"p1\"".into()), Value::Null), Ok((None, json!({})))),
         (request(Execute, ids(&["a1"]), json!({"command": "ls"})), Ok((Some(vec!["a1"]), json!({"command": "ls", "timeout": 14_400})))),
