@@ -25,6 +25,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=OverviewPage />
                     <Route path=path!("console") view=ConsolePage />
                     <Route path=path!("response-actions") view={Lazy::<ResponseActionsRoute>::new()} />
+                    <Route path=path!("response-actions/bulk/:id") view={Lazy::<BulkActionRoute>::new()} />
                     <Route path=path!("fleet") view={Lazy::<FleetRoute>::new()} />
                     <Route path=path!("fleet/agents/:id") view={Lazy::<AgentRoute>::new()} />
                     <Route path=path!("rules") view={Lazy::<RulesRoute>::new()} />
@@ -79,6 +80,7 @@ lazy_pages! {
     AlertsRoute => crate::pages::alerts::AlertsPage,
     CasesRoute => crate::pages::cases::CasesArea,
     ResponseActionsRoute => crate::pages::response_actions::ResponseActionsPage,
+    BulkActionRoute => crate::pages::bulk_actions::BulkActionPage,
 }
 
 /// Warden's base path (`""` or `/warden`), read once from the `<base href>`
