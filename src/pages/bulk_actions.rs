@@ -6,6 +6,7 @@
 //! the history, and "Cancel pending hosts". The filter and page live in the
 //! address, so a reload shows the same.
 
+use leptos::lazy;
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
@@ -120,11 +121,18 @@ impl ParameterFields {
     }
 }
 
+/// The send dialog, in its own wasm chunk fetched the first time it opens,
+/// so the Fleet view users open all day stays as light as it was.
+#[lazy]
+pub fn bulk_send_dialog(selection: BulkSelection, commands: Vec<ResponseCommand>, on_close: Callback<()>) -> AnyView {
+    view! { <BulkSendDialog selection commands on_close /> }.into_any()
+}
+
 /// Sends one command to the selection: pick it and its parameters, check
 /// how many hosts can take it (and why the others cannot), then send; on
 /// success, opens the bulk's page.
 #[component]
-pub fn BulkSendDialog(selection: BulkSelection, commands: Vec<ResponseCommand>, on_close: Callback<()>) -> impl IntoView {
+fn BulkSendDialog(selection: BulkSelection, commands: Vec<ResponseCommand>, on_close: Callback<()>) -> impl IntoView {
     use_page_style("response_actions.css");
     use_page_style("bulk_actions.css");
     let first = commands.first().copied().unwrap_or(ResponseCommand::Isolate);

@@ -29,7 +29,7 @@ use crate::components::status_badge::StatusBadge;
 use crate::components::time::{ago_text, use_now};
 use crate::live::{Topic, use_live};
 use crate::pages::agent::isolated_badge;
-use crate::pages::bulk_actions::{BulkSelection, BulkSendDialog};
+use crate::pages::bulk_actions::{BulkSelection, bulk_send_dialog};
 
 const PER_PAGE: usize = 20;
 
@@ -330,9 +330,13 @@ pub fn FleetPage() -> impl IntoView {
                 }
             </AsyncView>
             <MdeHosts />
-            {move || sending.get().map(|selection| view! {
-                <BulkSendDialog selection commands=commands() on_close=Callback::new(move |()| sending.set(None)) />
-            })}
+            <Suspense fallback=|| ()>
+                {move || sending.get().map(|selection| {
+                    let commands = commands();
+                    let on_close = Callback::new(move |()| sending.set(None));
+                    Suspend::new(async move { bulk_send_dialog(selection, commands, on_close).await })
+                })}
+            </Suspense>
         </section>
     }
 }
