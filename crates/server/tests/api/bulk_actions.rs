@@ -293,7 +293,7 @@ async fn the_counts_follow_the_hosts_and_cancel_stops_only_those_still_pending()
 }
 
 #[tokio::test]
-async fn hosts_past_the_expiry_count_as_expired() {
+async fn hosts_past_the_expiry_count_as_expired_and_retention_removes_the_bulk() {
     let app = spawn_app().await;
     let manager = app.signed_in("manager").await;
     let a = endpoint(&app, "exp-a", ALL_CAPABILITIES).await;
@@ -310,6 +310,19 @@ async fn hosts_past_the_expiry_count_as_expired() {
     // Nothing is pending, so cancel has nothing to send.
     let cancelled = ok_json(post(&app, &manager, &format!("{BULK}/{bulk_id}/_cancel"), json!({})).await).await;
     assert_eq!(cancelled["sent"], json!([]));
+
+    // Past the retention, the task removes its actions and then the bulk.
+    for table in ["response_actions", "response_action_bulks"] {
+        let sql = format!("update {table} set created_at = 1 where {} = $1", if table == "response_actions" { "bulk_id" } else { "id" });
+        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(bulk_id).execute(&db).await.unwrap();
+    }
+    let platform = app.signed_in("platform").await;
+    let run = platform.post(app.url("internal/task_manager/tasks/response_actions%3Aexpire/_run_soon")).header("kbn-xsrf", "t").send().await.unwrap();
+    assert!(run.status().is_success(), "{}", run.status());
+    crate::helpers::eventually("the retention removed the bulk", || async {
+        manager.get(app.url(&format!("{BULK}/{bulk_id}"))).send().await.unwrap().status() == StatusCode::NOT_FOUND
+    })
+    .await;
 }
 
 #[tokio::test]
