@@ -10,7 +10,7 @@ use leptos_router::{Lazy, LazyRoute, lazy_route, path};
 
 use crate::components::shell::Shell;
 use crate::components::toast::provide_toasts;
-use crate::pages::{console::ConsolePage, login::LoginPage, not_found::NotFoundPage, overview::OverviewPage};
+use crate::pages::{login::LoginPage, not_found::NotFoundPage, overview::OverviewPage};
 use crate::session;
 
 #[component]
@@ -23,7 +23,9 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=LoginPage />
                 <ParentRoute path=path!("") view=Shell>
                     <Route path=path!("") view=OverviewPage />
-                    <Route path=path!("console") view=ConsolePage />
+                    <Route path=path!("console") view={Lazy::<ConsoleRoute>::new()} />
+                    // The tabs and every console share a module: switching consoles loads nothing more.
+                    <Route path=path!("console/:id") view={Lazy::<ConsoleRoute>::new()} />
                     <Route path=path!("response-actions") view={Lazy::<ResponseActionsRoute>::new()} />
                     <Route path=path!("response-actions/bulk/:id") view={Lazy::<BulkActionRoute>::new()} />
                     <Route path=path!("fleet") view={Lazy::<FleetRoute>::new()} />
@@ -80,6 +82,7 @@ lazy_pages! {
     AlertsRoute => crate::pages::alerts::AlertsPage,
     CasesRoute => crate::pages::cases::CasesArea,
     ResponseActionsRoute => crate::pages::response_actions::ResponseActionsPage,
+    ConsoleRoute => crate::pages::console::ConsolePage,
     BulkActionRoute => crate::pages::bulk_actions::BulkActionPage,
 }
 
@@ -109,4 +112,20 @@ pub fn current_app_path() -> String {
     let path = if path.is_empty() { "/" } else { path };
     let search = location.search.get_untracked();
     if search.is_empty() || search.starts_with('?') { format!("{path}{search}") } else { format!("{path}?{search}") }
+}
+
+/// A host's responder console: `/console/<agent id>`, with `?agentType=`
+/// for hosts other than Warden's own agents.
+pub fn console_url(agent_id: &str, agent_type: warden_core::response_actions::ResponseAgentType) -> String {
+    let path = format!("/console/{}", warden_core::paths::encode(agent_id));
+    match agent_type {
+        warden_core::response_actions::ResponseAgentType::Endpoint => path,
+        other => warden_core::paths::with_query(&path, &[("agentType", other.as_str())]),
+    }
+}
+
+/// Whether the user may send some response action, so a console is worth
+/// offering (the console explains each command it may not run).
+pub fn may_open_console(user: &warden_core::api::CurrentUser) -> bool {
+    warden_core::response_actions::ResponseCommand::ALL.iter().any(|c| c.privilege().is_some_and(|p| user.can(p)))
 }

@@ -3,7 +3,9 @@
 //! counter to key its data on: it goes up when an event of that topic
 //! arrives, and for every topic when the stream starts (`ready`) or may have
 //! missed something (`reset`). Bursts (10,000 agents checking in) are
-//! gathered into one refetch per second. The browser's `EventSource`
+//! gathered into one refetch per second; response actions into one per
+//! 200 ms, so an open console's cancel selector shows a new action well
+//! within a second. The browser's `EventSource`
 //! reconnects by itself and sends `Last-Event-ID`, so nothing is missed.
 
 use std::time::Duration;
@@ -13,9 +15,6 @@ use warden_core::events::{EventKind, READY, RESET};
 use warden_core::paths;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
-
-/// At most one refetch per topic this often.
-const GATHER: Duration = Duration::from_secs(1);
 
 /// What a page shows, by the events that change it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +39,14 @@ const TOPICS: usize = 6;
 
 impl Topic {
     const ALL: [Topic; TOPICS] = [Topic::Fleet, Topic::Tasks, Topic::Connectors, Topic::Rules, Topic::Cases, Topic::ResponseActions];
+
+    /// At most one refetch of the topic this often.
+    fn gather(self) -> Duration {
+        match self {
+            Topic::ResponseActions => Duration::from_millis(200),
+            _ => Duration::from_secs(1),
+        }
+    }
 
     fn of(kind: EventKind) -> Option<Topic> {
         match kind {
@@ -74,7 +81,7 @@ impl Live {
                 this.due.update_value(|due| due[index] = false);
                 this.versions[index].update(|v| *v += 1);
             },
-            GATHER,
+            topic.gather(),
         );
     }
 }

@@ -1,5 +1,5 @@
-import { expect, test, type APIRequestContext, type Page, type TestInfo } from "@playwright/test";
-import { DEMO_PASSWORD, expectAccessible, screenshot, signedIn } from "./helpers";
+import { expect, test, type APIRequestContext } from "@playwright/test";
+import { as, expectAccessible, screens, signedIn } from "./helpers";
 
 // The demo enrollment token that `warden serve --demo` seeds.
 const TOKEN = Buffer.from("demo-enrollment:warden-demo-enrollment-secret").toString("base64");
@@ -17,21 +17,6 @@ test.beforeEach(({ page }) => {
 test.afterEach(() => {
   expect(pageErrors, "errors in the page").toEqual([]);
 });
-
-/** Screenshots of the page as it is, in the dark theme and the light one (the theme is restored after). */
-async function screens(page: Page, testInfo: TestInfo, name: string) {
-  const original = await page.locator("html").getAttribute("data-theme");
-  for (const theme of ["dark", "light"]) {
-    await page.evaluate((value) => (document.documentElement.dataset.theme = value), theme);
-    await screenshot(page, testInfo, `${name}-${theme}`);
-  }
-  await page.evaluate((value) => (document.documentElement.dataset.theme = value), original ?? "dark");
-}
-
-/** The headers of an API call made as a demo user. */
-function as(username: string) {
-  return { Authorization: `Basic ${Buffer.from(`${username}:${DEMO_PASSWORD}`).toString("base64")}`, "kbn-xsrf": "e2e" };
-}
 
 /** Enrolls an agent through the Fleet Server API and checks it in, as warden-agent does. */
 async function enroll(request: APIRequestContext, hostname: string) {

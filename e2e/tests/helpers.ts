@@ -3,6 +3,11 @@ import { expect, type Page, type TestInfo } from "@playwright/test";
 
 export const DEMO_PASSWORD = "warden-demo";
 
+/** The headers of an API call made as a demo user. */
+export function as(username: string) {
+  return { Authorization: `Basic ${Buffer.from(`${username}:${DEMO_PASSWORD}`).toString("base64")}`, "kbn-xsrf": "e2e" };
+}
+
 /** Signs in through the login form (the page must show it). */
 export async function signIn(page: Page, username: string, password = DEMO_PASSWORD) {
   await page.getByLabel("Username").fill(username);
@@ -20,6 +25,16 @@ export async function signedIn(page: Page, username: string) {
 /** Saves a screenshot under test-results/screens/ to look at. */
 export async function screenshot(page: Page, testInfo: TestInfo, name: string) {
   await page.screenshot({ path: `test-results/screens/${testInfo.project.name}-${name}.png`, fullPage: true });
+}
+
+/** Screenshots of the page as it is, in the dark theme and the light one (the theme is restored after). */
+export async function screens(page: Page, testInfo: TestInfo, name: string) {
+  const original = await page.locator("html").getAttribute("data-theme");
+  for (const theme of ["dark", "light"]) {
+    await page.evaluate((value) => (document.documentElement.dataset.theme = value), theme);
+    await screenshot(page, testInfo, `${name}-${theme}`);
+  }
+  await page.evaluate((value) => (document.documentElement.dataset.theme = value), original ?? "dark");
 }
 
 /** The WCAG rules every page must pass: 2.0 and 2.1, levels A and AA. */

@@ -4,14 +4,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { expect, test, type APIRequestContext } from "@playwright/test";
-import { DEMO_PASSWORD, expectAccessible, screenshot, signedIn } from "./helpers";
+import { as, expectAccessible, screenshot, signedIn } from "./helpers";
 
 // The MDE emulator (`make build` builds it): Microsoft Defender for Endpoint's API, as an outside system.
 const EMULATOR_BIN = path.resolve(__dirname, "../../target/debug/warden-mde-emulator");
-
-function as(username: string) {
-  return { Authorization: `Basic ${Buffer.from(`${username}:${DEMO_PASSWORD}`).toString("base64")}`, "kbn-xsrf": "e2e" };
-}
 
 type Emulator = { url: string; process: ChildProcess; dir: string };
 

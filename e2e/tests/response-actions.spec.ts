@@ -1,83 +1,8 @@
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { expect, test, type APIRequestContext, type Page, type TestInfo } from "@playwright/test";
-import { DEMO_PASSWORD, expectAccessible, screenshot, signedIn } from "./helpers";
+import { expect, test, type Page } from "@playwright/test";
+import { send, startAgent, useAgents } from "./agents";
+import { as, expectAccessible, screens, signedIn } from "./helpers";
 
-// The demo enrollment token that `warden serve --demo` seeds.
-const TOKEN = Buffer.from("demo-enrollment:warden-demo-enrollment-secret").toString("base64");
-// The simulated agent (`make build` builds it): it runs the actions it is sent.
-const AGENT_BIN = path.resolve(__dirname, "../../target/debug/warden-agent");
-
-// A panic in the app is a failed test, even when the page still looks right.
-let pageErrors: string[] = [];
-test.beforeEach(({ page }) => {
-  pageErrors = [];
-  page.on("pageerror", (error) => pageErrors.push(error.message));
-  page.on("console", (message) => {
-    if (message.type() === "error" && message.text().startsWith("panicked at")) pageErrors.push(message.text());
-  });
-});
-
-type RunningAgent = { id: string; hostname: string; process: ChildProcess; dir: string };
-const running: RunningAgent[] = [];
-
-test.afterEach(() => {
-  for (const agent of running.splice(0)) {
-    agent.process.kill();
-    rmSync(agent.dir, { recursive: true, force: true });
-  }
-  expect(pageErrors, "errors in the page").toEqual([]);
-});
-
-/** The headers of an API call made as a demo user. */
-function as(username: string) {
-  return { Authorization: `Basic ${Buffer.from(`${username}:${DEMO_PASSWORD}`).toString("base64")}`, "kbn-xsrf": "e2e" };
-}
-
-/** Screenshots of the page as it is, in the dark theme and the light one (the theme is restored after). */
-async function screens(page: Page, testInfo: TestInfo, name: string) {
-  const original = await page.locator("html").getAttribute("data-theme");
-  for (const theme of ["dark", "light"]) {
-    await page.evaluate((value) => (document.documentElement.dataset.theme = value), theme);
-    await screenshot(page, testInfo, `${name}-${theme}`);
-  }
-  await page.evaluate((value) => (document.documentElement.dataset.theme = value), original ?? "dark");
-}
-
-/**
- * Enrolls a real simulated agent with its own host name (the e2e server is
- * shared by every spec, so each test works on its own agent) and runs it
- * until the test ends; waits until Warden sees it online.
- */
-async function startAgent(request: APIRequestContext, baseURL: string, prefix: string): Promise<RunningAgent> {
-  const hostname = `${prefix}-${Date.now().toString(36)}`;
-  const dir = mkdtempSync(path.join(tmpdir(), "warden-e2e-agent-"));
-  const state = path.join(dir, "agent.json");
-  const url = baseURL.replace(/\/$/, "");
-  execFileSync(AGENT_BIN, ["enroll", "--url", url, "--enrollment-token", TOKEN, "--hostname", hostname, "--tags", "e2e", "--state", state], {
-    stdio: "pipe",
-  });
-  const id = JSON.parse(readFileSync(state, "utf8")).agent_id as string;
-  const process = spawn(AGENT_BIN, ["run", "--state", state, "--interval", "200ms", "--poll-timeout", "10s"], { stdio: "ignore" });
-  const agent = { id, hostname, process, dir };
-  running.push(agent);
-  await expect
-    .poll(async () => {
-      const response = await request.get(`api/fleet/agents/${id}`, { headers: as("admin") });
-      return response.ok() ? (await response.json()).item?.status : response.status();
-    }, { timeout: 20_000 })
-    .toBe("online");
-  return agent;
-}
-
-/** Sends a response action through the API as `username`; answers the action. */
-async function send(request: APIRequestContext, username: string, route: string, data: unknown) {
-  const response = await request.post(`api/endpoint/action/${route}`, { headers: as(username), data });
-  expect(response.ok(), await response.text()).toBeTruthy();
-  return (await response.json()).data as { id: string; status: string };
-}
+useAgents();
 
 /** The history's row of one action, and its status badge. */
 function rowOf(page: Page, actionId: string) {

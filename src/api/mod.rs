@@ -49,7 +49,11 @@ async fn send(builder: RequestBuilder, body: Option<String>) -> ApiResult<Respon
         None => builder.build(),
     }
     .map_err(unreachable)?;
-    let response = request.send().await.map_err(unreachable)?;
+    checked(request.send().await.map_err(unreachable)?).await
+}
+
+/// The response if it succeeded, else its error body as an `ApiError`.
+async fn checked(response: Response) -> ApiResult<Response> {
     if response.ok() {
         return Ok(response);
     }
@@ -76,6 +80,12 @@ async fn get<T: DeserializeOwned>(path: &str) -> ApiResult<T> {
 async fn post<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> ApiResult<T> {
     let json = serde_json::to_string(body).map_err(|e| ApiError { status: 0, message: e.to_string() })?;
     decode(send(Request::post(path), Some(json)).await?).await
+}
+
+/// A multipart POST (a file with its fields); the browser sets the boundary.
+async fn post_form<T: DeserializeOwned>(path: &str, form: web_sys::FormData) -> ApiResult<T> {
+    let request = Request::post(path).header(XSRF_HEADER, "warden").body(form).map_err(unreachable)?;
+    decode(checked(request.send().await.map_err(unreachable)?).await?).await
 }
 
 /// A POST whose answer has no body (204).

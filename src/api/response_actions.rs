@@ -5,8 +5,8 @@
 use serde_json::json;
 use warden_core::paths;
 use warden_core::response_actions::{
-    ActionDetails, ActionDetailsResponse, ActionListQuery, ActionListResponse, ActionResponse, ActionStatusResponse, AgentPendingActions,
-    EndpointAuthzResponse, MdeHostsResponse, ResponseActionRequest,
+    ActionDetails, ActionDetailsResponse, ActionListQuery, ActionListResponse, ActionResponse, ActionStatus, ActionStatusResponse,
+    AgentPendingActions, EndpointAuthzResponse, EndpointScript, MdeHostsResponse, ResponseActionRequest, ResponseCommand, ScriptsListResponse,
 };
 
 use super::ApiResult;
@@ -17,6 +17,47 @@ pub async fn list(query: &ActionListQuery) -> ApiResult<ActionListResponse> {
     let pairs = query.to_pairs();
     let params: Vec<(&str, &str)> = pairs.iter().map(|(name, value)| (*name, value.as_str())).collect();
     super::get(&paths::with_query(paths::ACTIONS, &params)).await
+}
+
+/// An agent's pending actions, newest first (the console's cancel selector).
+pub async fn pending_of(agent_id: &str) -> ApiResult<Vec<ActionDetails>> {
+    let query = ActionListQuery {
+        agent_ids: vec![agent_id.to_owned()],
+        statuses: vec![ActionStatus::Pending],
+        page: 1,
+        page_size: 100,
+        ..ActionListQuery::default()
+    };
+    list(&query).await.map(|r| r.data)
+}
+
+/// Sends `command` as `request` says; answers the new action.
+pub async fn send(command: ResponseCommand, request: &ResponseActionRequest) -> ApiResult<ActionDetails> {
+    super::post::<_, ActionResponse>(&paths::action_command(command), request).await.map(|r| r.data)
+}
+
+/// Sends an upload: the file and the request's fields as a multipart form.
+pub async fn upload(file: &web_sys::File, request: &ResponseActionRequest) -> ApiResult<ActionDetails> {
+    let field_error = |_| super::ApiError { status: 0, message: "The browser could not build the upload form".into() };
+    let form = web_sys::FormData::new().map_err(field_error)?;
+    form.append_with_blob_and_filename("file", file, &file.name()).map_err(field_error)?;
+    let ids = serde_json::to_string(&request.endpoint_ids).unwrap_or_default();
+    form.append_with_str("endpoint_ids", &ids).map_err(field_error)?;
+    if let Some(agent_type) = request.agent_type {
+        form.append_with_str("agent_type", agent_type.as_str()).map_err(field_error)?;
+    }
+    if let Some(parameters) = &request.parameters {
+        form.append_with_str("parameters", &parameters.to_string()).map_err(field_error)?;
+    }
+    if let Some(comment) = &request.comment {
+        form.append_with_str("comment", comment).map_err(field_error)?;
+    }
+    super::post_form::<ActionResponse>(paths::ACTION_UPLOAD, form).await.map(|r| r.data)
+}
+
+/// The scripts library (the console's runscript picker).
+pub async fn scripts() -> ApiResult<Vec<EndpointScript>> {
+    super::get::<ScriptsListResponse>(paths::SCRIPTS_LIBRARY).await.map(|r| r.data)
 }
 
 /// One action, with every agent's output.

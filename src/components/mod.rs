@@ -8,7 +8,6 @@ pub mod data_table;
 pub mod form;
 pub mod page_style;
 pub mod pager;
-pub mod planned;
 pub mod shell;
 pub mod states;
 pub mod status_badge;

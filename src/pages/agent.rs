@@ -9,10 +9,10 @@ use leptos_router::hooks::use_params_map;
 use warden_core::authz::Privilege;
 use warden_core::fleet_api::can_unenroll;
 use warden_core::paths;
-use warden_core::response_actions::{ActionListQuery, EndpointMetadata};
+use warden_core::response_actions::{ActionListQuery, EndpointMetadata, ResponseAgentType};
 
 use crate::api;
-use crate::app::href;
+use crate::app::{console_url, href, may_open_console};
 use crate::components::async_view::AsyncView;
 use crate::components::confirm_dialog::ConfirmDialog;
 use crate::components::status_badge::StatusBadge;
@@ -28,6 +28,7 @@ pub fn AgentPage() -> impl IntoView {
     let id = move || params.with(|p| p.get("id").unwrap_or_default());
     let session = use_session();
     let may_unenroll = move || session.user().is_some_and(|u| u.can(Privilege::FleetAll));
+    let may_respond = move || session.user().is_some_and(|u| may_open_console(&u));
     let may_read_actions = move || session.user().is_some_and(|u| u.can(Privilege::ResponseActionsLogRead));
     let live = use_live(Topic::Fleet);
     let now = use_now();
@@ -76,6 +77,9 @@ pub fn AgentPage() -> impl IntoView {
                     let last = agent.last_checkin.clone();
                     view! {
                         <h1>{host} " " <StatusBadge status=agent.status /> {isolated_badge(&agent.local_metadata)}</h1>
+                        {may_respond().then(|| view! {
+                            <p><A href=href(&console_url(agent.id.as_ref(), ResponseAgentType::Endpoint)) attr:class="button" attr:data-testid="open-console">"Open console"</A></p>
+                        })}
                         <p class="lead">{agent.status.explanation()}</p>
                         {agent.rejected_calls.clone().map(|r| view! {
                             <div class="state state-error" role="alert" data-testid="rejected-calls">

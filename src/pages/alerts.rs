@@ -11,17 +11,19 @@ use leptos_router::params::Params;
 use serde_json::Value;
 use warden_core::fleet::AgentStatus;
 use warden_core::paths;
+use warden_core::response_actions::ResponseAgentType;
 use warden_core::rules::{Alert, AlertStatus};
 
 use crate::api;
 use crate::api::alerts::AlertsQuery;
-use crate::app::href;
+use crate::app::{console_url, href, may_open_console};
 use crate::components::async_view::AsyncView;
 use crate::components::data_table::{Column, DataTable};
 use crate::components::pager::Pager;
 use crate::components::status_badge::{AlertStatusBadge, StatusBadge};
 use crate::components::time::{ago_text, span, span_since, use_now, utc_time};
 use crate::live::{Topic, use_live};
+use crate::session::use_session;
 
 const PER_PAGE: usize = 20;
 
@@ -72,10 +74,16 @@ fn context_text<'a>(alert: &'a Alert, pointer: &str) -> Option<&'a str> {
     value.and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
-/// The agent's host, linked to the agent's page.
+/// The agent's host, linked to the agent's page, and its responder console
+/// for whoever may respond.
 pub fn host_link(alert: &Alert) -> impl IntoView + use<> {
     let host = context_text(alert, "host.name").unwrap_or(&alert.instance_id).to_owned();
-    view! { <A href=href(&format!("/fleet/agents/{}", paths::encode(&alert.instance_id)))>{host}</A> }
+    let may_respond = use_session().user().is_some_and(|u| may_open_console(&u));
+    let console = may_respond.then(|| {
+        let url = href(&console_url(&alert.instance_id, ResponseAgentType::Endpoint));
+        view! { " " <A href=url attr:class="button button-small" attr:title="Open this host's responder console">"Console"</A> }
+    });
+    view! { <A href=href(&format!("/fleet/agents/{}", paths::encode(&alert.instance_id)))>{host}</A>{console} }
 }
 
 /// The agent's status when the alert was raised, and why.

@@ -14,13 +14,13 @@ use leptos_router::params::Params;
 use warden_core::fleet::AgentStatus;
 use warden_core::fleet_api::{Agent, AgentSortField, BulkTarget};
 use warden_core::ids::AgentId;
-use warden_core::response_actions::MdeHost;
 use warden_core::response_actions::bulk::bulk_commands;
+use warden_core::response_actions::{MdeHost, ResponseAgentType};
 use warden_core::{kuery, paths};
 
 use crate::api;
 use crate::api::fleet::AgentListQuery;
-use crate::app::href;
+use crate::app::{console_url, href, may_open_console};
 use crate::components::async_view::AsyncView;
 use crate::components::data_table::{Column, DataTable, Sorting};
 use crate::components::form::Checkbox;
@@ -30,6 +30,7 @@ use crate::components::time::{ago_text, use_now};
 use crate::live::{Topic, use_live};
 use crate::pages::agent::isolated_badge;
 use crate::pages::bulk_actions::{BulkSelection, bulk_send_dialog};
+use crate::session::use_session;
 
 const PER_PAGE: usize = 20;
 
@@ -261,6 +262,7 @@ pub fn FleetPage() -> impl IntoView {
         }
     };
 
+    let session = use_session();
     let columns = move || {
         let select = Column::new("Select", move |agent: &Agent| {
             let (id, host) = (agent.id.to_string(), host_of(agent));
@@ -275,14 +277,19 @@ pub fn FleetPage() -> impl IntoView {
             }
         })
         .header_hidden();
+        let may_respond = session.user().is_some_and(|u| may_open_console(&u));
         let mut columns = vec![
-            Column::new("Host", |agent: &Agent| {
+            Column::new("Host", move |agent: &Agent| {
                 let host = agent.local_metadata.pointer("/host/hostname").and_then(|v| v.as_str()).unwrap_or("(unnamed)").to_owned();
                 let rejected = agent.rejected_calls.clone().map(|r| {
                     view! { <span class="warn-inline" title=format!("Refused {} call(s) after unenroll; last {}", r.count, r.last_at)>" ⚠ still calling"</span> }
                 });
                 let isolated = isolated_badge(&agent.local_metadata);
-                view! { <A href=href(&format!("/fleet/agents/{}", agent.id))>{host}</A>{rejected}" "{isolated} }
+                let console = may_respond.then(|| {
+                    let url = href(&console_url(agent.id.as_ref(), ResponseAgentType::Endpoint));
+                    view! { " " <A href=url attr:class="button button-small" attr:title="Open this host's responder console">"Console"</A> }
+                });
+                view! { <A href=href(&format!("/fleet/agents/{}", agent.id))>{host}</A>{rejected}" "{isolated}{console} }
             })
             .sortable(AgentSortField::Hostname.as_str()),
             Column::new("Status", |agent: &Agent| view! { <StatusBadge status=agent.status /> }).sortable(AgentSortField::Status.as_str()),
@@ -361,7 +368,12 @@ fn MdeHosts() -> impl IntoView {
         vec![
             Column::new("Host", |host: &MdeHost| {
                 let history = href(&format!("/response-actions?agentIds={}", warden_core::paths::encode(&host.id)));
-                view! { <a href=history title="Its response actions">{host.name.clone()}</a> }.into_any()
+                let console = href(&console_url(&host.id, ResponseAgentType::MicrosoftDefenderEndpoint));
+                view! {
+                    <a href=history title="Its response actions">{host.name.clone()}</a> " "
+                    <A href=console attr:class="button button-small" attr:title="Open this host's responder console">"Console"</A>
+                }
+                .into_any()
             }),
             Column::new("Machine id", |host: &MdeHost| view! { <code>{host.id.clone()}</code> }.into_any()),
             Column::new("OS", |host: &MdeHost| host.os_platform.clone().unwrap_or_default()),

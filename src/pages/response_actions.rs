@@ -14,12 +14,12 @@ use serde_json::Value;
 use warden_core::fleet_api::AgentSortField;
 use warden_core::paths;
 use warden_core::response_actions::{
-    ActionDetails, ActionListQuery, ActionOutput, ActionStatus, AgentState, DEFAULT_PAGE_SIZE, ENDPOINT_ZIP_PASSCODE, EndpointAuthzResponse,
-    OutputType, ProcessEntry, ResponseAgentType, ResponseCommand, cancel_refusal, resolve_date,
+    ActionDetails, ActionListQuery, ActionOutput, ActionStatus, DEFAULT_PAGE_SIZE, ENDPOINT_ZIP_PASSCODE, EndpointAuthzResponse, Outcome, OutputType,
+    ProcessEntry, ResponseAgentType, ResponseCommand, cancel_refusal, host_outcome, outcome, resolve_date,
 };
 
 use crate::api::{self, ApiError, ApiResult};
-use crate::app::href;
+use crate::app::{console_url, href};
 use crate::components::async_view::AsyncView;
 use crate::components::form::Field;
 use crate::components::pager::Pager;
@@ -79,39 +79,47 @@ pub fn expires_text(expiration: &str, now_ms: f64) -> String {
 }
 
 /// The action's state as a badge: pending, successful, failed, and two
-/// kinds of failure with their own look: cancelled and expired.
+/// kinds of failure with their own look: cancelled and expired. The words
+/// are the core's [`outcome`], as the console and the agent page show them.
 pub fn action_badge(action: &ActionDetails) -> impl IntoView + use<> {
-    let (label, class, title) = if action.was_canceled {
-        let by: Vec<&str> = action.agent_state.values().filter_map(|s| s.canceled_by.as_deref()).collect();
-        let title = if by.is_empty() { "Failed: cancelled".to_owned() } else { format!("Failed: cancelled by {}", by.join(", ")) };
-        ("Cancelled", "ra-cancelled", title)
-    } else if action.is_expired {
-        ("Expired", "ra-expired", "Failed: its agents did not answer before it expired".to_owned())
-    } else {
-        match action.status {
-            ActionStatus::Pending => ("Pending", "ra-pending", "Waiting for its agents".to_owned()),
-            ActionStatus::Successful => ("Successful", "ra-successful", "Every agent completed it".to_owned()),
-            ActionStatus::Failed => ("Failed", "ra-failed", "At least one agent failed it".to_owned()),
+    let outcome = outcome(action);
+    let title = match outcome {
+        Outcome::Canceled => {
+            let by: Vec<&str> = action.agent_state.values().filter_map(|s| s.canceled_by.as_deref()).collect();
+            if by.is_empty() { "Failed: cancelled".to_owned() } else { format!("Failed: cancelled by {}", by.join(", ")) }
         }
+        Outcome::Expired => "Failed: its agents did not answer before it expired".to_owned(),
+        Outcome::Pending => "Waiting for its agents".to_owned(),
+        Outcome::Successful => "Every agent completed it".to_owned(),
+        Outcome::Failed => "At least one agent failed it".to_owned(),
     };
     view! {
-        <span class=format!("badge {class}") title=title data-status=action.status.as_str() data-cancelled=action.was_canceled.then_some("true")>
-            {label}
+        <span class=format!("badge {}", outcome_class(outcome)) title=title data-status=action.status.as_str() data-cancelled=action.was_canceled.then_some("true")>
+            {outcome.label()}
         </span>
     }
 }
 
-/// One host's state within an action.
-fn host_state(state: Option<&AgentState>) -> (String, &'static str) {
-    match state {
-        Some(s) if s.was_canceled => {
-            (s.canceled_by.as_ref().map_or_else(|| "Cancelled".to_owned(), |by| format!("Cancelled by {by}")), "ra-cancelled")
-        }
-        Some(s) if s.is_expired => ("Expired".to_owned(), "ra-expired"),
-        Some(s) if s.is_completed && s.was_successful => ("Successful".to_owned(), "ra-successful"),
-        Some(s) if s.is_completed => ("Failed".to_owned(), "ra-failed"),
-        _ => ("Pending".to_owned(), "ra-pending"),
+/// The badge class of an outcome.
+pub fn outcome_class(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Pending => "ra-pending",
+        Outcome::Successful => "ra-successful",
+        Outcome::Failed => "ra-failed",
+        Outcome::Canceled => "ra-cancelled",
+        Outcome::Expired => "ra-expired",
     }
+}
+
+/// One host's state within an action.
+fn host_state(action: &ActionDetails, agent_id: &str) -> (String, &'static str) {
+    let outcome = host_outcome(action, agent_id);
+    let canceled_by = action.agent_state.get(agent_id).and_then(|s| s.canceled_by.as_ref());
+    let label = match (outcome, canceled_by) {
+        (Outcome::Canceled, Some(by)) => format!("Cancelled by {by}"),
+        _ => outcome.label().to_owned(),
+    };
+    (label, outcome_class(outcome))
 }
 
 /// The agent's page, by its host name.
@@ -186,8 +194,10 @@ fn output_block(label: &'static str, text: String, truncated: bool) -> impl Into
     }
 }
 
-/// What one agent reported, read by command (Kibana's output shapes).
-fn output_view(action: &ActionDetails, agent_id: &str, output: &ActionOutput) -> AnyView {
+/// What one agent reported, read by command (Kibana's output shapes). With
+/// `shortcut` (the console), each process row offers kill and suspend: the
+/// callback gets the line to put on the command line.
+pub fn output_view(action: &ActionDetails, agent_id: &str, output: &ActionOutput, shortcut: Option<Callback<String>>) -> AnyView {
     let content = &output.content;
     if output.output_type == OutputType::Text {
         return view! { <pre class="ra-output" tabindex="0" aria-label="Output">{text_of(content)}</pre> }.into_any();
@@ -197,13 +207,28 @@ fn output_view(action: &ActionDetails, agent_id: &str, output: &ActionOutput) ->
     match action.command {
         ResponseCommand::RunningProcesses => {
             let entries: Vec<ProcessEntry> = content.get("entries").cloned().and_then(|e| serde_json::from_value(e).ok()).unwrap_or_default();
+            if entries.is_empty() {
+                return view! { <p class="muted">"The agent reported no running process."</p> }.into_any();
+            }
             view! {
                 <div class="table-scroll ra-processes" tabindex="0" role="region" aria-label="Running processes">
                     <table class="table">
-                        <thead><tr><th>"Command"</th><th>"PID"</th><th>"Entity id"</th><th>"User"</th></tr></thead>
+                        <thead><tr><th>"Command"</th><th>"PID"</th><th>"Entity id"</th><th>"User"</th>
+                            {shortcut.map(|_| view! { <th><span class="sr-only">"Act on it"</span></th> })}</tr></thead>
                         <tbody>
-                            {entries.into_iter().map(|p| view! {
-                                <tr><td class="cell-wrap"><code>{p.command}</code></td><td>{p.pid}</td><td><code>{p.entity_id}</code></td><td>{p.user}</td></tr>
+                            {entries.into_iter().map(|p| {
+                                let pid = p.pid;
+                                let buttons = shortcut.map(|fill| view! {
+                                    <td><span class="ra-process-actions">
+                                        <button type="button" class="button button-small" title="Put kill-process for this PID on the command line"
+                                            on:click=move |_| fill.run(format!("kill-process --pid {pid} "))>"Kill"</button>
+                                        <button type="button" class="button button-small" title="Put suspend-process for this PID on the command line"
+                                            on:click=move |_| fill.run(format!("suspend-process --pid {pid} "))>"Suspend"</button>
+                                    </span></td>
+                                });
+                                view! {
+                                    <tr><td class="cell-wrap"><code>{p.command}</code></td><td>{p.pid}</td><td><code>{p.entity_id}</code></td><td>{p.user}</td>{buttons}</tr>
+                                }
                             }).collect_view()}
                         </tbody>
                     </table>
@@ -289,7 +314,7 @@ fn details_view(action: &ActionDetails, rows: Rows) -> impl IntoView + use<> {
         .iter()
         .map(|agent_id| {
             let state = action.agent_state.get(agent_id);
-            let (label, class) = host_state(state);
+            let (label, class) = host_state(action, agent_id);
             let errors = state.and_then(|s| s.errors.clone()).unwrap_or_default();
             let completed = state.and_then(|s| s.completed_at.clone());
             let (this, agent) = (action.clone(), agent_id.clone());
@@ -299,14 +324,17 @@ fn details_view(action: &ActionDetails, rows: Rows) -> impl IntoView + use<> {
                     None => view! { <Loading label="Loading output…" /> }.into_any(),
                     Some(Err(err)) => view! { <ErrorMessage message=err.message.clone() /> }.into_any(),
                     Some(Ok(outputs)) => match outputs.get(&agent) {
-                        Some(output) => output_view(&this, &agent, output),
+                        Some(output) => output_view(&this, &agent, output, None),
                         None => view! { <p class="muted">"No output."</p> }.into_any(),
                     },
                 }
             };
             view! {
                 <section class="ra-host" data-testid="ra-host" data-agent=agent_id.clone()>
-                    <h4>{host_link(action, agent_id)} " " <span class=format!("badge {class}")>{label}</span></h4>
+                    <h4>
+                        {host_link(action, agent_id)} " " <span class=format!("badge {class}")>{label}</span> " "
+                        <A href=href(&console_url(agent_id, action.agent_type)) attr:class="button button-small">"Console"</A>
+                    </h4>
                     {completed.map(|at| view! { <p class="muted small">"Completed " {utc_time(&at)}</p> })}
                     {(!errors.is_empty()).then(|| view! {
                         <ul class="plain-list ra-host-errors">{errors.into_iter().map(|e| view! { <li>{e}</li> }).collect_view()}</ul>

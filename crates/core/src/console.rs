@@ -4,9 +4,13 @@
 //! Kibana's validation messages, the `--help` text, and the API request a
 //! valid line becomes. The SPA's console validates with this before it sends.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::response_actions::{ResponseAgentType, ResponseCommand};
+use crate::response_actions::{
+    ActionDetails, Canceller, EndpointAuthzResponse, EndpointCapability, Outcome, ResponseAgentType, ResponseCommand, agent_refusal,
+    agent_type_license_refusal, cancel_refusal, command_refusal, endpoint_authz, host_outcome,
+};
 
 /// Longest line the console accepts, in characters.
 pub const MAX_LINE_CHARS: usize = 10_000;
@@ -457,6 +461,268 @@ pub fn help_text(spec: &CommandSpec) -> Vec<(&'static str, Vec<String>)> {
     }
     sections.push(("Example", vec![spec.example.to_owned()]));
     sections
+}
+
+// ---- what this user may do on this host ----
+
+/// Why `who` may not run `spec` on this host, or `None`: the privilege and
+/// licence of the command (the server's [`command_refusal`]), the licence
+/// of the agent type, and the capabilities the agent reports. The console
+/// explains a refused command rather than hiding it. `cancel` is decided
+/// per action by [`cancel_choices`].
+pub fn command_unavailable(
+    spec: &CommandSpec,
+    agent_type: ResponseAgentType,
+    who: &EndpointAuthzResponse,
+    capabilities: &[EndpointCapability],
+    host: &str,
+) -> Option<String> {
+    let command = spec.command?;
+    if let Some(reason) = agent_type_license_refusal(agent_type, who.license) {
+        return Some(reason);
+    }
+    if command == ResponseCommand::Cancel {
+        return (!endpoint_authz(&who.privileges, who.license).can_cancel_action)
+            .then(|| "cancel needs a role that may send a response action it could cancel".to_owned());
+    }
+    command_refusal(&who.privileges, who.license, command).or_else(|| agent_refusal(command, agent_type, capabilities, host))
+}
+
+/// A pending action of this host in the `cancel --action` selector, with
+/// why this user may not cancel it (`None`: they may).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CancelChoice<'a> {
+    pub action: &'a ActionDetails,
+    pub refusal: Option<String>,
+}
+
+/// This host's pending actions (in the order given: the API's newest
+/// first), each judged by the server's [`cancel_refusal`] for this host.
+/// The selector lists those with no refusal.
+pub fn cancel_choices<'a>(who: &Canceller<'_>, agent_id: &str, actions: &'a [ActionDetails]) -> Vec<CancelChoice<'a>> {
+    actions
+        .iter()
+        .filter(|a| a.agents.iter().any(|id| id == agent_id) && host_outcome(a, agent_id) == Outcome::Pending)
+        .map(|action| CancelChoice { action, refusal: cancel_refusal(who, action, &[agent_id.to_owned()]).map(|r| r.message) })
+        .collect()
+}
+
+/// Why `cancel` cannot be used on this host now, or `None`: nothing is
+/// pending here (a reviewer's finding: Kibana offered cancel, then failed),
+/// or nothing pending here may be cancelled by this user.
+pub fn cancel_unavailable(choices: &[CancelChoice<'_>]) -> Option<String> {
+    if choices.is_empty() {
+        return Some("There is no pending action on this host to cancel".to_owned());
+    }
+    if choices.iter().all(|c| c.refusal.is_some()) {
+        let first = choices.iter().find_map(|c| c.refusal.as_deref()).unwrap_or_default();
+        let count = choices.len();
+        let (noun, verb) = if count == 1 { ("action", "is") } else { ("actions", "are") };
+        return Some(format!("None of the {count} pending {noun} on this host {verb} yours to cancel: {first}"));
+    }
+    None
+}
+
+/// What the console says instead of sending `cancel --action <action>` for
+/// this host, or `None` to send it: an action no longer pending here is
+/// "already completed" (or failed, cancelled, expired), not a doomed request.
+pub fn cancel_precheck(who: &Canceller<'_>, agent_id: &str, action: &ActionDetails) -> Option<String> {
+    if !action.agents.iter().any(|id| id == agent_id) {
+        return Some(format!("Action {} was not sent to this host", action.id));
+    }
+    let outcome = host_outcome(action, agent_id);
+    if outcome != Outcome::Pending {
+        return Some(format!("Action {} ({}) has {}: there is nothing to cancel", action.id, action.command.console_name(), outcome.already()));
+    }
+    cancel_refusal(who, action, &[agent_id.to_owned()]).map(|r| r.message)
+}
+
+// ---- typing: hints, completion, history ----
+
+/// The line under the command input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hint {
+    pub text: String,
+    /// An unknown command: the input shows it.
+    pub error: bool,
+}
+
+/// Kibana's input hints: the idle hint, "Unknown command …", or the
+/// command's instruction with its example.
+pub fn hint(input: &str, agent_type: ResponseAgentType) -> Hint {
+    let ok = |text: String| Hint { text, error: false };
+    let name = input.split_whitespace().next().unwrap_or_default();
+    if name.is_empty() {
+        return ok("Press the up arrow key to access previously entered commands".into());
+    }
+    if BUILTIN_COMMANDS.iter().any(|(builtin, _)| *builtin == name) {
+        return ok("Hit enter to execute".into());
+    }
+    let Some(spec) = commands(agent_type).iter().find(|c| c.name == name) else {
+        let text = if agent_type == ResponseAgentType::MicrosoftDefenderEndpoint && ENDPOINT_COMMANDS.iter().any(|c| c.name == name) {
+            format!("Support for {name} is not currently available for Microsoft Defender for Endpoint.")
+        } else {
+            format!("Unknown command {name}")
+        };
+        return Hint { text, error: true };
+    };
+    let instruction = if spec.args.is_empty() {
+        return ok("Hit enter to execute".into());
+    } else if !spec.one_of.is_empty() {
+        "Enter a pid or an entity id to execute".to_owned()
+    } else if spec.command == Some(ResponseCommand::Cancel) {
+        "Select a pending action to cancel".to_owned()
+    } else if spec.args.iter().all(|a| !a.required) {
+        "Hit enter to execute or add an optional comment".to_owned()
+    } else {
+        let required: Vec<String> = spec.args.iter().filter(|a| a.required).map(|a| format!("--{}", a.name)).collect();
+        format!("Enter {} to execute", required.join(" and "))
+    };
+    ok(format!("{instruction} Ex: [ {} ]", spec.example))
+}
+
+/// Tab: the line with its last word completed, when exactly one command
+/// (first word) or one argument of the command (`--…`) starts with it.
+pub fn complete(input: &str, agent_type: ResponseAgentType) -> Option<String> {
+    let specs = commands(agent_type);
+    let start = input.rfind(char::is_whitespace).map_or(0, |i| i + 1);
+    let (head, last) = input.split_at(start);
+    let unique = |mut candidates: Vec<&'static str>| {
+        candidates.dedup();
+        if candidates.len() == 1 { candidates.first().copied() } else { None }
+    };
+    if head.trim().is_empty() {
+        let names = BUILTIN_COMMANDS.iter().map(|(n, _)| *n).chain(specs.iter().map(|c| c.name));
+        let name = unique(names.filter(|n| n.starts_with(last) && *n != last).collect())?;
+        return Some(format!("{head}{name} "));
+    }
+    let partial = last.strip_prefix("--").filter(|p| !p.contains('='))?;
+    let command = head.split_whitespace().next()?;
+    let spec = specs.iter().find(|c| c.name == command)?;
+    let name = unique(spec.args.iter().map(|a| a.name).chain(["help"]).filter(|n| n.starts_with(partial) && *n != partial).collect())?;
+    Some(format!("{head}--{name} "))
+}
+
+/// How many lines the input history keeps (Kibana's cap).
+pub const HISTORY_CAP: usize = 100;
+
+/// Puts `input` first in the history (newest first, no repeats, capped).
+pub fn remember(history: &mut Vec<String>, input: &str) {
+    let input = input.trim();
+    if input.is_empty() {
+        return;
+    }
+    history.retain(|line| line != input);
+    history.insert(0, input.to_owned());
+    history.truncate(HISTORY_CAP);
+}
+
+/// The history lines containing `filter` (any case), newest first.
+pub fn filter_history<'a>(history: &'a [String], filter: &str) -> Vec<&'a str> {
+    let filter = filter.trim().to_lowercase();
+    history.iter().filter(|line| line.to_lowercase().contains(&filter)).map(String::as_str).collect()
+}
+
+/// The action id a `cancel` line names, if it names one.
+pub fn cancel_action_id(input: &str) -> Option<String> {
+    let line = split(input).ok()?;
+    if line.name != "cancel" {
+        return None;
+    }
+    line.args.into_iter().find(|(name, _)| name == "action").and_then(|(_, value)| value).filter(|v| !v.trim().is_empty())
+}
+
+// ---- the transcript for the case file ----
+
+/// One line entered in a console and what came of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TranscriptEntry {
+    pub input: String,
+    /// When it was entered (ISO).
+    pub entered_at: String,
+    pub entered_by: String,
+    /// The action it sent, as it stands now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<ActionDetails>,
+    /// What the console answered without an action (help, an error, status).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub text: Vec<String>,
+}
+
+/// A console session, exported for the case file (chain of custody).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transcript {
+    pub host: String,
+    pub agent_id: String,
+    pub agent_type: ResponseAgentType,
+    pub exported_at: String,
+    pub exported_by: String,
+    pub entries: Vec<TranscriptEntry>,
+}
+
+/// A fence longer than any run of backticks in `text`, so no content can close it.
+fn fenced(text: &str, language: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    format!("{fence}{language}\n{text}\n{fence}\n")
+}
+
+impl Transcript {
+    /// The transcript as Markdown: every line, who entered it and when, the
+    /// action's id, parameters, status and this host's output.
+    pub fn markdown(&self) -> String {
+        let mut out = format!(
+            "# Response console transcript: {}\n\n- Host: {} (agent `{}`, {})\n- Exported: {} by {}\n- Entries: {}\n",
+            self.host,
+            self.host,
+            self.agent_id,
+            self.agent_type.title(),
+            self.exported_at,
+            self.exported_by,
+            self.entries.len()
+        );
+        for (n, entry) in self.entries.iter().enumerate() {
+            out.push_str(&format!("\n## {}. {} by {}\n\n", n + 1, entry.entered_at, entry.entered_by));
+            out.push_str(&fenced(&entry.input, "console"));
+            if let Some(action) = &entry.action {
+                let outcome = host_outcome(action, &self.agent_id);
+                out.push_str(&format!(
+                    "\n- Action: `{}` ({})\n- Status: {} ({})\n- Sent by {} at {}\n",
+                    action.id,
+                    action.command.console_name(),
+                    outcome.label(),
+                    outcome.console_title(action.command),
+                    action.created_by,
+                    action.started_at
+                ));
+                if let Some(state) = action.agent_state.get(&self.agent_id).and_then(|s| s.completed_at.as_deref()) {
+                    out.push_str(&format!("- Completed at {state}\n"));
+                }
+                if let Some(comment) = &action.comment {
+                    out.push_str(&format!("- Comment: {}\n", comment.replace('\n', " ")));
+                }
+                if !action.parameters.as_object().is_none_or(|p| p.is_empty()) {
+                    out.push_str("- Parameters:\n\n");
+                    out.push_str(&fenced(&action.parameters.to_string(), "json"));
+                }
+                for error in action.agent_state.get(&self.agent_id).and_then(|s| s.errors.as_ref()).into_iter().flatten() {
+                    out.push_str(&format!("- Error: {}\n", error.replace('\n', " ")));
+                }
+                if let Some(output) = action.outputs.as_ref().and_then(|o| o.get(&self.agent_id)) {
+                    let text = serde_json::to_string_pretty(&output.content).unwrap_or_default();
+                    out.push_str("\nOutput:\n\n");
+                    out.push_str(&fenced(&text, "json"));
+                }
+            }
+            if !entry.text.is_empty() {
+                out.push('\n');
+                out.push_str(&fenced(&entry.text.join("\n"), "text"));
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]

@@ -99,6 +99,21 @@ impl AgentStatus {
         }
     }
 
+    /// What an analyst must know before sending a response action to a host
+    /// in this state (the console asks for a second Enter), or `None` when
+    /// the agent should answer.
+    pub fn response_warning(self) -> Option<&'static str> {
+        match self {
+            AgentStatus::Online | AgentStatus::Enrolling | AgentStatus::Updating | AgentStatus::Degraded | AgentStatus::Error => None,
+            AgentStatus::Offline => Some("The action waits until the agent checks in again, and fails if it has not by the action's expiry."),
+            AgentStatus::Inactive => Some("The agent has been silent for a long time: the action will likely expire unanswered."),
+            AgentStatus::Unenrolling | AgentStatus::Unenrolled => Some("The agent is leaving Fleet: it will not answer."),
+            AgentStatus::Uninstalled => Some("The agent was uninstalled from the host: nothing will run the action."),
+            AgentStatus::Orphaned => Some("Detached Endpoint: the endpoint runs without its agent, so nothing delivers the action."),
+            AgentStatus::Migrated => Some("The agent now belongs to another Fleet: it will not answer here."),
+        }
+    }
+
     /// Whether the host has lost protection in a way someone should look at
     /// (as opposed to being offline for a holiday).
     pub fn needs_attention(self) -> bool {
@@ -218,6 +233,14 @@ mod tests {
             policy_revision: Some(1),
             ..AgentFacts::default()
         }
+    }
+
+    #[test]
+    fn a_console_warns_before_sending_to_a_host_that_cannot_answer() {
+        let warned: Vec<AgentStatus> = AgentStatus::ALL.into_iter().filter(|s| s.response_warning().is_some()).collect();
+        use AgentStatus::*;
+        assert_eq!(warned, vec![Offline, Inactive, Unenrolling, Unenrolled, Uninstalled, Orphaned, Migrated]);
+        assert!(Orphaned.response_warning().is_some_and(|w| w.starts_with("Detached Endpoint")));
     }
 
     #[test]

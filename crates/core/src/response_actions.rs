@@ -545,6 +545,81 @@ pub fn overall<'a>(states: impl IntoIterator<Item = &'a AgentState>, past_expiry
     }
 }
 
+crate::text_enum! {
+    /// How an action (or one host's part of it) stands, as every view shows
+    /// it: the console, the history and the agent page read it from
+    /// [`outcome`] and [`host_outcome`], so they never disagree (Kibana bug
+    /// #275346: the console said "Action failed." where the history said
+    /// "Canceled"). Cancelled and expired are failures with their own name.
+    Outcome { Pending = "pending", Successful = "successful", Failed = "failed", Canceled = "canceled", Expired = "expired" }
+}
+
+impl Outcome {
+    /// The badge's word.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Pending => "Pending",
+            Outcome::Successful => "Successful",
+            Outcome::Failed => "Failed",
+            Outcome::Canceled => "Cancelled",
+            Outcome::Expired => "Expired",
+        }
+    }
+
+    /// The console's result title (`mde-and-console.md` §3).
+    pub fn console_title(self, command: ResponseCommand) -> &'static str {
+        match (self, command) {
+            (Outcome::Pending, ResponseCommand::Cancel) => "Cancel action in progress.",
+            (Outcome::Pending, _) => "Action pending.",
+            (Outcome::Successful, ResponseCommand::Runscript) => "RunScript was successful.",
+            (Outcome::Successful, _) => "Action completed.",
+            (Outcome::Failed, _) => "Action failed.",
+            (Outcome::Canceled, _) => "Action canceled.",
+            (Outcome::Expired, _) => "Action failed: action expired.",
+        }
+    }
+
+    /// What a console says of an action it was about to name that is no
+    /// longer pending ("already completed", …).
+    pub fn already(self) -> &'static str {
+        match self {
+            Outcome::Pending => "still pending",
+            Outcome::Successful => "already completed",
+            Outcome::Failed => "already failed",
+            Outcome::Canceled => "already been cancelled",
+            Outcome::Expired => "already expired",
+        }
+    }
+}
+
+/// The action's outcome over all its hosts: cancelled if any host's part
+/// was cancelled, expired if it expired, else its status.
+pub fn outcome(action: &ActionDetails) -> Outcome {
+    if action.was_canceled && action.status != ActionStatus::Pending {
+        Outcome::Canceled
+    } else if action.is_expired {
+        Outcome::Expired
+    } else {
+        match action.status {
+            ActionStatus::Pending => Outcome::Pending,
+            ActionStatus::Successful => Outcome::Successful,
+            ActionStatus::Failed => Outcome::Failed,
+        }
+    }
+}
+
+/// One host's outcome within an action (a console shows its own host's).
+pub fn host_outcome(action: &ActionDetails, agent_id: &str) -> Outcome {
+    match action.agent_state.get(agent_id) {
+        Some(s) if s.was_canceled => Outcome::Canceled,
+        Some(s) if s.is_expired => Outcome::Expired,
+        Some(s) if s.is_completed && s.was_successful => Outcome::Successful,
+        Some(s) if s.is_completed => Outcome::Failed,
+        _ if action.is_expired => Outcome::Expired,
+        _ => Outcome::Pending,
+    }
+}
+
 impl ActionDetails {
     /// The agents this action still waits for.
     pub fn pending_agents(&self) -> Vec<&str> {
@@ -1343,4 +1418,4 @@ impl EndpointMetadata {
 pub mod bulk;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

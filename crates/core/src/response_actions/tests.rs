@@ -93,7 +93,7 @@ fn execute_expires_with_its_timeout() {
     assert_eq!(expiration_ms(ResponseCommand::Isolate, &json!({})), DEFAULT_EXPIRATION_MS);
 }
 
-fn state(completed: bool, successful: bool) -> AgentState {
+pub(crate) fn state(completed: bool, successful: bool) -> AgentState {
     AgentState { is_completed: completed, was_successful: successful, ..AgentState::default() }
 }
 
@@ -166,7 +166,7 @@ fn list_queries_parse_and_print_back() {
     }
 }
 
-fn privileges(role: Role) -> Vec<Privilege> {
+pub(crate) fn privileges(role: Role) -> Vec<Privilege> {
     privileges_of(&[role])
 }
 
@@ -225,7 +225,7 @@ fn agents_refuse_what_they_cannot_do() {
     assert_eq!(agent_refusal(ResponseCommand::Isolate, ResponseAgentType::MicrosoftDefenderEndpoint, &[], "h"), None);
 }
 
-fn action(command: ResponseCommand, created_by: &str, states: &[(&str, AgentState)]) -> ActionDetails {
+pub(crate) fn action(command: ResponseCommand, created_by: &str, states: &[(&str, AgentState)]) -> ActionDetails {
     let agent_state: BTreeMap<String, AgentState> = states.iter().map(|(a, s)| ((*a).to_owned(), s.clone())).collect();
     let o = overall(agent_state.values(), false);
     ActionDetails {
@@ -255,7 +255,7 @@ fn action(command: ResponseCommand, created_by: &str, states: &[(&str, AgentStat
     }
 }
 
-fn who<'a>(username: &'a str, privileges: &'a [Privilege], license: License) -> Canceller<'a> {
+pub(crate) fn who<'a>(username: &'a str, privileges: &'a [Privilege], license: License) -> Canceller<'a> {
     Canceller { username, privileges, license, mde_cancel_enabled: false }
 }
 
@@ -369,4 +369,26 @@ fn endpoint_response_params() {
     ] {
         assert_eq!(validate_endpoint_response_params(params.as_object().unwrap_or(&serde_json::Map::new())), Err(message.to_owned()), "{params}");
     }
+}
+
+#[test]
+fn every_view_reads_one_outcome() {
+    let pending = || state(false, false);
+    let cancelled = AgentState { was_canceled: true, ..state(true, false) };
+    let expired = AgentState { is_expired: true, ..state(true, false) };
+    let one = |s: AgentState| action(ResponseCommand::Execute, "ann", &[("a1", s)]);
+    assert_eq!(outcome(&one(pending())), Outcome::Pending);
+    assert_eq!(outcome(&one(state(true, true))), Outcome::Successful);
+    assert_eq!(outcome(&one(state(true, false))), Outcome::Failed);
+    // Kibana bug #275346: a cancelled action is "canceled" everywhere, not "failed" in one place.
+    assert_eq!(outcome(&one(cancelled.clone())), Outcome::Canceled);
+    assert_eq!(host_outcome(&one(cancelled.clone()), "a1"), Outcome::Canceled);
+    assert_eq!(Outcome::Canceled.console_title(ResponseCommand::Execute), "Action canceled.");
+    assert_eq!(outcome(&one(expired.clone())), Outcome::Expired);
+    assert_eq!(host_outcome(&one(expired), "a1"), Outcome::Expired);
+    // One host cancelled, another still running: the action is still pending, each host has its own.
+    let mixed = action(ResponseCommand::Execute, "ann", &[("a1", cancelled), ("a2", pending())]);
+    assert_eq!((outcome(&mixed), host_outcome(&mixed, "a1"), host_outcome(&mixed, "a2")), (Outcome::Pending, Outcome::Canceled, Outcome::Pending));
+    assert_eq!(Outcome::Successful.console_title(ResponseCommand::Runscript), "RunScript was successful.");
+    assert_eq!(Outcome::Pending.console_title(ResponseCommand::Cancel), "Cancel action in progress.");
 }
