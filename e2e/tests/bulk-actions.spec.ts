@@ -149,7 +149,7 @@ test("cancel pending hosts stops a long bulk execute on each of them", async ({ 
   await expectAccessible(page, testInfo, "bulk cancel dialog");
   await confirm.getByRole("button", { name: "Cancel pending hosts" }).click();
   await expect(page.getByTestId("toast").filter({ hasText: "Cancel sent to 2 pending hosts" })).toBeVisible();
-  await expect(page.getByTestId("bulk-count-cancelled")).toHaveAttribute("data-count", "2", { timeout: 30_000 });
+  await expect(page.getByTestId("bulk-count-canceled")).toHaveAttribute("data-count", "2", { timeout: 30_000 });
   await expect(page.getByTestId("bulk-status")).toHaveAttribute("data-status", "failed");
   await expect(page.getByTestId("bulk-hosts")).toContainText("Cancelled by manager");
   await screens(page, testInfo, "bulk-cancelled");

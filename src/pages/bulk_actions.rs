@@ -14,9 +14,9 @@ use serde_json::{Map, Value};
 use warden_core::fleet_api::BulkTarget;
 use warden_core::paths;
 use warden_core::response_actions::bulk::{
-    BulkHost, BulkHostsQuery, BulkPreview, BulkResponseActionRequest, BulkStatus, HostOutcome, MAX_HOSTS_PER_ACTION, bulk_cancel_refusal,
+    BulkHost, BulkHostsQuery, BulkPreview, BulkResponseActionRequest, BulkStatus, MAX_HOSTS_PER_ACTION, bulk_cancel_refusal,
 };
-use warden_core::response_actions::{ActionStatus, ResponseCommand};
+use warden_core::response_actions::{ActionStatus, Outcome, ResponseCommand};
 
 use crate::api::{self, ApiError};
 use crate::app::href;
@@ -31,30 +31,10 @@ use crate::components::time::{ago_text, use_now, utc_time};
 use crate::components::toast::use_toasts;
 use crate::components::tooltip::Tooltip;
 use crate::live::{Topic, use_live};
+use crate::pages::response_actions::outcome_class;
 
-/// The states a bulk's hosts are counted by, in the order shown.
-const OUTCOMES: [(HostOutcome, &str); 5] = [
-    (HostOutcome::Pending, "Pending"),
-    (HostOutcome::Successful, "Successful"),
-    (HostOutcome::Failed, "Failed"),
-    (HostOutcome::Cancelled, "Cancelled"),
-    (HostOutcome::Expired, "Expired"),
-];
-
-fn label_of(outcome: HostOutcome) -> &'static str {
-    OUTCOMES.iter().find(|(o, _)| *o == outcome).map_or("", |(_, label)| label)
-}
-
-fn count_of(bulk: &BulkStatus, outcome: HostOutcome) -> usize {
-    let c = &bulk.counts;
-    match outcome {
-        HostOutcome::Pending => c.pending,
-        HostOutcome::Successful => c.successful,
-        HostOutcome::Failed => c.failed,
-        HostOutcome::Cancelled => c.cancelled,
-        HostOutcome::Expired => c.expired,
-    }
-}
+/// The states a bulk's hosts are counted by (the core's one outcome), in the order shown.
+const OUTCOMES: [Outcome; 5] = [Outcome::Pending, Outcome::Successful, Outcome::Failed, Outcome::Canceled, Outcome::Expired];
 
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
@@ -313,35 +293,33 @@ fn BulkSendDialog(selection: BulkSelection, commands: Vec<ResponseCommand>, on_c
 
 // ---- one bulk action ----
 
-fn outcome_badge(outcome: HostOutcome) -> impl IntoView + use<> {
-    view! { <span class=format!("badge ra-{}", outcome.as_str()) data-outcome=outcome.as_str()>{label_of(outcome)}</span> }
+/// A host's state, with the history's badge.
+fn outcome_badge(outcome: Outcome) -> impl IntoView + use<> {
+    view! { <span class=format!("badge {}", outcome_class(outcome)) data-outcome=outcome.as_str()>{outcome.label()}</span> }
 }
 
 fn status_badge(status: ActionStatus) -> impl IntoView + use<> {
-    let (label, class) = match status {
-        ActionStatus::Pending => ("Pending", "ra-pending"),
-        ActionStatus::Successful => ("Successful", "ra-successful"),
-        ActionStatus::Failed => ("Failed", "ra-failed"),
+    let outcome = match status {
+        ActionStatus::Pending => Outcome::Pending,
+        ActionStatus::Successful => Outcome::Successful,
+        ActionStatus::Failed => Outcome::Failed,
     };
-    view! { <span class=format!("badge {class}") data-testid="bulk-status" data-status=status.as_str()>{label}</span> }
+    view! { <span class=format!("badge {}", outcome_class(outcome)) data-testid="bulk-status" data-status=status.as_str()>{outcome.label()}</span> }
 }
 
 /// The hosts' states as one bar, described in words for screen readers.
 fn progress_bar(bulk: &BulkStatus) -> impl IntoView + use<> {
     let total = bulk.counts.total.max(1) as f64;
     let answered = bulk.counts.total - bulk.counts.pending;
-    let words: Vec<String> = OUTCOMES
-        .iter()
-        .filter(|(o, _)| count_of(bulk, *o) > 0)
-        .map(|(o, label)| format!("{} {}", count_of(bulk, *o), label.to_lowercase()))
-        .collect();
+    let words: Vec<String> =
+        OUTCOMES.iter().filter(|o| bulk.counts.of(**o) > 0).map(|o| format!("{} {}", bulk.counts.of(*o), o.label().to_lowercase())).collect();
     let description = format!("{answered} of {} answered: {}", plural(bulk.counts.total, "host", "hosts"), words.join(", "));
     let segments = OUTCOMES
         .iter()
-        .filter(|(o, _)| count_of(bulk, *o) > 0)
-        .map(|(o, _)| {
-            let width = format!("width: {:.3}%", count_of(bulk, *o) as f64 * 100.0 / total);
-            view! { <span class=format!("bulk-bar-part ra-{}", o.as_str()) style=width></span> }
+        .filter(|o| bulk.counts.of(**o) > 0)
+        .map(|o| {
+            let width = format!("width: {:.3}%", bulk.counts.of(*o) as f64 * 100.0 / total);
+            view! { <span class=format!("bulk-bar-part {}", outcome_class(*o)) style=width></span> }
         })
         .collect_view();
     view! {
@@ -410,7 +388,7 @@ pub fn BulkActionPage() -> impl IntoView {
         Some(Err(err)) => Some(err.message),
         _ => None,
     });
-    let filter_to = move |outcome: Option<HostOutcome>| {
+    let filter_to = move |outcome: Option<Outcome>| {
         let mut next = current();
         next.outcome = if next.outcome == outcome { None } else { outcome };
         next.page = 1;
@@ -488,11 +466,11 @@ pub fn BulkActionPage() -> impl IntoView {
                         _ => "none".to_owned(),
                     };
                     let empty = match query.outcome {
-                        Some(outcome) => format!("No host is {}.", label_of(outcome).to_lowercase()),
+                        Some(outcome) => format!("No host is {}.", outcome.label().to_lowercase()),
                         None => "This bulk action has no hosts.".to_owned(),
                     };
                     let chips = std::iter::once((None, "All", bulk.counts.total))
-                        .chain(OUTCOMES.iter().map(|(o, label)| (Some(*o), *label, count_of(&bulk, *o))))
+                        .chain(OUTCOMES.iter().map(|o| (Some(*o), o.label(), bulk.counts.of(*o))))
                         .map(|(outcome, label, count)| {
                             let key = outcome.map_or("all", |o| o.as_str());
                             let class = outcome.map_or("chip".to_owned(), |o| format!("chip bulk-chip-{}", o.as_str()));

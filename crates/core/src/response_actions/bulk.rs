@@ -3,15 +3,15 @@
 //! action per [`MAX_HOSTS_PER_ACTION`] hosts, linked by a bulk id; hosts that
 //! cannot take the command are left out and listed with why (the
 //! single-host rule, [`endpoint_refusal`](super::endpoint_refusal)). Its
-//! progress is each host's state in its action, read by the history's own
-//! rule ([`overall`]), so the bulk view, the history and the console agree.
+//! progress is each host's [`host_outcome`] in its action, the function the
+//! history and the console read, so the three never disagree.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    AUTHZ_FAILURE, ActionDetails, ActionStatus, Canceller, MAX_COMMENT_CHARS, MAX_ENDPOINT_IDS, Refusal, ResponseAgentType, ResponseCommand,
-    command_refusal, endpoint_authz, overall, parameters_of,
+    AUTHZ_FAILURE, ActionDetails, ActionStatus, Canceller, MAX_COMMENT_CHARS, MAX_ENDPOINT_IDS, Outcome, Refusal, ResponseAgentType, ResponseCommand,
+    command_refusal, endpoint_authz, host_outcome, parameters_of,
 };
 use crate::actions::License;
 use crate::authz::Privilege;
@@ -199,36 +199,6 @@ pub struct BulkCreated {
 
 // ---- progress ----
 
-crate::text_enum! {
-    /// One host's state in a bulk action: the history's status, with its two
-    /// kinds of failure (cancelled, expired) told apart as the history's badge does.
-    HostOutcome {
-        Pending = "pending",
-        Successful = "successful",
-        Failed = "failed",
-        Cancelled = "cancelled",
-        Expired = "expired",
-    }
-}
-
-/// How `agent_id` stands in `action`, by [`overall`] over its one state
-/// (past the action's expiry when the action reads as expired).
-pub fn host_outcome(action: &ActionDetails, agent_id: &str) -> HostOutcome {
-    let state = action.agent_state.get(agent_id).cloned().unwrap_or_default();
-    let one = overall(std::iter::once(&state), action.is_expired);
-    if one.was_canceled {
-        HostOutcome::Cancelled
-    } else if one.is_expired {
-        HostOutcome::Expired
-    } else {
-        match one.status {
-            ActionStatus::Pending => HostOutcome::Pending,
-            ActionStatus::Successful => HostOutcome::Successful,
-            ActionStatus::Failed => HostOutcome::Failed,
-        }
-    }
-}
-
 /// Hosts by outcome; they add up to `total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -238,21 +208,35 @@ pub struct BulkCounts {
     pub successful: usize,
     /// Failed by the agent (not cancelled, not expired).
     pub failed: usize,
-    pub cancelled: usize,
+    pub canceled: usize,
     pub expired: usize,
 }
 
 impl BulkCounts {
-    fn add(&mut self, outcome: HostOutcome) {
+    fn add(&mut self, outcome: Outcome) {
         self.total += 1;
-        let count = match outcome {
-            HostOutcome::Pending => &mut self.pending,
-            HostOutcome::Successful => &mut self.successful,
-            HostOutcome::Failed => &mut self.failed,
-            HostOutcome::Cancelled => &mut self.cancelled,
-            HostOutcome::Expired => &mut self.expired,
-        };
-        *count += 1;
+        *self.of_mut(outcome) += 1;
+    }
+
+    fn of_mut(&mut self, outcome: Outcome) -> &mut usize {
+        match outcome {
+            Outcome::Pending => &mut self.pending,
+            Outcome::Successful => &mut self.successful,
+            Outcome::Failed => &mut self.failed,
+            Outcome::Canceled => &mut self.canceled,
+            Outcome::Expired => &mut self.expired,
+        }
+    }
+
+    /// How many hosts are in `outcome`.
+    pub fn of(&self, outcome: Outcome) -> usize {
+        match outcome {
+            Outcome::Pending => self.pending,
+            Outcome::Successful => self.successful,
+            Outcome::Failed => self.failed,
+            Outcome::Canceled => self.canceled,
+            Outcome::Expired => self.expired,
+        }
     }
 
     /// The bulk's status as the history would give one action of all its
@@ -277,7 +261,7 @@ pub struct BulkHost {
     pub host_name: String,
     /// The action that carries the command to this host.
     pub action_id: String,
-    pub outcome: HostOutcome,
+    pub outcome: Outcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<String>,
     /// Who cancelled it for this host.
@@ -338,7 +322,7 @@ pub struct BulkStatus {
     pub page: u64,
     pub page_size: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<HostOutcome>,
+    pub outcome: Option<Outcome>,
 }
 
 /// Which hosts of a bulk's status to list: `page`, `pageSize`, `outcome`.
@@ -346,7 +330,7 @@ pub struct BulkStatus {
 pub struct BulkHostsQuery {
     pub page: u64,
     pub page_size: u64,
-    pub outcome: Option<HostOutcome>,
+    pub outcome: Option<Outcome>,
 }
 
 impl Default for BulkHostsQuery {
@@ -373,9 +357,9 @@ impl BulkHostsQuery {
                 }
                 "outcome" if value.is_empty() => query.outcome = None,
                 "outcome" => {
-                    let names: Vec<&str> = HostOutcome::ALL.iter().map(|o| o.as_str()).collect();
+                    let names: Vec<&str> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
                     query.outcome = Some(
-                        HostOutcome::parse(value)
+                        Outcome::parse(value)
                             .ok_or_else(|| format!("[request query.outcome]: expected one of [{}] but got [{value}]", names.join(", ")))?,
                     );
                 }

@@ -141,7 +141,7 @@ async fn a_whole_policy_of_more_than_a_thousand_hosts_becomes_actions_of_a_thous
     assert_eq!(linked, 2);
 
     let progress = status(&app, &manager, &bulk_id, "").await;
-    assert_eq!(progress["counts"], json!({"total": 1_100, "pending": 1_100, "successful": 0, "failed": 0, "cancelled": 0, "expired": 0}));
+    assert_eq!(progress["counts"], json!({"total": 1_100, "pending": 1_100, "successful": 0, "failed": 0, "canceled": 0, "expired": 0}));
     assert_eq!((progress["status"].as_str(), progress["kuery"].as_str()), (Some("pending"), Some(kuery.as_str())));
     assert_eq!(progress["actionIds"], json!(action_ids));
     // Hosts a page at a time, by host name.
@@ -211,7 +211,7 @@ async fn refused_commands_and_bad_input_are_400s_that_say_why() {
     let id = created["bulkId"].as_str().unwrap();
     for (query, message) in [
         ("?pageSize=1001", "[request query.pageSize]: Value must be between [1] and [1000]."),
-        ("?outcome=done", "[request query.outcome]: expected one of [pending, successful, failed, cancelled, expired] but got [done]"),
+        ("?outcome=done", "[request query.outcome]: expected one of [pending, successful, failed, canceled, expired] but got [done]"),
     ] {
         let response = manager.get(app.url(&format!("{BULK}/{id}{query}"))).send().await.unwrap();
         assert_eq!(assert_error(response, StatusCode::BAD_REQUEST).await, message);
@@ -242,7 +242,7 @@ async fn the_counts_follow_the_hosts_and_cancel_stops_only_those_still_pending()
 
     // The history-read privilege is enough to follow it.
     let first = status(&app, &viewer, &bulk_id, "").await;
-    assert_eq!(counts(&first), json!({"total": 4, "pending": 4, "successful": 0, "failed": 0, "cancelled": 0, "expired": 0}));
+    assert_eq!(counts(&first), json!({"total": 4, "pending": 4, "successful": 0, "failed": 0, "canceled": 0, "expired": 0}));
     assert_eq!(
         (first["command"].as_str(), first["createdBy"].as_str(), first["comment"].as_str()),
         (Some("running-processes"), Some("manager"), Some("triage"))
@@ -251,7 +251,7 @@ async fn the_counts_follow_the_hosts_and_cancel_stops_only_those_still_pending()
     answer(&app, a, &action_id, ok()).await;
     answer(&app, b, &action_id, json!({"error": "process table unavailable"})).await;
     let half = status(&app, &manager, &bulk_id, "").await;
-    assert_eq!(counts(&half), json!({"total": 4, "pending": 2, "successful": 1, "failed": 1, "cancelled": 0, "expired": 0}));
+    assert_eq!(counts(&half), json!({"total": 4, "pending": 2, "successful": 1, "failed": 1, "canceled": 0, "expired": 0}));
     let failed = status(&app, &manager, &bulk_id, "?outcome=failed").await;
     assert_eq!(
         failed["hosts"],
@@ -279,10 +279,10 @@ async fn the_counts_follow_the_hosts_and_cancel_stops_only_those_still_pending()
     answer(&app, c, &cancel_id, ok()).await;
     answer(&app, d, &action_id, ok()).await;
     let done = status(&app, &manager, &bulk_id, "").await;
-    assert_eq!(counts(&done), json!({"total": 4, "pending": 0, "successful": 2, "failed": 1, "cancelled": 1, "expired": 0}));
+    assert_eq!(counts(&done), json!({"total": 4, "pending": 0, "successful": 2, "failed": 1, "canceled": 1, "expired": 0}));
     assert_eq!(done["status"], "failed");
     let c_row = done["hosts"].as_array().unwrap().iter().find(|h| h["agentId"] == c.id.as_str()).unwrap().clone();
-    assert_eq!((c_row["outcome"].as_str(), c_row["canceledBy"].as_str()), (Some("cancelled"), Some("manager")));
+    assert_eq!((c_row["outcome"].as_str(), c_row["canceledBy"].as_str()), (Some("canceled"), Some("manager")));
     // The bulk agrees with the history.
     let history = details(&app, &manager, &action_id).await;
     assert_eq!((history["status"].as_str(), history["wasCanceled"].as_bool()), (Some("failed"), Some(true)));
@@ -305,7 +305,7 @@ async fn hosts_past_the_expiry_count_as_expired_and_retention_removes_the_bulk()
     let db = app.db().await;
     sqlx::query("update response_actions set expires_at = 1 where id = $1").bind(action_id).execute(&db).await.unwrap();
     let progress = status(&app, &manager, bulk_id, "").await;
-    assert_eq!(progress["counts"], json!({"total": 2, "pending": 0, "successful": 1, "failed": 0, "cancelled": 0, "expired": 1}));
+    assert_eq!(progress["counts"], json!({"total": 2, "pending": 0, "successful": 1, "failed": 0, "canceled": 0, "expired": 1}));
     assert_eq!(progress["status"], "failed");
     // Nothing is pending, so cancel has nothing to send.
     let cancelled = ok_json(post(&app, &manager, &format!("{BULK}/{bulk_id}/_cancel"), json!({})).await).await;

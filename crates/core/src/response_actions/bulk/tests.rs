@@ -6,7 +6,7 @@ use super::*;
 use crate::authz::{Role, privileges_of};
 use crate::fleet::AgentStatus;
 use crate::ids::AgentId;
-use crate::response_actions::{ActionHost, AgentState, EndpointCapability, EndpointHost, endpoint_refusal};
+use crate::response_actions::{ActionHost, AgentState, EndpointCapability, EndpointHost, endpoint_refusal, overall};
 
 fn request(command: ResponseCommand, agents: BulkTarget, parameters: Value) -> BulkResponseActionRequest {
     BulkResponseActionRequest { command, agents, include_inactive: false, parameters: Some(parameters), comment: None }
@@ -211,17 +211,17 @@ fn record() -> BulkRecord {
 }
 
 #[test]
-fn each_host_reads_as_the_history_reads_it() {
+fn each_host_is_counted_by_the_history_s_host_outcome() {
     let cancelled =
         AgentState { was_canceled: true, canceled_by: Some("bob".into()), errors: Some(vec!["Cancelled by bob".into()]), ..state(true, false) };
     let expired_by_task = AgentState { is_expired: true, ..state(true, false) };
     let live = action("act-1", false, &[("a1", state(true, true)), ("a2", state(false, false)), ("a3", state(true, false)), ("a4", cancelled)]);
-    let outcomes: Vec<HostOutcome> = live.agents.iter().map(|a| host_outcome(&live, a)).collect();
-    use HostOutcome::*;
-    assert_eq!(outcomes, vec![Successful, Pending, Failed, Cancelled]);
+    let outcomes: Vec<Outcome> = live.agents.iter().map(|a| host_outcome(&live, a)).collect();
+    use Outcome::*;
+    assert_eq!(outcomes, vec![Successful, Pending, Failed, Canceled]);
     // Past its expiry, a host that never answered is expired; one that answered keeps its answer.
     let past = action("act-2", true, &[("b1", state(true, true)), ("b2", state(false, false)), ("b3", expired_by_task)]);
-    let outcomes: Vec<HostOutcome> = past.agents.iter().map(|a| host_outcome(&past, a)).collect();
+    let outcomes: Vec<Outcome> = past.agents.iter().map(|a| host_outcome(&past, a)).collect();
     assert_eq!(outcomes, vec![Successful, Expired, Expired]);
 }
 
@@ -233,7 +233,7 @@ fn the_bulk_status_counts_every_host_and_pages_them_by_name() {
         action("act-2", true, &[("a5", state(false, false)), ("a4", state(true, false))]),
     ];
     let all = bulk_status(record(), &actions, &BulkHostsQuery::default());
-    assert_eq!(all.counts, BulkCounts { total: 5, pending: 1, successful: 1, failed: 1, cancelled: 1, expired: 1 });
+    assert_eq!(all.counts, BulkCounts { total: 5, pending: 1, successful: 1, failed: 1, canceled: 1, expired: 1 });
     assert_eq!(all.status, ActionStatus::Pending);
     assert_eq!(all.action_ids, vec!["act-1", "act-2"]);
     assert_eq!(all.hosts.iter().map(|h| h.host_name.as_str()).collect::<Vec<_>>(), vec!["host-a1", "host-a2", "host-a3", "host-a4", "host-a5"]);
@@ -244,7 +244,7 @@ fn the_bulk_status_counts_every_host_and_pages_them_by_name() {
     let page = bulk_status(record(), &actions, &BulkHostsQuery { page: 2, page_size: 2, outcome: None });
     assert_eq!(page.hosts.iter().map(|h| h.agent_id.as_str()).collect::<Vec<_>>(), vec!["a3", "a4"]);
     assert_eq!(page.counts.total, 5, "counts are of every host, whatever the page");
-    let pending = bulk_status(record(), &actions, &BulkHostsQuery { outcome: Some(HostOutcome::Pending), ..BulkHostsQuery::default() });
+    let pending = bulk_status(record(), &actions, &BulkHostsQuery { outcome: Some(Outcome::Pending), ..BulkHostsQuery::default() });
     assert_eq!((pending.hosts_total, pending.hosts[0].agent_id.as_str()), (1, "a1"));
     let far = bulk_status(record(), &actions, &BulkHostsQuery { page: u64::MAX, page_size: MAX_HOSTS_PAGE_SIZE, outcome: None });
     assert!(far.hosts.is_empty());
@@ -262,13 +262,13 @@ fn the_bulk_status_counts_every_host_and_pages_them_by_name() {
 fn the_hosts_query_reads_and_writes_its_pairs() {
     assert_eq!(BulkHostsQuery::parse([]), Ok(BulkHostsQuery::default()));
     let query = BulkHostsQuery::parse([("page", "3"), ("pageSize", "50"), ("outcome", "failed")]);
-    assert_eq!(query, Ok(BulkHostsQuery { page: 3, page_size: 50, outcome: Some(HostOutcome::Failed) }));
+    assert_eq!(query, Ok(BulkHostsQuery { page: 3, page_size: 50, outcome: Some(Outcome::Failed) }));
     let pairs = query.map(|q| q.to_pairs()).unwrap_or_default();
     assert_eq!(pairs, vec![("page", "3".to_owned()), ("pageSize", "50".to_owned()), ("outcome", "failed".to_owned())]);
     for (pairs, message) in [
         (vec![("page", "0")], "[request query.page]: Value must be equal to or greater than [1]."),
         (vec![("pageSize", "1001")], "[request query.pageSize]: Value must be between [1] and [1000]."),
-        (vec![("outcome", "done")], "[request query.outcome]: expected one of [pending, successful, failed, cancelled, expired] but got [done]"),
+        (vec![("outcome", "done")], "[request query.outcome]: expected one of [pending, successful, failed, canceled, expired] but got [done]"),
         (vec![("sort", "x")], "[request query.sort]: definition for this key is missing"),
     ] {
         assert_eq!(BulkHostsQuery::parse(pairs.clone()), Err(message.to_owned()), "{pairs:?}");
