@@ -27,6 +27,7 @@ pub fn App() -> impl IntoView {
                     // The tabs and every console share a module: switching consoles loads nothing more.
                     <Route path=path!("console/:id") view={Lazy::<ConsoleRoute>::new()} />
                     <Route path=path!("response-actions") view={Lazy::<ResponseActionsRoute>::new()} />
+                    <Route path=path!("response-actions/bulk/:id") view={Lazy::<BulkActionRoute>::new()} />
                     <Route path=path!("fleet") view={Lazy::<FleetRoute>::new()} />
                     <Route path=path!("fleet/agents/:id") view={Lazy::<AgentRoute>::new()} />
                     <Route path=path!("rules") view={Lazy::<RulesRoute>::new()} />
@@ -82,6 +83,7 @@ lazy_pages! {
     CasesRoute => crate::pages::cases::CasesArea,
     ResponseActionsRoute => crate::pages::response_actions::ResponseActionsPage,
     ConsoleRoute => crate::pages::console::ConsolePage,
+    BulkActionRoute => crate::pages::bulk_actions::BulkActionPage,
 }
 
 /// Warden's base path (`""` or `/warden`), read once from the `<base href>`

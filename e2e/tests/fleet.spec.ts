@@ -118,7 +118,7 @@ test("the fleet view, the agent page and the tasks page update on the push chann
   });
   expect(degrade.ok()).toBeTruthy();
   await expect(row.getByText("Degraded")).toBeVisible();
-  await row.getByRole("link").click();
+  await row.getByRole("link", { name: `live-${suffix}`, exact: true }).click();
   await expect(page.getByText("Endpoint integration failing")).toBeVisible();
   const recover = await request.post(`api/fleet/agents/${agent.id}/checkin`, {
     headers: agent.auth,

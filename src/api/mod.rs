@@ -7,6 +7,7 @@
 pub mod actions;
 pub mod alerts;
 pub mod api_keys;
+pub mod bulk_actions;
 pub mod cases;
 pub mod fleet;
 pub mod response_actions;

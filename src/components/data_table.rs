@@ -25,6 +25,11 @@ impl<T> Column<T> {
         Column { header_hidden: true, ..Column::new("Actions", cell) }
     }
 
+    /// Its header is read to screen readers only (a column of checkboxes).
+    pub fn header_hidden(self) -> Column<T> {
+        Column { header_hidden: true, ..self }
+    }
+
     /// Sorts by `field` (the server's name) when its header is clicked.
     pub fn sortable(self, field: &'static str) -> Column<T> {
         Column { sort_field: Some(field), ..self }

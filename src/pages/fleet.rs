@@ -1,6 +1,10 @@
 //! The Fleet view: every agent with its status, counts that filter, search,
 //! sort and paging (all on the server), live on the push channel. The
 //! filters live in the URL, so a view can be shared and survives reload.
+//! Users who may send a response action in bulk pick hosts (or every agent
+//! the filter matches) and send one command to all of them.
+
+use std::collections::BTreeMap;
 
 use leptos::Params;
 use leptos::prelude::*;
@@ -8,7 +12,9 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_query};
 use leptos_router::params::Params;
 use warden_core::fleet::AgentStatus;
-use warden_core::fleet_api::{Agent, AgentSortField};
+use warden_core::fleet_api::{Agent, AgentSortField, BulkTarget};
+use warden_core::ids::AgentId;
+use warden_core::response_actions::bulk::bulk_commands;
 use warden_core::response_actions::{MdeHost, ResponseAgentType};
 use warden_core::{kuery, paths};
 
@@ -23,6 +29,7 @@ use crate::components::status_badge::StatusBadge;
 use crate::components::time::{ago_text, use_now};
 use crate::live::{Topic, use_live};
 use crate::pages::agent::isolated_badge;
+use crate::pages::bulk_actions::{BulkSelection, bulk_send_dialog};
 use crate::session::use_session;
 
 const PER_PAGE: usize = 20;
@@ -105,10 +112,16 @@ pub fn FleetPage() -> impl IntoView {
 
     let live = use_live(Topic::Fleet);
     let now = use_now();
+    // Which commands this user may send in bulk (privileges and licence): none, no selection.
+    let authz = LocalResource::new(api::response_actions::authz);
+    let commands = move || authz.get().and_then(Result::ok).map(|a| bulk_commands(&a.privileges, a.license)).unwrap_or_default();
+    let may_bulk = move || !commands().is_empty();
     let agents = LocalResource::new(move || {
         live.track();
         let view = view_of();
         async move {
+            // Known before the table is drawn, so its checkboxes are there from the start.
+            let _ = authz.await;
             let kuery = kuery::for_view(view.status(), view.q.as_deref().unwrap_or_default());
             let list = AgentListQuery {
                 page: view.page(),
@@ -121,6 +134,91 @@ pub fn FleetPage() -> impl IntoView {
             api::fleet::list_agents(&list).await
         }
     });
+
+    // The hosts picked for a response action (id → host name), kept across
+    // the pages of one filter; or every agent the filter matches.
+    let picked = RwSignal::new(BTreeMap::<String, String>::new());
+    let all_matching = RwSignal::new(false);
+    let page_rows = RwSignal::new(Vec::<(String, String)>::new());
+    let total = RwSignal::new(0usize);
+    let sending = RwSignal::new(None::<BulkSelection>);
+    let filter = Memo::new(move |_| {
+        let view = view_of();
+        (view.status().map(str::to_owned), view.q.clone(), view.show_inactive())
+    });
+    // Another filter is another selection.
+    Effect::new(move |_| {
+        filter.track();
+        picked.update(BTreeMap::clear);
+        all_matching.set(false);
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(list)) = agents.get() {
+            page_rows.set(list.items.iter().map(|a| (a.id.to_string(), host_of(a))).collect());
+            total.set(list.total);
+        }
+    });
+    let page_picked = move || page_rows.with(|rows| !rows.is_empty() && picked.with(|p| rows.iter().all(|(id, _)| p.contains_key(id))));
+    let count = move || if all_matching.get() { total.get() } else { picked.with(BTreeMap::len) };
+    let on_page_check = Callback::new(move |on: bool| {
+        all_matching.set(false);
+        picked.update(|p| {
+            for (id, host) in page_rows.get_untracked() {
+                if on {
+                    p.insert(id, host);
+                } else {
+                    p.remove(&id);
+                }
+            }
+        });
+    });
+    let open = move |_| {
+        let view = view_of();
+        let selection = if all_matching.get_untracked() {
+            let kuery = kuery::for_view(view.status(), view.q.as_deref().unwrap_or_default());
+            let n = total.get_untracked();
+            let summary = if kuery.is_empty() { format!("All {n} agents in the Fleet view.") } else { format!("All {n} agents matching {kuery}.") };
+            BulkSelection { agents: BulkTarget::Kuery(kuery), include_inactive: view.show_inactive(), count: n, summary }
+        } else {
+            let chosen = picked.get_untracked();
+            let names: Vec<&str> = chosen.values().map(String::as_str).take(5).collect();
+            let more = chosen.len().saturating_sub(names.len());
+            let summary = if more > 0 { format!("{} and {more} more.", names.join(", ")) } else { format!("{}.", names.join(", ")) };
+            BulkSelection {
+                agents: BulkTarget::Ids(chosen.keys().map(AgentId::new).collect()),
+                include_inactive: false,
+                count: chosen.len(),
+                summary,
+            }
+        };
+        sending.set(Some(selection));
+    };
+    let selection_bar = move || {
+        may_bulk().then(|| {
+            view! {
+                <div class="toolbar fleet-selection" role="group" aria-label="Hosts for a response action" data-testid="fleet-selection">
+                    <Checkbox label=" Select this page" checked=Signal::derive(move || all_matching.get() || page_picked()) on_change=on_page_check />
+                    {move || (page_picked() && !all_matching.get() && total.get() > page_rows.with(Vec::len)).then(|| view! {
+                        <button type="button" class="button button-ghost" data-testid="select-all-matching" on:click=move |_| all_matching.set(true)>
+                            {format!("Select all {} matching", total.get())}
+                        </button>
+                    })}
+                    <span class="muted" data-testid="selected-count" data-count=count>
+                        {move || if all_matching.get() { format!("All {} matching selected", total.get()) } else { format!("{} selected", count()) }}
+                    </span>
+                    {move || (count() > 0).then(|| view! {
+                        <button type="button" class="button button-ghost" on:click=move |_| {
+                            picked.update(BTreeMap::clear);
+                            all_matching.set(false);
+                        }>"Clear"</button>
+                    })}
+                    <button type="button" class="button button-primary" data-testid="bulk-open" disabled=move || count() == 0 on:click=open>
+                        "Response action…"
+                    </button>
+                </div>
+            }
+        })
+    };
 
     let search_input = RwSignal::new(view_of().q.unwrap_or_default());
     let on_search = move |ev: leptos::ev::SubmitEvent| {
@@ -166,8 +264,21 @@ pub fn FleetPage() -> impl IntoView {
 
     let session = use_session();
     let columns = move || {
+        let select = Column::new("Select", move |agent: &Agent| {
+            let (id, host) = (agent.id.to_string(), host_of(agent));
+            let (mine, label) = (id.clone(), format!("Select {host}"));
+            view! {
+                <input type="checkbox" class="row-check" aria-label=label data-testid="select-agent"
+                    prop:checked=move || all_matching.get() || picked.with(|p| p.contains_key(&mine)) prop:disabled=move || all_matching.get()
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        picked.update(|p| if on { p.insert(id.clone(), host.clone()); } else { p.remove(&id); });
+                    } />
+            }
+        })
+        .header_hidden();
         let may_respond = session.user().is_some_and(|u| may_open_console(&u));
-        vec![
+        let mut columns = vec![
             Column::new("Host", move |agent: &Agent| {
                 let host = agent.local_metadata.pointer("/host/hostname").and_then(|v| v.as_str()).unwrap_or("(unnamed)").to_owned();
                 let rejected = agent.rejected_calls.clone().map(|r| {
@@ -189,7 +300,11 @@ pub fn FleetPage() -> impl IntoView {
                 move || ago_text(last.as_deref(), now.get())
             })
             .sortable(AgentSortField::LastCheckin.as_str()),
-        ]
+        ];
+        if authz.get_untracked().and_then(Result::ok).is_some_and(|a| !bulk_commands(&a.privileges, a.license).is_empty()) {
+            columns.insert(0, select);
+        }
+        columns
     };
 
     view! {
@@ -201,6 +316,7 @@ pub fn FleetPage() -> impl IntoView {
                 <button type="submit" class="button">"Search"</button>
                 <Checkbox label=" Show inactive and unenrolled" checked=Signal::derive(move || view_of().show_inactive()) on_change=on_inactive />
             </form>
+            {selection_bar}
             <AsyncView resource=agents loading="Loading agents…" let:list>
                 {
                     let summary = list.status_summary.clone().unwrap_or_default();
@@ -221,8 +337,20 @@ pub fn FleetPage() -> impl IntoView {
                 }
             </AsyncView>
             <MdeHosts />
+            <Suspense fallback=|| ()>
+                {move || sending.get().map(|selection| {
+                    let commands = commands();
+                    let on_close = Callback::new(move |()| sending.set(None));
+                    Suspend::new(async move { bulk_send_dialog(selection, commands, on_close).await })
+                })}
+            </Suspense>
         </section>
     }
+}
+
+/// The agent's host name as the table shows it.
+fn host_of(agent: &Agent) -> String {
+    agent.local_metadata.pointer("/host/hostname").and_then(|v| v.as_str()).unwrap_or("(unnamed)").to_owned()
 }
 
 /// The hosts Microsoft Defender for Endpoint knows, through its connector:

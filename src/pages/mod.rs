@@ -1,6 +1,7 @@
 pub mod agent;
 pub mod alerts;
 pub mod api_keys;
+pub mod bulk_actions;
 pub mod cases;
 pub mod connectors;
 pub mod console;

@@ -207,6 +207,14 @@ routes! {
     fn script(id) = "api/endpoint/scripts_library/{id}";
     /// `GET`: a script's file.
     fn script_download(id) = "api/endpoint/scripts_library/{id}/download";
+    /// `POST`: one command to many hosts (ids or a kuery): one action per 1,000 hosts, linked by a bulk id.
+    const BULK_ACTIONS = "internal/warden/response_actions/bulk";
+    /// `POST`: what a bulk action would do: how many hosts, and which cannot take it and why.
+    const BULK_ACTIONS_PREVIEW = "internal/warden/response_actions/bulk/_preview";
+    /// `GET`: a bulk action's progress: counts and a page of its hosts.
+    fn bulk_action(id) = "internal/warden/response_actions/bulk/{id}";
+    /// `POST`: cancel a bulk action's still-pending hosts (one cancel per action).
+    fn bulk_action_cancel(id) = "internal/warden/response_actions/bulk/{id}/_cancel";
 }
 
 /// The `POST` route of a response command.
@@ -279,6 +287,7 @@ mod tests {
             (agent(""), "api/fleet/agents/"),
             (action_file("a/1", "a/1.b"), "api/endpoint/action/a%2F1/file/a%2F1.b"),
             (fleet_upload_chunk("u", "0"), "api/fleet/uploads/u/0"),
+            (bulk_action_cancel("b/1"), "internal/warden/response_actions/bulk/b%2F1/_cancel"),
         ] {
             assert_eq!(path, expected);
         }

@@ -285,13 +285,7 @@ pub fn validate_request(command: ResponseCommand, request: &ResponseActionReques
         ));
     }
     let agent_type = request.agent_type.unwrap_or(ResponseAgentType::Endpoint);
-    let empty = serde_json::Map::new();
-    let params = match &request.parameters {
-        None | Some(Value::Null) => &empty,
-        Some(Value::Object(map)) => map,
-        Some(other) => return Err(format!("[request body.parameters]: expected a plain object value, but found [{}] instead.", json_type(other))),
-    };
-    let parameters = validate_parameters(command, agent_type, params)?;
+    let parameters = parameters_of(command, agent_type, request.parameters.as_ref())?;
     let mut endpoint_ids: Vec<String> = Vec::with_capacity(request.endpoint_ids.len());
     for id in &request.endpoint_ids {
         if !endpoint_ids.contains(id) {
@@ -306,6 +300,18 @@ pub fn validate_request(command: ResponseCommand, request: &ResponseActionReques
         alert_ids: request.alert_ids.clone().unwrap_or_default(),
         case_ids: request.case_ids.clone().unwrap_or_default(),
     })
+}
+
+/// A request's `parameters` (none, `null` or an object) in their normal
+/// form for `command`, or the 400's message.
+fn parameters_of(command: ResponseCommand, agent_type: ResponseAgentType, parameters: Option<&Value>) -> Result<Value, String> {
+    let empty = serde_json::Map::new();
+    let params = match parameters {
+        None | Some(Value::Null) => &empty,
+        Some(Value::Object(map)) => map,
+        Some(other) => return Err(format!("[request body.parameters]: expected a plain object value, but found [{}] instead.", json_type(other))),
+    };
+    validate_parameters(command, agent_type, params)
 }
 
 fn validate_parameters(command: ResponseCommand, agent_type: ResponseAgentType, params: &serde_json::Map<String, Value>) -> Result<Value, String> {
@@ -1048,6 +1054,30 @@ pub fn agent_refusal(command: ResponseCommand, agent_type: ResponseAgentType, ca
     None
 }
 
+/// What the server knows of an endpoint agent when it decides whether the
+/// agent can receive a command now.
+#[derive(Debug, Clone, Copy)]
+pub struct EndpointHost<'a> {
+    pub id: &'a str,
+    pub host_name: &'a str,
+    /// Still enrolled (not unenrolled).
+    pub active: bool,
+    pub status: crate::fleet::AgentStatus,
+    pub capabilities: &'a [EndpointCapability],
+}
+
+/// Why an endpoint agent cannot receive `command` now, or `None`: it is
+/// unenrolled or uninstalled, or does not report the command's capability.
+/// An offline agent can (the action waits for it). One rule for the
+/// single-host routes and for a bulk action's preview and split.
+pub fn endpoint_refusal(command: ResponseCommand, host: &EndpointHost<'_>) -> Option<String> {
+    use crate::fleet::AgentStatus;
+    if !host.active || matches!(host.status, AgentStatus::Unenrolled | AgentStatus::Uninstalled) {
+        return Some(format!("Endpoint '{}' ({}) is {}: it can no longer receive actions", host.host_name, host.id, host.status.as_str()));
+    }
+    agent_refusal(command, ResponseAgentType::Endpoint, host.capabilities, host.host_name)
+}
+
 // ---- cancel ----
 
 /// A refusal with the status the API answers.
@@ -1384,6 +1414,8 @@ impl EndpointMetadata {
         self.capabilities.iter().filter_map(|c| EndpointCapability::parse(c)).collect()
     }
 }
+
+pub mod bulk;
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -353,23 +353,38 @@ async fn unenroll_one(
     Ok(Some((event(id, AgentEventKind::UnenrollRequested, "Asked the agent to unenroll", Some(username), now), Some(action))))
 }
 
-/// Unenrolls many agents, by id or by kuery, in batches of `batch_size`
-/// (default 1,000), each batch one transaction; waiting agents are woken as
-/// soon as their batch commits. Returns the bulk action's id.
-pub async fn bulk_unenroll(state: &AppState, body: BulkUnenrollRequest, filter: Option<kuery::Query>, username: &str) -> Result<String> {
-    let targets: Vec<store::AgentFactsRow> = match body.agents {
+/// The agents a bulk operation names, with their facts: by id (at most
+/// 10,000; unknown ids are left out), or by kuery as the Fleet view lists
+/// them (inactive and unenrolled agents only with `include_inactive`), by
+/// host name. Bulk unenroll and bulk response actions select through it.
+pub async fn select_agents(
+    state: &AppState,
+    agents: &BulkTarget,
+    filter: Option<kuery::Query>,
+    include_inactive: bool,
+) -> Result<Vec<store::AgentFactsRow>> {
+    let mut selected: Vec<store::AgentFactsRow> = match agents {
         BulkTarget::Ids(ids) => {
             if ids.len() > SO_SEARCH_LIMIT {
                 return Err(FleetError::Invalid(format!("[request body.agents]: at most {SO_SEARCH_LIMIT} agent ids, got {}", ids.len())));
             }
-            let ids: HashSet<String> = ids.into_iter().map(AgentId::into_string).collect();
+            let ids: HashSet<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
             matching_agents(state, None, move |a| ids.contains(&a.row.id)).await?.into_iter().map(|a| a.row).collect()
         }
         BulkTarget::Kuery(_) => {
-            let include_inactive = body.include_inactive;
-            matching_agents(state, filter, move |a| include_inactive || a.status != AgentStatus::Inactive).await?.into_iter().map(|a| a.row).collect()
+            let shown = move |a: &Ranked| include_inactive || !matches!(a.status, AgentStatus::Inactive | AgentStatus::Unenrolled);
+            matching_agents(state, filter, shown).await?.into_iter().map(|a| a.row).collect()
         }
     };
+    selected.sort_by(|a, b| a.hostname.cmp(&b.hostname).then_with(|| a.id.cmp(&b.id)));
+    Ok(selected)
+}
+
+/// Unenrolls many agents, by id or by kuery, in batches of `batch_size`
+/// (default 1,000), each batch one transaction; waiting agents are woken as
+/// soon as their batch commits. Returns the bulk action's id.
+pub async fn bulk_unenroll(state: &AppState, body: BulkUnenrollRequest, filter: Option<kuery::Query>, username: &str) -> Result<String> {
+    let targets = select_agents(state, &body.agents, filter, body.include_inactive).await?;
     let now = now_ms();
     let request = UnenrollRequest { force: body.force, revoke: body.revoke };
     let action_id = uuid::Uuid::new_v4().to_string();

@@ -76,7 +76,7 @@ pub struct ListAgentsQuery {
     with_metrics: Option<bool>,
 }
 
-fn parse_kuery(text: Option<&str>) -> Result<Option<kuery::Query>> {
+pub(super) fn parse_kuery(text: Option<&str>) -> Result<Option<kuery::Query>> {
     kuery::parse(text.unwrap_or_default()).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 

@@ -5,6 +5,7 @@
 mod actions;
 mod api_keys;
 pub mod authz;
+mod bulk_actions;
 mod cases;
 pub(crate) mod fleet;
 pub(crate) mod fleet_server;
@@ -80,6 +81,7 @@ fn routes() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::events::router())
         .merge(fleet::router())
         .merge(response_actions::router())
+        .merge(bulk_actions::router())
         .split_for_parts();
     let (agents, agent_paths) = fleet_server::router().merge(response_actions::agent_router()).split_for_parts();
     document.merge(agent_paths);
@@ -150,6 +152,7 @@ mod tests {
             ("api_keys.rs", include_str!("api_keys.rs")),
             ("cases.rs", include_str!("cases.rs")),
             ("authz.rs", include_str!("authz.rs")),
+            ("bulk_actions.rs", include_str!("bulk_actions.rs")),
             ("fleet.rs", include_str!("fleet.rs")),
             ("fleet_server.rs", include_str!("fleet_server.rs")),
             ("json.rs", include_str!("json.rs")),

@@ -90,7 +90,7 @@ impl<C: EndpointCheck> FromRequestParts<AppState> for RequireEndpoint<C> {
 }
 
 /// The caller may send this command (privilege and licence), checked before the body.
-pub struct RequireCommand<C>(pub AuthUser, PhantomData<C>);
+pub struct RequireCommand<C>(pub AuthUser, pub(super) PhantomData<C>);
 
 pub trait CommandRoute {
     const COMMAND: ResponseCommand;

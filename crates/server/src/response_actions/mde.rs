@@ -70,6 +70,7 @@ pub(super) async fn create(
         rule_id,
         rule_name,
         file_id: None,
+        bulk_id: None,
     };
     let targets: Vec<NewTarget<'_>> = sent
         .iter()

@@ -9,6 +9,7 @@
 //! only while it is still pending (a conditional update), so when they race
 //! one wins and the others see it ended.
 
+pub mod bulk;
 pub mod files;
 pub mod mde;
 pub mod scripts;
@@ -21,11 +22,12 @@ use sqlx::AnyConnection;
 use warden_core::events::Event;
 use warden_core::fleet_api::{AgentAction, AgentActionType};
 use warden_core::ids::{ActionId, AgentId};
+use warden_core::response_actions::bulk::RefusedHost;
 use warden_core::response_actions::{
     ActionDetails, ActionHost, ActionListQuery, ActionListResponse, ActionOrigin, ActionOutput, ActionResponse, ActionStatus, ActionStatusResponse,
-    AgentPendingActions, AgentState, Canceller, EndpointActionData, EndpointActionResult, EndpointAuthzResponse, EndpointMetadata,
-    ResponseActionRequest, ResponseAgentType, ResponseCommand, agent_refusal, agent_type_license_refusal, cancel_refusal, command_refusal,
-    endpoint_authz, expiration_ms, overall, resolve_date, validate_request,
+    AgentPendingActions, AgentState, Canceller, EndpointActionData, EndpointActionResult, EndpointAuthzResponse, EndpointHost, EndpointMetadata,
+    ResponseActionRequest, ResponseAgentType, ResponseCommand, ValidRequest, agent_refusal, agent_type_license_refusal, cancel_refusal,
+    command_refusal, endpoint_authz, endpoint_refusal, expiration_ms, overall, resolve_date, validate_request,
 };
 
 use crate::AppState;
@@ -175,7 +177,7 @@ async fn create_as(
             let cancelled = match command {
                 ResponseCommand::Cancel => {
                     let mut conn = state.db.acquire().await?;
-                    Some(check_cancel(state, &mut conn, user, &valid.endpoint_ids, &valid.parameters, now_ms()).await?)
+                    Some(check_cancel(state, &mut conn, user, &valid.endpoint_ids, &valid.parameters, now_ms()).await?.id)
                 }
                 _ => None,
             };
@@ -183,14 +185,66 @@ async fn create_as(
         }
         _ => return Err(ResponseError::BadRequest("[request body.agent_type]: feature is disabled".into())),
     }
+    let sent = send(state, command, valid, user, upload, rule, Recipients::Named).await?;
+    let id = sent.action_id.ok_or_else(|| anyhow::anyhow!("a {} action to named hosts was not written", command.as_str()))?;
+    let details = get(state, &id).await?;
+    Ok(ActionResponse { action: command.has_legacy_action_field().then(|| details.id.clone()), data: details })
+}
+
+/// Who an action for Warden's own agents goes to, decided inside its transaction.
+#[derive(Debug, Clone, Copy)]
+enum Recipients<'a> {
+    /// The request's hosts (the single-host routes): one that cannot
+    /// receive the command refuses the whole request. A cancel that names
+    /// none (a bulk's cancel) goes to every host of its action still pending.
+    Named,
+    /// Those of the request's hosts that can receive the command now; the
+    /// others (changed since a bulk action read them) are left out and
+    /// reported. `bulk` links the action to its bulk action.
+    Receivable { bulk: Option<&'a str> },
+}
+
+/// What [`send`] wrote: the action (none when every host was left out),
+/// how many hosts it went to, and the hosts left out.
+struct Sent {
+    action_id: Option<String>,
+    hosts: usize,
+    left_out: Vec<RefusedHost>,
+}
+
+/// Writes an action for Warden's own agents in one transaction (the
+/// action, a target and an agent action per host, an upload's file), then
+/// wakes their check-ins and announces it.
+async fn send(
+    state: &AppState,
+    command: ResponseCommand,
+    mut valid: ValidRequest,
+    user: &AuthUser,
+    upload: Option<UploadedFile>,
+    rule: Option<RuleRef<'_>>,
+    recipients: Recipients<'_>,
+) -> Result<Sent> {
     let now = now_ms();
     let mut parameters = valid.parameters.clone();
     let mut tx = begin_write(&state.db, state.engine).await?;
     let cancelled = match command {
-        ResponseCommand::Cancel => Some(check_cancel(state, &mut tx, user, &valid.endpoint_ids, &parameters, now).await?),
+        ResponseCommand::Cancel => {
+            let action = check_cancel(state, &mut tx, user, &valid.endpoint_ids, &parameters, now).await?;
+            if valid.endpoint_ids.is_empty() {
+                // A bulk's cancel: the hosts still pending as this transaction reads them.
+                valid.endpoint_ids = action.pending_agents().into_iter().map(str::to_owned).collect();
+            }
+            Some(action.id)
+        }
         _ => None,
     };
-    let targets = target_agents(state, &mut tx, command, &valid.endpoint_ids, now).await?;
+    let (targets, left_out) = match recipients {
+        Recipients::Named => (target_agents(state, &mut tx, command, &valid.endpoint_ids, now).await?, Vec::new()),
+        Recipients::Receivable { .. } => receivable_targets(state, &mut tx, command, &valid.endpoint_ids, now).await?,
+    };
+    if targets.is_empty() {
+        return Ok(Sent { action_id: None, hosts: 0, left_out });
+    }
     let action_id = uuid::Uuid::new_v4().to_string();
     let mut file_id = None;
     match command {
@@ -243,6 +297,10 @@ async fn create_as(
         rule_id,
         rule_name,
         file_id,
+        bulk_id: match recipients {
+            Recipients::Receivable { bulk } => bulk.map(str::to_owned),
+            Recipients::Named => None,
+        },
     };
     let data = EndpointActionData { command, comment: row.comment.clone(), parameters: parameters.clone(), expiration: rfc3339(row.expires_at) };
     let data = serde_json::to_value(&data).map_err(anyhow::Error::from)?;
@@ -253,7 +311,7 @@ async fn create_as(
         .collect();
     store::insert_targets(&mut tx, state.engine, &row, &new_targets, Some(&data.to_string())).await?;
     tx.commit().await?;
-    tracing::info!(action_id = %row.id, command = command.as_str(), agents = targets.len(), cancels = ?cancelled, user = %user.username, "response action sent");
+    tracing::info!(action_id = %row.id, command = command.as_str(), agents = targets.len(), cancels = ?cancelled, bulk = ?row.bulk_id, user = %user.username, "response action sent");
     let agent_ids: Vec<String> = targets.iter().map(|t| t.agent_id.clone()).collect();
     crate::fleet::service::actions_queued(
         state,
@@ -273,8 +331,7 @@ async fn create_as(
             .collect(),
     );
     state.events.publish(Event::response_action_changed(&row.id, &agent_ids));
-    let details = get(state, &row.id).await?;
-    Ok(ActionResponse { action: command.has_legacy_action_field().then(|| details.id.clone()), data: details })
+    Ok(Sent { action_id: Some(row.id), hosts: targets.len(), left_out })
 }
 
 /// Announces that an action changed for `agents`, after the commit. An
@@ -315,23 +372,25 @@ async fn agents_of(state: &AppState, tx: &mut AnyConnection, ids: &[String]) -> 
     Ok(found)
 }
 
-/// Whether agent `id` can receive `command` now: it exists, is enrolled,
-/// and reports the command's capability; an offline one is fine (the
-/// action waits for it).
-fn target(state: &AppState, found: &HashMap<String, fleet_store::AgentRow>, id: &str, command: ResponseCommand, now: i64) -> Result<Target> {
-    let row = found.get(id).ok_or_else(|| ResponseError::BadRequest(format!("Endpoint '{id}' was not found")))?;
-    let status = agent_status(state, row, now);
-    if row.active == 0 || matches!(status.as_str(), "unenrolled" | "uninstalled") {
-        return Err(ResponseError::BadRequest(format!(
-            "Endpoint '{}' ({id}) is {}: it can no longer receive actions",
-            row.hostname,
-            status.as_str()
-        )));
-    }
+/// Whether agent `id` can receive `command` now (it exists, and the core's
+/// [`endpoint_refusal`]: enrolled, reporting the command's capability; an
+/// offline one is fine, the action waits for it), or why not.
+fn target(
+    state: &AppState,
+    found: &HashMap<String, fleet_store::AgentRow>,
+    id: &str,
+    command: ResponseCommand,
+    now: i64,
+) -> Result<Target, RefusedHost> {
+    let Some(row) = found.get(id) else {
+        return Err(RefusedHost { agent_id: id.to_owned(), host_name: None, reason: format!("Endpoint '{id}' was not found") });
+    };
     let metadata: Value = serde_json::from_str(&row.local_metadata).unwrap_or(Value::Null);
     let capabilities = EndpointMetadata::of(&metadata).known_capabilities();
-    if let Some(reason) = agent_refusal(command, ResponseAgentType::Endpoint, &capabilities, &row.hostname) {
-        return Err(ResponseError::BadRequest(reason));
+    let host =
+        EndpointHost { id, host_name: &row.hostname, active: row.active != 0, status: agent_status(state, row, now), capabilities: &capabilities };
+    if let Some(reason) = endpoint_refusal(command, &host) {
+        return Err(RefusedHost { agent_id: id.to_owned(), host_name: Some(row.hostname.clone()), reason });
     }
     Ok(Target {
         agent_id: id.to_owned(),
@@ -344,11 +403,31 @@ fn target(state: &AppState, found: &HashMap<String, fleet_store::AgentRow>, id: 
 /// receive the command refuses the whole request.
 async fn target_agents(state: &AppState, tx: &mut AnyConnection, command: ResponseCommand, ids: &[String], now: i64) -> Result<Vec<Target>> {
     let found = agents_of(state, tx, ids).await?;
-    ids.iter().map(|id| target(state, &found, id, command, now)).collect()
+    ids.iter().map(|id| target(state, &found, id, command, now).map_err(|refused| ResponseError::BadRequest(refused.reason))).collect()
+}
+
+/// The agents of `ids` that can receive `command` now, and the others with
+/// why, each checked by [`target`] (a bulk action's hosts).
+async fn receivable_targets(
+    state: &AppState,
+    tx: &mut AnyConnection,
+    command: ResponseCommand,
+    ids: &[String],
+    now: i64,
+) -> Result<(Vec<Target>, Vec<RefusedHost>)> {
+    let found = agents_of(state, tx, ids).await?;
+    let (mut targets, mut refused) = (Vec::with_capacity(ids.len()), Vec::new());
+    for id in ids {
+        match target(state, &found, id, command, now) {
+            Ok(target) => targets.push(target),
+            Err(why) => refused.push(why),
+        }
+    }
+    Ok((targets, refused))
 }
 
 /// Applies the cancel rule to the action `parameters.id` names, inside the
-/// transaction that creates the cancel; returns that action's id.
+/// transaction that creates the cancel; returns that action as it is now.
 async fn check_cancel(
     state: &AppState,
     tx: &mut AnyConnection,
@@ -356,7 +435,7 @@ async fn check_cancel(
     endpoint_ids: &[String],
     parameters: &Value,
     now: i64,
-) -> Result<String> {
+) -> Result<ActionDetails> {
     let target_id = parameters.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
     let row = store::get_action(&mut *tx, &target_id).await?.ok_or_else(|| not_found(&target_id))?;
     let targets = store::targets_of(&mut *tx, state.engine, &[&target_id], &[]).await?;
@@ -371,7 +450,7 @@ async fn check_cancel(
             _ => ResponseError::BadRequest(refusal.message),
         });
     }
-    Ok(target_id)
+    Ok(action)
 }
 
 /// One action with every output.
@@ -651,6 +730,8 @@ pub async fn remove_old(state: &AppState) -> Result<(u64, u64)> {
     }
     let mut tx = begin_write(&state.db, state.engine).await?;
     let files = store::delete_expired_files(&mut tx, now).await?;
+    // A bulk goes once retention has removed all its actions.
+    store::delete_bulks_before(&mut tx, before).await?;
     tx.commit().await?;
     Ok((actions, files))
 }

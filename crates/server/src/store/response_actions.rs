@@ -36,10 +36,12 @@ pub struct ActionRow {
     pub rule_id: Option<String>,
     pub rule_name: Option<String>,
     pub file_id: Option<String>,
+    /// The bulk action it is part of (`0011_bulk_response_actions.sql`).
+    pub bulk_id: Option<String>,
 }
 
 const ACTION_COLUMNS: &str = "a.id, a.command, a.agent_type, a.parameters, a.comment, a.created_by, a.created_at, a.expires_at, a.status, \
-     a.completed_at, a.origin, a.alert_ids, a.case_ids, a.rule_id, a.rule_name, a.file_id";
+     a.completed_at, a.origin, a.alert_ids, a.case_ids, a.rule_id, a.rule_name, a.file_id, a.bulk_id";
 
 #[derive(Debug, Clone, FromRow)]
 pub struct TargetRow {
@@ -70,8 +72,8 @@ pub struct NewTarget<'a> {
 pub async fn insert_action(tx: &mut AnyConnection, row: &ActionRow) -> sqlx::Result<()> {
     sqlx::query(
         "insert into response_actions (id, command, agent_type, parameters, comment, created_by, created_at, expires_at, status,
-            completed_at, origin, alert_ids, case_ids, rule_id, rule_name, file_id)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+            completed_at, origin, alert_ids, case_ids, rule_id, rule_name, file_id, bulk_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(&row.id)
     .bind(&row.command)
@@ -89,6 +91,7 @@ pub async fn insert_action(tx: &mut AnyConnection, row: &ActionRow) -> sqlx::Res
     .bind(&row.rule_id)
     .bind(&row.rule_name)
     .bind(&row.file_id)
+    .bind(&row.bulk_id)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -462,6 +465,93 @@ pub async fn delete_actions_before(tx: &mut AnyConnection, before: i64, limit: i
         sqlx::query("delete from response_actions where id = $1").bind(id).execute(&mut *tx).await?;
     }
     Ok(ids.len() as u64)
+}
+
+// --- bulk actions ---
+
+#[derive(Debug, Clone, FromRow)]
+pub struct BulkRow {
+    pub id: String,
+    pub command: String,
+    pub agent_type: String,
+    pub parameters: String,
+    pub comment: Option<String>,
+    pub created_by: String,
+    pub created_at: i64,
+    pub kuery: Option<String>,
+    pub selected: i64,
+    pub refused_total: i64,
+    /// JSON: the first refused hosts, with why.
+    pub refused: String,
+}
+
+const BULK_COLUMNS: &str = "id, command, agent_type, parameters, comment, created_by, created_at, kuery, selected, refused_total, refused";
+
+pub async fn insert_bulk(tx: &mut AnyConnection, bulk: &BulkRow) -> sqlx::Result<()> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "insert into response_action_bulks ({BULK_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    )))
+    .bind(&bulk.id)
+    .bind(&bulk.command)
+    .bind(&bulk.agent_type)
+    .bind(&bulk.parameters)
+    .bind(&bulk.comment)
+    .bind(&bulk.created_by)
+    .bind(bulk.created_at)
+    .bind(&bulk.kuery)
+    .bind(bulk.selected)
+    .bind(bulk.refused_total)
+    .bind(&bulk.refused)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_bulk<'e>(db: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<Option<BulkRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("select {BULK_COLUMNS} from response_action_bulks where id = $1"))).bind(id).fetch_optional(db).await
+}
+
+/// Hosts left out after the bulk was written (they changed between the
+/// preview's read and their chunk's transaction): counted, and the list
+/// replaced by `refused` (already capped by the caller).
+pub async fn add_bulk_refusals(tx: &mut AnyConnection, id: &str, added: i64, refused: &str) -> sqlx::Result<()> {
+    sqlx::query("update response_action_bulks set refused_total = refused_total + $2, refused = $3 where id = $1")
+        .bind(id)
+        .bind(added)
+        .bind(refused)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Removes a bulk that no action was written for (its first action failed).
+pub async fn delete_bulk_without_actions(tx: &mut AnyConnection, id: &str) -> sqlx::Result<()> {
+    sqlx::query("delete from response_action_bulks where id = $1 and not exists (select 1 from response_actions a where a.bulk_id = $1)")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// The actions of a bulk, in the order they were sent.
+pub async fn actions_of_bulk<'e>(db: impl Executor<'e, Database = Any>, bulk_id: &str) -> sqlx::Result<Vec<ActionRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("select {ACTION_COLUMNS} from response_actions a where a.bulk_id = $1 order by a.created_at, a.id")))
+        .bind(bulk_id)
+        .fetch_all(db)
+        .await
+}
+
+/// Removes bulks created before `before` whose actions retention removed;
+/// returns how many.
+pub async fn delete_bulks_before(tx: &mut AnyConnection, before: i64) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "delete from response_action_bulks where created_at < $1
+           and not exists (select 1 from response_actions a where a.bulk_id = response_action_bulks.id)",
+    )
+    .bind(before)
+    .execute(&mut *tx)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 // --- files ---

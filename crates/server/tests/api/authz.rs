@@ -44,7 +44,8 @@ const UPLOAD_FORM: &str = "multipart:upload";
 /// this call and its version, `{endpoint}` an agent that reports every
 /// endpoint capability, `{pending}` an isolate action pending on it,
 /// `{get_file}` a get-file action on it, `{script}` a library script,
-/// `{fresh_script}` a new one for this call.
+/// `{fresh_script}` a new one for this call, `{bulk}` a bulk isolate of
+/// `{endpoint}`.
 const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
     ("GET", "api/status", Access::Public, None),
     ("GET", "api/openapi.json", Access::Public, None),
@@ -202,6 +203,13 @@ const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
         Access::EndpointThen404(|a| read_log(a) && a.can_write_file_operations),
         None,
     ),
+    // Bulk: the pre-body check is "some command in bulk", then the command sent (isolate).
+    ("POST", "internal/warden/response_actions/bulk", Access::Endpoint(|a| a.can_isolate_host), Some(BULK_ISOLATE)),
+    ("POST", "internal/warden/response_actions/bulk/_preview", Access::Endpoint(|a| a.can_isolate_host), Some(BULK_ISOLATE)),
+    ("GET", "internal/warden/response_actions/bulk/{bulk}", Access::Endpoint(read_log), None),
+    ("GET", "internal/warden/response_actions/bulk/{bulk}?outcome=pending&pageSize=10", Access::Endpoint(read_log), None),
+    // Cancelling the admin's bulk isolate: whoever may isolate.
+    ("POST", "internal/warden/response_actions/bulk/{bulk}/_cancel", Access::Endpoint(|a| a.can_isolate_host), None),
     ("GET", "internal/endpoint/authz", Access::SignedIn, None),
     ("GET", "internal/endpoint/mde/hosts", Access::Endpoint(|a| a.can_read_security_solution), None),
     ("POST", "api/endpoint/scripts_library", Access::Endpoint(|a| a.can_write_scripts_library), Some(SCRIPT_FORM)),
@@ -224,6 +232,8 @@ const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
     // After logout: signing in replaces the caller's session.
     ("POST", "internal/security/login", Access::Public, Some(r#"{"username": "viewer", "password": "warden-demo"}"#)),
 ];
+
+const BULK_ISOLATE: &str = r#"{"command": "isolate", "agents": ["{endpoint}"], "comment": "authz {n}"}"#;
 
 const CASE_BODY: &str = r#"{"title": "case {n}", "description": "d", "tags": [], "connector": {"id": "none", "name": "none", "type": ".none", "fields": null}, "settings": {"syncAlerts": false}, "owner": "securitySolution"}"#;
 
@@ -321,6 +331,8 @@ async fn every_route_for_every_role() {
         }
     };
     let script = add_script("authz script".into()).await;
+    let bulk_body = serde_json::json!({"command": "isolate", "agents": [endpoint]});
+    let bulk = post_json(&admin, &app.url("internal/warden/response_actions/bulk"), bulk_body).await["bulkId"].as_str().unwrap().to_owned();
     let mut n = 0;
     let mut failures = Vec::new();
     for (method, path, access, body) in ROUTES {
@@ -342,6 +354,7 @@ async fn every_route_for_every_role() {
                 .replace("{pending}", &pending)
                 .replace("{get_file}", &get_file)
                 .replace("{script}", &script)
+                .replace("{bulk}", &bulk)
                 .replace("{connector}", &connector)
                 .replace("{case}", &case)
                 .replace("{rule}", &rule)

@@ -8,6 +8,7 @@ mod abuse;
 mod actions;
 mod api_keys;
 mod authz;
+mod bulk_actions;
 mod cases;
 mod config;
 mod encryption;
