@@ -1,73 +1,11 @@
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { expect, test, type APIRequestContext, type Page, type TestInfo } from "@playwright/test";
-import { DEMO_PASSWORD, expectAccessible, screenshot, signedIn } from "./helpers";
+import { expect, test } from "@playwright/test";
+import { startAgent, useAgents } from "./agents";
+import { as, expectAccessible, screens, signedIn } from "./helpers";
 
 // Bulk response actions (issue 16): hosts picked in the Fleet view, one
 // command for all of them, and the bulk's page following each host live.
 
-// The demo enrollment token that `warden serve --demo` seeds.
-const TOKEN = Buffer.from("demo-enrollment:warden-demo-enrollment-secret").toString("base64");
-// The simulated agent (`make build` builds it): it runs the actions it is sent.
-const AGENT_BIN = path.resolve(__dirname, "../../target/debug/warden-agent");
-
-// A panic in the app is a failed test, even when the page still looks right.
-let pageErrors: string[] = [];
-test.beforeEach(({ page }) => {
-  pageErrors = [];
-  page.on("pageerror", (error) => pageErrors.push(error.message));
-  page.on("console", (message) => {
-    if (message.type() === "error" && message.text().startsWith("panicked at")) pageErrors.push(message.text());
-  });
-});
-
-type RunningAgent = { id: string; hostname: string; process: ChildProcess; dir: string };
-const running: RunningAgent[] = [];
-
-test.afterEach(() => {
-  for (const agent of running.splice(0)) {
-    agent.process.kill();
-    rmSync(agent.dir, { recursive: true, force: true });
-  }
-  expect(pageErrors, "errors in the page").toEqual([]);
-});
-
-function as(username: string) {
-  return { Authorization: `Basic ${Buffer.from(`${username}:${DEMO_PASSWORD}`).toString("base64")}`, "kbn-xsrf": "e2e" };
-}
-
-/** Screenshots in the dark theme and the light one (the theme is restored after). */
-async function screens(page: Page, testInfo: TestInfo, name: string) {
-  const original = await page.locator("html").getAttribute("data-theme");
-  for (const theme of ["dark", "light"]) {
-    await page.evaluate((value) => (document.documentElement.dataset.theme = value), theme);
-    await screenshot(page, testInfo, `${name}-${theme}`);
-  }
-  await page.evaluate((value) => (document.documentElement.dataset.theme = value), original ?? "dark");
-}
-
-/** Enrolls a real simulated agent named `hostname` and runs it until the test ends; waits until it is online. */
-async function startAgent(request: APIRequestContext, baseURL: string, hostname: string): Promise<RunningAgent> {
-  const dir = mkdtempSync(path.join(tmpdir(), "warden-e2e-bulk-"));
-  const state = path.join(dir, "agent.json");
-  const url = baseURL.replace(/\/$/, "");
-  execFileSync(AGENT_BIN, ["enroll", "--url", url, "--enrollment-token", TOKEN, "--hostname", hostname, "--tags", "e2e", "--state", state], {
-    stdio: "pipe",
-  });
-  const id = JSON.parse(readFileSync(state, "utf8")).agent_id as string;
-  const process = spawn(AGENT_BIN, ["run", "--state", state, "--interval", "200ms", "--poll-timeout", "10s"], { stdio: "ignore" });
-  const agent = { id, hostname, process, dir };
-  running.push(agent);
-  await expect
-    .poll(async () => {
-      const response = await request.get(`api/fleet/agents/${id}`, { headers: as("admin") });
-      return response.ok() ? (await response.json()).item?.status : response.status();
-    }, { timeout: 20_000 })
-    .toBe("online");
-  return agent;
-}
+useAgents();
 
 test("a bulk isolate of 5 hosts picked in the Fleet view shows each host's progress until all 5 succeeded", async ({ page, request, baseURL }, testInfo) => {
   test.setTimeout(90_000);

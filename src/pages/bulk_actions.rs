@@ -200,6 +200,11 @@ fn BulkSendDialog(selection: BulkSelection, commands: Vec<ResponseCommand>, on_c
                 .collect_view()
         })
     };
+    // The library is read the first time runscript is chosen.
+    let scripts = LocalResource::new(move || {
+        let wanted = command.get() == ResponseCommand::Runscript;
+        async move { if wanted { api::response_actions::scripts().await } else { Ok(Vec::new()) } }
+    });
     let parameters = move || {
         match command.get() {
         ResponseCommand::GetFile | ResponseCommand::Scan => view! {
@@ -212,7 +217,20 @@ fn BulkSendDialog(selection: BulkSelection, commands: Vec<ResponseCommand>, on_c
         }
         .into_any(),
         ResponseCommand::Runscript => view! {
-            <Field label="Script id (from the scripts library)"><input type="text" name="script" required bind:value=fields.script /></Field>
+            <Field label="Script (from the scripts library)">
+                <select name="script" required on:change=move |ev| fields.script.set(event_target_value(&ev))>
+                    <option value="" selected=move || fields.script.get().is_empty()>"Choose a script"</option>
+                    {move || match scripts.get() {
+                        Some(Ok(list)) => list.into_iter().map(|script| {
+                            let id = script.id.clone();
+                            let chosen = id.clone();
+                            view! { <option value=id selected=move || fields.script.get() == chosen>{script.name}</option> }
+                        }).collect_view().into_any(),
+                        Some(Err(err)) => view! { <option value="" disabled=true>{err.message}</option> }.into_any(),
+                        None => view! { <option value="" disabled=true>"Loading the library…"</option> }.into_any(),
+                    }}
+                </select>
+            </Field>
             <Field label="Script input (optional)"><input type="text" name="input" bind:value=fields.input /></Field>
         }
         .into_any(),
