@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect, test, type APIRequestContext } from "@playwright/test";
-import { as } from "./helpers";
+import { as, failOnPageErrors } from "./helpers";
 
 // The demo enrollment token that `warden serve --demo` seeds.
 const TOKEN = Buffer.from("demo-enrollment:warden-demo-enrollment-secret").toString("base64");
@@ -15,28 +15,19 @@ const AGENT_BIN = path.resolve(__dirname, "../../target/debug/warden-agent");
 
 export type RunningAgent = { id: string; hostname: string; process: ChildProcess; dir: string };
 const running: RunningAgent[] = [];
-let pageErrors: string[] = [];
 
 /**
  * Registers the spec's hooks (call once at its top): agents started by a
- * test stop when it ends, and a panic in the app fails the test, even
- * when the page still looks right.
+ * test stop when it ends, and a panic in the app fails the test.
  */
 export function useAgents() {
-  test.beforeEach(({ page }) => {
-    pageErrors = [];
-    page.on("pageerror", (error) => pageErrors.push(error.message));
-    page.on("console", (message) => {
-      if (message.type() === "error" && message.text().startsWith("panicked at")) pageErrors.push(message.text());
-    });
-  });
   test.afterEach(() => {
     for (const agent of running.splice(0)) {
       agent.process.kill();
       rmSync(agent.dir, { recursive: true, force: true });
     }
-    expect(pageErrors, "errors in the page").toEqual([]);
   });
+  failOnPageErrors();
 }
 
 /**

@@ -1,22 +1,11 @@
 import { expect, test, type APIRequestContext } from "@playwright/test";
-import { as, expectAccessible, screens, signedIn } from "./helpers";
+import { as, expectAccessible, failOnPageErrors, screens, signedIn } from "./helpers";
 
 // The demo enrollment token that `warden serve --demo` seeds.
 const TOKEN = Buffer.from("demo-enrollment:warden-demo-enrollment-secret").toString("base64");
 const CASES_ACTION = "system-connector-.cases";
 
-// A panic in the app is a failed test, even when the page still looks right.
-let pageErrors: string[] = [];
-test.beforeEach(({ page }) => {
-  pageErrors = [];
-  page.on("pageerror", (error) => pageErrors.push(error.message));
-  page.on("console", (message) => {
-    if (message.type() === "error" && message.text().startsWith("panicked at")) pageErrors.push(message.text());
-  });
-});
-test.afterEach(() => {
-  expect(pageErrors, "errors in the page").toEqual([]);
-});
+failOnPageErrors();
 
 /** Enrolls an agent through the Fleet Server API and checks it in, as warden-agent does. */
 async function enroll(request: APIRequestContext, hostname: string) {

@@ -1,11 +1,29 @@
 import AxeBuilder from "@axe-core/playwright";
-import { expect, type Page, type TestInfo } from "@playwright/test";
+import { expect, test, type Page, type TestInfo } from "@playwright/test";
 
 export const DEMO_PASSWORD = "warden-demo";
 
 /** The headers of an API call made as a demo user. */
 export function as(username: string) {
   return { Authorization: `Basic ${Buffer.from(`${username}:${DEMO_PASSWORD}`).toString("base64")}`, "kbn-xsrf": "e2e" };
+}
+
+/**
+ * Fails each test of the spec on a panic in the app, even when the page
+ * still looks right (call once at the spec's top).
+ */
+export function failOnPageErrors() {
+  let pageErrors: string[] = [];
+  test.beforeEach(({ page }) => {
+    pageErrors = [];
+    page.on("pageerror", (error) => pageErrors.push(error.message));
+    page.on("console", (message) => {
+      if (message.type() === "error" && message.text().startsWith("panicked at")) pageErrors.push(message.text());
+    });
+  });
+  test.afterEach(() => {
+    expect(pageErrors, "errors in the page").toEqual([]);
+  });
 }
 
 /** Signs in through the login form (the page must show it). */

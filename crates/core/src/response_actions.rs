@@ -758,16 +758,8 @@ impl ActionListQuery {
                 }
                 "startDate" => query.start_date = Some(value.to_owned()).filter(|v| !v.trim().is_empty()),
                 "endDate" => query.end_date = Some(value.to_owned()).filter(|v| !v.trim().is_empty()),
-                "page" => {
-                    query.page = value.parse().ok().filter(|p| *p >= 1).ok_or("[request query.page]: Value must be equal to or greater than [1].")?;
-                }
-                "pageSize" => {
-                    query.page_size = value
-                        .parse()
-                        .ok()
-                        .filter(|p| (1..=MAX_PAGE_SIZE).contains(p))
-                        .ok_or(format!("[request query.pageSize]: Value must be between [1] and [{MAX_PAGE_SIZE}]."))?;
-                }
+                "page" => query.page = page_param(value)?,
+                "pageSize" => query.page_size = page_size_param(value, MAX_PAGE_SIZE)?,
                 other => return Err(format!("[request query.{other}]: definition for this key is missing")),
             }
         }
@@ -820,6 +812,16 @@ impl ActionListQuery {
         }
         pairs
     }
+}
+
+/// A query's `page`: 1 or more, with Kibana's message otherwise.
+pub(crate) fn page_param(value: &str) -> Result<u64, String> {
+    value.parse().ok().filter(|p| *p >= 1).ok_or_else(|| "[request query.page]: Value must be equal to or greater than [1].".to_owned())
+}
+
+/// A query's `pageSize`: 1 to `max`, with Kibana's message otherwise.
+pub(crate) fn page_size_param(value: &str, max: u64) -> Result<u64, String> {
+    value.parse().ok().filter(|p| (1..=max).contains(p)).ok_or_else(|| format!("[request query.pageSize]: Value must be between [1] and [{max}]."))
 }
 
 // ---- dates: ISO 8601 or date math ----

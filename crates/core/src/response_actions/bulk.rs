@@ -345,16 +345,8 @@ impl BulkHostsQuery {
         let mut query = BulkHostsQuery::default();
         for (key, value) in pairs {
             match key {
-                "page" => {
-                    query.page = value.parse().ok().filter(|p| *p >= 1).ok_or("[request query.page]: Value must be equal to or greater than [1].")?;
-                }
-                "pageSize" => {
-                    query.page_size = value
-                        .parse()
-                        .ok()
-                        .filter(|p| (1..=MAX_HOSTS_PAGE_SIZE).contains(p))
-                        .ok_or(format!("[request query.pageSize]: Value must be between [1] and [{MAX_HOSTS_PAGE_SIZE}]."))?;
-                }
+                "page" => query.page = super::page_param(value)?,
+                "pageSize" => query.page_size = super::page_size_param(value, MAX_HOSTS_PAGE_SIZE)?,
                 "outcome" if value.is_empty() => query.outcome = None,
                 "outcome" => {
                     let names: Vec<&str> = Outcome::ALL.iter().map(|o| o.as_str()).collect();

@@ -1,12 +1,11 @@
-use std::collections::BTreeMap;
-
 use serde_json::json;
 
 use super::*;
 use crate::authz::{Role, privileges_of};
 use crate::fleet::AgentStatus;
 use crate::ids::AgentId;
-use crate::response_actions::{ActionHost, AgentState, EndpointCapability, EndpointHost, endpoint_refusal, overall};
+use crate::response_actions::tests::state;
+use crate::response_actions::{AgentState, EndpointCapability, EndpointHost, endpoint_refusal, overall};
 
 fn request(command: ResponseCommand, agents: BulkTarget, parameters: Value) -> BulkResponseActionRequest {
     BulkResponseActionRequest { command, agents, include_inactive: false, parameters: Some(parameters), comment: None }
@@ -160,38 +159,13 @@ fn the_preview_counts_and_lists_at_most_a_hundred_refusals() {
     }
 }
 
-fn state(completed: bool, successful: bool) -> AgentState {
-    AgentState { is_completed: completed, was_successful: successful, ..AgentState::default() }
-}
-
+/// The history tests' action, named `id`, read as past its expiry when `expired`.
 fn action(id: &str, expired: bool, states: &[(&str, AgentState)]) -> ActionDetails {
-    let agent_state: BTreeMap<String, AgentState> = states.iter().map(|(a, s)| ((*a).to_owned(), s.clone())).collect();
-    let o = overall(agent_state.values(), expired);
-    ActionDetails {
-        id: id.into(),
-        agents: states.iter().map(|(a, _)| (*a).to_owned()).collect(),
-        hosts: states.iter().map(|(a, _)| ((*a).to_owned(), ActionHost { name: format!("host-{a}"), cancel_supported: true })).collect(),
-        command: ResponseCommand::Isolate,
-        agent_type: ResponseAgentType::Endpoint,
-        is_expired: o.is_expired,
-        is_completed: o.is_completed,
-        was_successful: o.was_successful,
-        was_canceled: o.was_canceled,
-        errors: None,
-        started_at: "2026-11-24T08:00:00.000Z".into(),
-        completed_at: None,
-        status: o.status,
-        created_by: "ann".into(),
-        comment: None,
-        parameters: json!({}),
-        outputs: None,
-        agent_state,
-        alert_ids: None,
-        case_ids: None,
-        rule_id: None,
-        rule_name: None,
-        expiration: "2026-12-08T08:00:00.000Z".into(),
-    }
+    let mut action = crate::response_actions::tests::action(ResponseCommand::Isolate, "ann", states);
+    action.id = id.into();
+    let o = overall(action.agent_state.values(), expired);
+    (action.is_expired, action.is_completed, action.was_successful, action.status) = (o.is_expired, o.is_completed, o.was_successful, o.status);
+    action
 }
 
 fn record() -> BulkRecord {
