@@ -96,3 +96,54 @@ test("an MDE connector is tested from its page, its hosts show in Fleet, and a h
   await expectAccessible(page, testInfo, "cancelled MDE action");
   await screenshot(page, testInfo, "mde-cancelled");
 });
+
+test("an MDE host's console offers MDE's commands, explains the others, and cancels a hanging isolation from its selector", async ({ page, request }, testInfo) => {
+  const machine = `mde-console-${testInfo.project.name}-${Date.now().toString(36)}`;
+  emulator = await startEmulator(machine);
+  const created = await request.post("api/actions/connector", {
+    headers: as("admin"),
+    data: {
+      name: `MDE ${machine}`,
+      connector_type_id: ".microsoft_defender_endpoint",
+      config: {
+        clientId: "e2e-client",
+        tenantId: "e2e-tenant",
+        oAuthServerUrl: emulator.url,
+        oAuthScope: "https://securitycenter.onmicrosoft.com/windowsatpservice/.default",
+        apiUrl: emulator.url,
+      },
+      secrets: { clientSecret: "e2e-secret" },
+    },
+  });
+  expect(created.ok(), await created.text()).toBeTruthy();
+  connectorId = (await created.json()).id;
+
+  // Opened from the Fleet view's MDE hosts.
+  await signedIn(page, "manager");
+  await page.goto("fleet");
+  await page.getByTestId("mde-hosts").getByRole("row").filter({ hasText: machine }).getByRole("link", { name: "Console", exact: true }).click();
+  await expect(page.getByTestId("console")).toHaveAttribute("data-agent", machine);
+  await expect(page.locator(".console-host h2")).toHaveText(`${machine}.corp.example`);
+  const input = page.getByLabel("Command");
+
+  // Kibana's MDE message for a command MDE does not have, before anything is sent.
+  await input.fill('execute --command "ls"');
+  await expect(page.getByTestId("console-hint")).toHaveText("Support for execute is not currently available for Microsoft Defender for Endpoint.");
+  await input.press("Enter");
+  await expect(page.getByTestId("console-entry").last()).toContainText("Support for execute is not currently available");
+
+  await input.fill('isolate --comment "e2e: contain"');
+  await input.press("Enter");
+  await expect(page.getByTestId("console-pending").last()).toContainText("Action pending.");
+
+  // The hanging isolation is in the selector; picking it and Enter cancels it at MDE.
+  await input.fill("cancel ");
+  await expect(page.getByTestId("console-popup").getByRole("option")).toHaveCount(1);
+  await input.press("Enter");
+  await expect(page.getByTestId("console-hint")).toContainText("Cancels isolate sent by manager");
+  await input.press("Enter");
+  const isolation = page.getByTestId("console-entry").filter({ hasText: "e2e: contain" }).getByTestId("console-result");
+  await expect(isolation).toHaveAttribute("data-outcome", "canceled", { timeout: 30_000 });
+  await expect(isolation).toContainText("Action canceled.");
+  await screenshot(page, testInfo, "mde-console");
+});
