@@ -35,6 +35,7 @@ impl From<FleetError> for ResponseError {
     fn from(err: FleetError) -> ResponseError {
         match err {
             FleetError::Invalid(message) => ResponseError::BadRequest(message),
+            FleetError::Busy => ResponseError::Busy(err.to_string()),
             FleetError::Database(err) => ResponseError::Database(err),
             other => ResponseError::Internal(anyhow::anyhow!(other.to_string())),
         }

@@ -55,6 +55,9 @@ pub enum ResponseError {
     /// An outside system (MDE) refused or could not be reached.
     #[error("{0}")]
     Upstream(String),
+    /// The database is momentarily busy (503 with Retry-After).
+    #[error("{0}")]
+    Busy(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -70,6 +73,7 @@ impl From<ResponseError> for ApiError {
             ResponseError::Conflict(message) => ApiError::Conflict(message),
             ResponseError::TooLarge(message) => ApiError::PayloadTooLarge(message),
             ResponseError::Upstream(message) => ApiError::Coded { status: StatusCode::BAD_GATEWAY, code: "Bad Gateway", message },
+            ResponseError::Busy(message) => ApiError::Busy { message, retry_after_secs: 1 },
             ResponseError::Database(err) => ApiError::Database(err),
             ResponseError::Internal(err) => ApiError::Internal(err),
         }
