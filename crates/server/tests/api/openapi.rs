@@ -175,8 +175,15 @@ async fn every_status_the_server_answers_is_documented() {
             ("signed out", with_body(op.request(&app, &client, id).header("kbn-xsrf", "true"), "{}")),
             ("privileged", with_body(privileged(op.request(&app, &client, id)).header("kbn-xsrf", "true"), "{}")),
             ("without kbn-xsrf", with_body(privileged(op.request(&app, &client, id)), "{}")),
-            ("over max_body_bytes", with_body(privileged(op.request(&app, &client, id)).header("kbn-xsrf", "true"), &too_large)),
         ];
+        // File routes (multipart, raw chunks) have their own larger limit and
+        // refuse a JSON body before reading it; the server then closes the
+        // connection while the client may still be sending 1 MiB (a reset,
+        // not an answer), so the case is asked only of the other routes.
+        let file_route = op.has_body() && op.spec["requestBody"]["content"].get("application/json").is_none();
+        if !file_route {
+            cases.push(("over max_body_bytes", with_body(privileged(op.request(&app, &client, id)).header("kbn-xsrf", "true"), &too_large)));
+        }
         // Signing the viewer out would sign them out of the cases after it.
         if op.path != "/internal/security/logout" {
             cases.push(("as viewer", with_body(op.request(&app, &viewer, id).header("kbn-xsrf", "true"), "{}")));
@@ -195,8 +202,7 @@ async fn every_status_the_server_answers_is_documented() {
             let response = request.send().await.unwrap_or_else(|e| panic!("{} {case}: {e}", op.name()));
             let status = response.status().as_u16();
             answered.push((op.name(), case, status, op.documents(status)));
-            // File routes (multipart, raw chunks) have their own larger limit.
-            if case == "over max_body_bytes" && op.has_body() && op.spec["requestBody"]["content"].get("application/json").is_some() {
+            if case == "over max_body_bytes" && op.has_body() {
                 assert_eq!(status, 413, "{} with a body over max_body_bytes", op.name());
             }
         }
