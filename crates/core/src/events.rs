@@ -59,6 +59,9 @@ pub enum EventKind {
     /// answered, it was cancelled or expired); the payload is a
     /// [`ResponseActionChanged`].
     ResponseActionChanged,
+    /// A cloud connector was created, changed or deleted, or a verification
+    /// of it started or ended; the payload is a [`CloudConnectorChanged`].
+    CloudConnectorChanged,
     /// This node may have missed events (its link to the other nodes was
     /// down): consumers look again at what they keep. Internal and local to a
     /// node; browsers get a [`RESET`] instead. No payload.
@@ -66,7 +69,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::AgentEvent,
         EventKind::AgentActionQueued,
         EventKind::AgentChanged,
@@ -75,6 +78,7 @@ impl EventKind {
         EventKind::CaseChanged,
         EventKind::RuleChanged,
         EventKind::ResponseActionChanged,
+        EventKind::CloudConnectorChanged,
         EventKind::Resync,
     ];
 
@@ -89,6 +93,7 @@ impl EventKind {
             EventKind::CaseChanged => "case_changed",
             EventKind::RuleChanged => "rule_changed",
             EventKind::ResponseActionChanged => "response_action_changed",
+            EventKind::CloudConnectorChanged => "cloud_connector_changed",
             EventKind::Resync => "resync",
         }
     }
@@ -158,6 +163,12 @@ pub struct RuleChanged {
     pub id: String,
 }
 
+/// The payload of [`EventKind::CloudConnectorChanged`]: the connector's id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloudConnectorChanged {
+    pub id: String,
+}
+
 /// The payload of [`EventKind::ResponseActionChanged`]: the action and its
 /// target agents (at most 100 listed; more is `[]`, meaning refetch).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -210,6 +221,11 @@ impl Event {
             Audience::Privilege(Privilege::ResponseActionsLogRead),
             &ResponseActionChanged { id: id.to_owned(), agent_ids },
         )
+    }
+
+    /// A cloud connector or its verification changed, for whoever may read Fleet.
+    pub fn cloud_connector_changed(id: &str) -> Event {
+        Event::new(EventKind::CloudConnectorChanged, Audience::Privilege(Privilege::FleetRead), &CloudConnectorChanged { id: id.to_owned() })
     }
 
     /// A check-in wake-up (internal).

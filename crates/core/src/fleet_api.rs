@@ -102,6 +102,15 @@ pub struct AgentPolicy {
     pub revision: i64,
     pub updated_at: String,
     pub agents: i64,
+    /// A permission verifier's policy (Kibana's `is_verifier`): Warden
+    /// creates it for one verification and removes it when the results are
+    /// in, or at `expires_at`.
+    #[serde(default)]
+    pub is_verifier: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_connector_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

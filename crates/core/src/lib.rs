@@ -58,6 +58,7 @@ pub mod api;
 pub mod api_keys;
 pub mod authz;
 pub mod cases;
+pub mod cloud_connectors;
 pub mod console;
 pub mod error;
 pub mod events;

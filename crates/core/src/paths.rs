@@ -148,6 +148,21 @@ routes! {
     /// `GET` reads, `DELETE` revokes one enrollment API key.
     fn enrollment_api_key(id) = "api/fleet/enrollment_api_keys/{id}";
 
+    /// `GET` lists, `POST` creates cloud connectors.
+    const CLOUD_CONNECTORS = "api/fleet/cloud_connectors";
+    /// `GET` reads, `PUT` updates, `DELETE` deletes one cloud connector.
+    fn cloud_connector(id) = "api/fleet/cloud_connectors/{id}";
+    /// `GET`: the package policies that use a cloud connector.
+    fn cloud_connector_usage(id) = "api/fleet/cloud_connectors/{id}/usage";
+    /// `POST`: verify a cloud connector's permissions soon ("Verify now").
+    fn cloud_connector_verify(id) = "internal/fleet/cloud_connectors/{id}/_verify";
+    /// `GET` lists, `POST` creates package policies.
+    const PACKAGE_POLICIES = "api/fleet/package_policies";
+    /// `GET` reads, `PUT` updates, `DELETE` deletes one package policy.
+    fn package_policy(id) = "api/fleet/package_policies/{id}";
+    /// `POST`: delete package policies by id.
+    const PACKAGE_POLICIES_DELETE = "api/fleet/package_policies/delete";
+
     /// Fleet Server, `POST`: an agent enrolls with an enrollment token.
     const AGENT_ENROLL = "api/fleet/agents/enroll";
     /// Fleet Server, `POST`: an agent's long-poll check-in.
@@ -156,6 +171,8 @@ routes! {
     fn agent_acks(id) = "api/fleet/agents/{id}/acks";
     /// Fleet Server, `POST`: an agent's final message (uninstalled, orphaned, …).
     fn agent_audit_unenroll(id) = "api/fleet/agents/{id}/audit/unenroll";
+    /// Fleet Server, `POST`: a permission verifier's results (one record per permission).
+    fn agent_verification_results(id) = "api/fleet/agents/{id}/verification_results";
     /// Fleet Server, `POST`: an agent begins a file upload (a get-file result).
     const FLEET_UPLOADS = "api/fleet/uploads";
     /// Fleet Server, `PUT`: one chunk of an upload.

@@ -53,13 +53,25 @@ pub struct RuleTypeSpec {
     pub required_privilege: Privilege,
 }
 
-pub const RULE_TYPES: &[RuleTypeSpec] = &[RuleTypeSpec {
-    id: FLEET_AGENT_STATUS,
-    name: "Fleet agent status",
-    producer: "fleet",
-    action_groups: &[DEFAULT_GROUP, RECOVERED_GROUP],
-    required_privilege: Privilege::FleetRead,
-}];
+/// The rule type that watches cloud connectors' permission verifications.
+pub const FLEET_CLOUD_CONNECTOR_VERIFICATION: &str = "fleet.cloud_connector_verification";
+
+pub const RULE_TYPES: &[RuleTypeSpec] = &[
+    RuleTypeSpec {
+        id: FLEET_AGENT_STATUS,
+        name: "Fleet agent status",
+        producer: "fleet",
+        action_groups: &[DEFAULT_GROUP, RECOVERED_GROUP],
+        required_privilege: Privilege::FleetRead,
+    },
+    RuleTypeSpec {
+        id: FLEET_CLOUD_CONNECTOR_VERIFICATION,
+        name: "Cloud connector verification",
+        producer: "fleet",
+        action_groups: &[DEFAULT_GROUP, RECOVERED_GROUP],
+        required_privilege: Privilege::FleetRead,
+    },
+];
 
 pub fn rule_type(id: &str) -> Option<&'static RuleTypeSpec> {
     RULE_TYPES.iter().find(|spec| spec.id == id)
@@ -737,9 +749,69 @@ pub struct MinimumScheduleInterval {
 pub fn validate_rule_params(rule_type_id: &str, params: &Map<String, Value>) -> Result<(), String> {
     match rule_type_id {
         FLEET_AGENT_STATUS => validate_agent_status_params(params).map(|_| ()),
+        FLEET_CLOUD_CONNECTOR_VERIFICATION => validate_verification_params(params).map(|_| ()),
         other => Err(format!("Rule type \"{other}\" is not registered.")),
     }
 }
+
+/// What a rule type's action templates may name (the variables picker's list).
+pub fn rule_type_variables(rule_type_id: &str) -> &'static [(&'static str, &'static str)] {
+    match rule_type_id {
+        FLEET_CLOUD_CONNECTOR_VERIFICATION => VERIFICATION_VARIABLES,
+        _ => AGENT_STATUS_VARIABLES,
+    }
+}
+
+// ---- fleet.cloud_connector_verification ---------------------------------------
+
+/// The params of a `fleet.cloud_connector_verification` rule: an alert per
+/// connector whose last verification failed (`on_failed`) or that lost a
+/// permission it had (`on_revoked`), among `connector_ids` (all when left out).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerificationParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector_ids: Option<Vec<String>>,
+    #[serde(default = "yes")]
+    pub on_failed: bool,
+    #[serde(default = "yes")]
+    pub on_revoked: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Reads and checks a `fleet.cloud_connector_verification` rule's params.
+pub fn validate_verification_params(params: &Map<String, Value>) -> Result<VerificationParams, String> {
+    let parsed: VerificationParams = serde_json::from_value(Value::Object(params.clone())).map_err(|err| format!("[request body.params]: {err}"))?;
+    if !parsed.on_failed && !parsed.on_revoked {
+        return Err("[request body.params]: alert on a failed verification (on_failed), a revoked permission (on_revoked), or both".into());
+    }
+    if parsed.connector_ids.as_ref().is_some_and(|ids| ids.is_empty() || ids.len() > 100 || ids.iter().any(|id| id.is_empty() || id.len() > 256)) {
+        return Err("[request body.params.connector_ids]: 1 to 100 ids of 1 to 256 characters, or leave it out for every connector".into());
+    }
+    Ok(parsed)
+}
+
+/// What a `fleet.cloud_connector_verification` rule's templates may name
+/// (the server builds exactly these: `rules::verification`).
+pub const VERIFICATION_VARIABLES: &[(&str, &str)] = &[
+    ("rule.id", "The rule's id"),
+    ("rule.name", "The rule's name"),
+    ("rule.tags", "The rule's tags"),
+    ("alert.id", "The alert's instance: the cloud connector's id"),
+    ("alert.uuid", "This alert's id"),
+    ("alert.actionGroup", "default (firing) or recovered"),
+    ("date", "When the rule ran"),
+    ("context.connector.id", "The cloud connector's id"),
+    ("context.connector.name", "The cloud connector's name"),
+    ("context.connector.provider", "aws, azure or gcp"),
+    ("context.status", "The last verification's status (failed or success)"),
+    ("context.reason", "Why: the missing permissions, or the failure"),
+    ("context.revoked", "Permissions granted before and not now, comma-separated"),
+    ("context.verified_at", "When the last verification ended"),
+];
 
 // ---- Alerts ---------------------------------------------------------------
 
