@@ -25,7 +25,7 @@ setup-test:
 build: setup build-server build-spa
 
 build-server:
-	cargo build -p warden-server -p warden-agent -p warden-mde-emulator
+	cargo build -p warden-server -p warden-agent -p warden-mde-emulator -p warden-cloud-emulator
 
 build-spa:
 	scripts/build-spa.sh
@@ -39,6 +39,7 @@ test-lint:
 test-unit:
 	cargo test -p warden-core -p warden-server -p warden-agent --lib --bins
 	cargo test -p warden-mde-emulator
+	cargo test -p warden-cloud-emulator
 
 test-api:
 	cargo test -p warden-server --test api

@@ -2,7 +2,8 @@
 //! (enroll, long-poll check-in, acks, audit/unenroll) with the same
 //! `warden_core` types as the server, for demos, tests and load tests. It
 //! also runs Elastic Defend response actions for real on its host, confined
-//! to a sandbox folder (`respond`).
+//! to a sandbox folder (`respond`), and is the cloud connector permission
+//! verifier Warden starts for each verification (`verifier`).
 
 mod exec;
 mod files;
@@ -10,7 +11,9 @@ mod fleet;
 mod processes;
 mod respond;
 mod sandbox;
+mod verifier;
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -106,6 +109,41 @@ enum Command {
         state: PathBuf,
         #[arg(long, default_value_t = 3)]
         retries: u32,
+    },
+    /// Verify a cloud connector's permissions: what Warden runs for each verification.
+    ///
+    /// Reads one VerifierDeployment JSON document (warden_core::cloud_connectors)
+    /// from stdin, at most 1 MiB, until stdin closes: fleet_url,
+    /// enrollment_token, verification_id, connector_id, connector_name,
+    /// provider, account_type, cloud_url, principal, proof, checks[]. Then:
+    ///
+    /// 1. enrolls with the one-time token as an EPHEMERAL agent, host name
+    ///    verifier-<first 8 characters of verification_id>, tag "verifier"
+    ///    (the identity stays in memory: no state file);
+    ///
+    /// 2. asks the cloud's policy simulator (POST <cloud_url>/iam/simulate-principal-policy,
+    ///    as warden-cloud-emulator serves it) whether the principal, with the
+    ///    proof as ExternalId, may perform each check's action: each distinct
+    ///    action once, at most 100 a call, following Marker pages, --concurrency
+    ///    calls at a time;
+    ///
+    /// 3. posts one record per check (granted, denied with the decision as
+    ///    error_code, or error: AccessDenied on a 403, Timeout, the cloud's error
+    ///    code, ...; method api_call, duration_ms) to
+    ///    api/fleet/agents/<id>/verification_results with its agent API key, at
+    ///    most 1000 records a request, retrying 429/502/503/504 and connection
+    ///    errors.
+    ///
+    /// Prints one summary line on stdout and exits 0 once Warden took the
+    /// whole report; otherwise exits 1 with the reason on stderr. Progress is
+    /// logged on stderr; the principal and proof never are.
+    Verifier {
+        /// Each HTTP call's limit (to the cloud and to Warden)
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+        /// Calls to the cloud in flight at once
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
     },
     /// Enroll and run many agents from one process.
     Swarm {
@@ -216,19 +254,22 @@ async fn error_text(response: reqwest::Response) -> String {
     format!("{status}: {body}")
 }
 
-async fn enroll(client: &reqwest::Client, base: &str, token: &str, hostname: &str, tags: Vec<String>) -> anyhow::Result<Identity> {
+/// Enrolls with an enrollment token. `endpoint` is what the agent says of
+/// Elastic Defend (a verifier: nothing, so no response action targets it).
+async fn enroll(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    hostname: &str,
+    tags: Vec<String>,
+    agent_type: AgentType,
+    endpoint: &EndpointMetadata,
+) -> anyhow::Result<Identity> {
     let request = EnrollRequest {
-        agent_type: AgentType::Permanent,
+        agent_type,
         enrollment_id: None,
         shared_id: None,
-        metadata: EnrollMetadata {
-            local: local_metadata(
-                hostname,
-                &EndpointMetadata { capabilities: EndpointCapability::ALL.iter().map(|c| c.as_str().to_owned()).collect(), isolated: false },
-            ),
-            user_provided: json!({}),
-            tags,
-        },
+        metadata: EnrollMetadata { local: local_metadata(hostname, endpoint), user_provided: json!({}), tags },
     };
     let response = client
         .post(url(base, paths::AGENT_ENROLL))
@@ -249,6 +290,12 @@ async fn enroll(client: &reqwest::Client, base: &str, token: &str, hostname: &st
         hostname: hostname.to_owned(),
         isolated: false,
     })
+}
+
+/// Elastic Defend with every capability, not isolated: what `enroll` and
+/// `swarm` agents report when they enroll.
+fn defend_endpoint() -> EndpointMetadata {
+    EndpointMetadata { capabilities: EndpointCapability::ALL.iter().map(|c| c.as_str().to_owned()).collect(), isolated: false }
 }
 
 /// What the agent says of its host, at enrollment and at every check-in;
@@ -500,13 +547,16 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: Warden keeps a verifier's stderr in its logs.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let cli = Cli::parse();
     let http = client()?;
     match cli.command {
         Command::Receive { listen } => receive(listen).await?,
         Command::Enroll { url, enrollment_token, hostname, tags, state } => {
-            let id = enroll(&http, &url, &enrollment_token, &hostname.unwrap_or_else(local_hostname), tags).await?;
+            let hostname = hostname.unwrap_or_else(local_hostname);
+            let id = enroll(&http, &url, &enrollment_token, &hostname, tags, AgentType::Permanent, &defend_endpoint()).await?;
             std::fs::write(&state, serde_json::to_string_pretty(&id)?)?;
             println!("enrolled as agent {} (identity saved in {})", id.agent_id, state.display());
         }
@@ -531,6 +581,20 @@ async fn main() -> anyhow::Result<()> {
                 () = run_agent(http, id, status, poll_timeout, interval, None, None, responder) => {}
                 _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
                 _ = terminate.recv() => tracing::info!("terminated; stopping"),
+            }
+        }
+        Command::Verifier { timeout, concurrency } => {
+            let verified = async {
+                let deployment = verifier::read_deployment(tokio::io::stdin()).await?;
+                verifier::run(deployment, verifier::Options { timeout, concurrency }).await
+            };
+            match verified.await {
+                Ok(summary) => println!("{summary}"),
+                // One line for Warden's log, whatever RUST_BACKTRACE says.
+                Err(error) => {
+                    eprintln!("warden-agent verifier: {error:#}");
+                    std::process::exit(1);
+                }
             }
         }
         Command::Uninstall { state, retries } => {
@@ -579,7 +643,7 @@ async fn main() -> anyhow::Result<()> {
                 enrolling.spawn(async move {
                     let _permit = semaphore.acquire().await;
                     let tags = vec![if i % 3 == 0 { "servers" } else { "laptops" }.to_owned(), "simulated".to_owned()];
-                    enroll(&http, &url, &token, &format!("host-{i:05}"), tags).await.map(|id| (i, id))
+                    enroll(&http, &url, &token, &format!("host-{i:05}"), tags, AgentType::Permanent, &defend_endpoint()).await.map(|id| (i, id))
                 });
             }
             let mut agents: Vec<(usize, Identity)> = saved.into_iter().enumerate().collect();
