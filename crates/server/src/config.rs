@@ -168,6 +168,19 @@ settings! {
     /// Feature flag: cancel for Microsoft Defender for Endpoint hosts (Kibana's
     /// microsoftDefenderEndpointCancelEnabled): true or false
     mde_cancel: bool = "false";
+    /// Feature flag: the permission verifier of cloud connectors, the fleet:verify_permissions task (Kibana's
+    /// enableOTelVerifier): true or false
+    enable_otel_verifier: bool = "false";
+    /// How often the fleet:verify_permissions task looks for a cloud connector to verify
+    verify_permissions_interval: Duration = "5m";
+    /// A verified cloud connector is verified again after this long
+    cloud_connector_reverify_after: Duration = "1h";
+    /// A cloud connector whose verification failed waits this long before the next try (Verify now skips it)
+    cloud_connector_failure_cooldown: Duration = "5m";
+    /// The cloud's permission-check API the verifier asks (warden-cloud-emulator in demos and tests)
+    verifier_cloud_url: String = "", placeholder "URL";
+    /// The verifier program Warden starts for each verification (default: warden-agent beside warden)
+    verifier_program: String = "", placeholder "PATH";
 }
 
 /// A declared setting, as the flags, the environment and the file know it.

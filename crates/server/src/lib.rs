@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod auth;
 pub mod cases;
 pub mod cli;
+pub mod cloud_connectors;
 pub mod config;
 pub mod crypto;
 pub mod db;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub tasks: Arc<tasks::TaskManager>,
     /// Behind an `Arc`: the key schedule is ≈ 1 KB, and every request future holds a copy of `AppState`.
     pub cipher: Arc<crypto::Cipher>,
+    /// Where processes Warden starts on this machine reach its Fleet API (the verifier).
+    pub fleet_url: String,
 }
 
 impl AppState {
@@ -90,6 +93,7 @@ impl Application {
         let cipher = crypto::open(&db, encryption_key).await?;
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
         let engine = Engine::of_url(&config.database_url);
+        let fleet_url = local_url(listener.local_addr().unwrap_or(config.listen), &config.public_base_path);
         let events = Arc::new(events::EventBus::new(engine));
         let tasks = Arc::new(tasks::TaskManager::new(db.clone(), engine, tasks::TaskSettings::from_config(&config), events.clone()));
         tasks.install(tasks::all(&db, &config)).await?;
@@ -104,10 +108,12 @@ impl Application {
             events,
             tasks,
             cipher: Arc::new(cipher),
+            fleet_url,
         };
         // Rule and action runners need the state (keys, connectors, Fleet).
         state.tasks.install(rules::definitions(&state)).await?;
         state.tasks.install(response_actions::definitions(&state)).await?;
+        state.tasks.install(vec![cloud_connectors::verifier::definition(&state)]).await?;
         Ok(Application { listener, state })
     }
 
@@ -155,6 +161,17 @@ impl Application {
         tracing::info!("warden stopped");
         Ok(())
     }
+}
+
+/// This node's own URL for processes on this machine: the bound port on the
+/// loopback address when it listens on every address.
+fn local_url(addr: SocketAddr, base_path: &str) -> String {
+    let ip = if addr.ip().is_unspecified() {
+        if addr.is_ipv4() { std::net::IpAddr::from([127, 0, 0, 1]) } else { std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST) }
+    } else {
+        addr.ip()
+    };
+    format!("http://{}{}", SocketAddr::new(ip, addr.port()), base_path.trim_end_matches('/'))
 }
 
 async fn shutdown_signal() {

@@ -431,6 +431,21 @@ fn to_policy(row: PolicyRow) -> AgentPolicy {
         revision: row.revision,
         updated_at: rfc3339(row.updated_at),
         agents: row.agents,
+        is_verifier: row.is_verifier != 0,
+        cloud_connector_id: row.cloud_connector_id,
+        expires_at: row.expires_at.map(rfc3339),
+    }
+}
+
+fn verifier_managed(id: &str) -> FleetError {
+    FleetError::Invalid(format!("Agent policy {id} is a permission verifier's: Warden removes it when the verification ends"))
+}
+
+/// A verifier's policy is Warden's to change and remove.
+async fn refuse_verifier(state: &AppState, id: &str) -> Result<()> {
+    match store::policy(&state.db, id).await? {
+        Some(policy) if policy.is_verifier != 0 => Err(verifier_managed(id)),
+        _ => Ok(()),
     }
 }
 
@@ -475,6 +490,7 @@ pub async fn create_policy(state: &AppState, body: &AgentPolicyRequest) -> Resul
 
 pub async fn update_policy(state: &AppState, id: &str, body: &AgentPolicyRequest) -> Result<AgentPolicy> {
     let timeout = validate_policy(body)?;
+    refuse_verifier(state, id).await?;
     let name = body.name.trim();
     let updated = store::update_policy(&state.db, id, name, &body.namespace, body.description.as_deref(), body.is_managed, timeout, now_ms())
         .await
@@ -488,14 +504,20 @@ pub async fn update_policy(state: &AppState, id: &str, body: &AgentPolicyRequest
 /// Deletes a policy that no agent was ever enrolled into (400 otherwise, as
 /// Fleet); returns it.
 pub async fn delete_policy(state: &AppState, id: &str) -> Result<AgentPolicy> {
-    let mut tx = state.db.begin().await?;
+    let mut tx = crate::db::begin_write(&state.db, state.engine).await?;
     let policy = store::policy(&mut *tx, id).await?.ok_or_else(|| FleetError::PolicyNotFound(id.to_owned()))?;
+    if policy.is_verifier != 0 {
+        return Err(verifier_managed(id));
+    }
     if store::agents_ever_enrolled(&mut *tx, id).await? > 0 {
         return Err(FleetError::Invalid(format!("Cannot delete agent policy {id}: agents are enrolled in it")));
     }
-    store::delete_policy(&mut *tx, id).await?;
+    let connectors = store::delete_policy(&mut tx, id).await?;
     store::delete_policy_row(&mut *tx, id).await?;
     tx.commit().await?;
+    for connector in connectors {
+        state.events.publish(Event::cloud_connector_changed(&connector));
+    }
     Ok(to_policy(policy))
 }
 
@@ -522,9 +544,14 @@ pub async fn get_enrollment_key(state: &AppState, id: &str) -> Result<Enrollment
 /// `expires_in_ms`: already parsed and bounded (`parse_expiration_ms`).
 pub async fn create_enrollment_key(state: &AppState, body: EnrollmentApiKeyRequest, expires_in_ms: Option<i64>) -> Result<EnrollmentApiKey> {
     let now = now_ms();
-    store::policy(&state.db, body.policy_id.as_str())
+    let policy = store::policy(&state.db, body.policy_id.as_str())
         .await?
         .ok_or_else(|| FleetError::Invalid(format!("[request body.policy_id]: agent policy {} not found", body.policy_id)))?;
+    if policy.is_verifier != 0 {
+        // Only the verifier Warden starts may enroll there (its one-time key),
+        // or anyone could report a connector's permissions as granted.
+        return Err(verifier_managed(body.policy_id.as_str()));
+    }
     let (api_key_id, secret, encoded) = new_api_key();
     let row = EnrollmentKeyRow {
         id: uuid::Uuid::new_v4().to_string(),
@@ -585,6 +612,9 @@ pub async fn enroll(state: &AppState, key: EnrollmentKeyRow, body: EnrollRequest
     let user_provided = if body.metadata.user_provided.is_null() { "{}".to_owned() } else { body.metadata.user_provided.to_string() };
     let tags = serde_json::to_string(&body.metadata.tags).map_err(anyhow::Error::from)?;
     let mut tx = state.db.begin().await?;
+    if !store::spend_enrollment_key(&mut tx, &key.id).await? {
+        return Err(FleetError::AgentUnauthorized("enrollment key is revoked or expired"));
+    }
     store::insert_agent(
         &mut *tx,
         NewAgent {

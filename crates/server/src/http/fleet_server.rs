@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use warden_core::cloud_connectors::VerificationReport;
 use warden_core::error::ErrorBody;
 use warden_core::fleet::AuditReason;
 use warden_core::fleet_api::{AckRequest, AckResponse, AuditUnenrollRequest, CheckinRequest, CheckinResponse, EnrollRequest, EnrollResponse};
@@ -22,7 +23,12 @@ use crate::fleet::{FleetError, parse_rfc3339};
 
 /// Fleet Server's routes. Built apart from the browser's: no kbn-xsrf rule.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(enroll)).routes(routes!(checkin)).routes(routes!(acks)).routes(routes!(audit_unenroll))
+    OpenApiRouter::new()
+        .routes(routes!(enroll))
+        .routes(routes!(checkin))
+        .routes(routes!(acks))
+        .routes(routes!(audit_unenroll))
+        .routes(routes!(verification_results))
 }
 
 /// `(id, secret)` of `Authorization: ApiKey base64(id:secret)`, or 401.
@@ -137,4 +143,31 @@ async fn audit_unenroll(
         .ok_or_else(|| ApiError::BadRequest(format!("[request body.timestamp]: expected an RFC 3339 time, got `{}`", body.timestamp)))?;
     service::audit_unenroll(&state, row, reason, at).await?;
     Ok(StatusCode::OK)
+}
+
+/// A permission verifier's results, one record per permission (the records
+/// Kibana's `verifier_otel` writes to its data stream). Only the agent
+/// enrolled in that verification's policy may report; a record outside the
+/// verification's plan is refused, and a record sent twice counts once. When
+/// every permission has a result the verification ends and its verifier
+/// policy is removed.
+#[utoipa::path(post, path = "/api/fleet/agents/{id}/verification_results", tag = "fleet-server", request_body = VerificationReport,
+    params(("id" = String, Path, min_length = 1, description = "Agent id")),
+    responses(
+        (status = 200, description = "`{\"accepted\": n}`: records new to the verification", body = Object),
+        (status = 400, description = "A malformed body, more than 1,000 records, or a record outside the verification's plan", body = ErrorBody),
+        (status = 403, description = "The agent does not run this verification, or it has ended", body = ErrorBody),
+        (status = 404, description = "No such verification", body = ErrorBody),
+        AgentKeyErrors,
+        BodyTooLarge,
+    ))]
+async fn verification_results(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    auth: AgentAuth,
+    JsonBody(body): JsonBody<VerificationReport>,
+) -> Result<axum::Json<serde_json::Value>> {
+    let row = auth.for_agent(&id)?;
+    let accepted = crate::cloud_connectors::verifier::report(&state, &row, body).await?;
+    Ok(axum::Json(serde_json::json!({"accepted": accepted})))
 }

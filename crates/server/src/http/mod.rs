@@ -7,6 +7,7 @@ mod api_keys;
 pub mod authz;
 mod bulk_actions;
 mod cases;
+mod cloud_connectors;
 pub(crate) mod fleet;
 pub(crate) mod fleet_server;
 mod json;
@@ -80,6 +81,7 @@ fn routes() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(tasks::router())
         .merge(crate::events::router())
         .merge(fleet::router())
+        .merge(cloud_connectors::router())
         .merge(response_actions::router())
         .merge(bulk_actions::router())
         .split_for_parts();

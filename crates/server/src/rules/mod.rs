@@ -5,6 +5,7 @@
 
 mod agent_status;
 pub mod runner;
+pub mod verification;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -648,5 +649,20 @@ pub async fn run_fleet_trigger(state: AppState) {
             }
             Err(err) => tracing::warn!(error = %err, "could not list the rules a Fleet change wakes; they run on their schedule"),
         }
+    }
+}
+
+/// A verification ended: every enabled `fleet.cloud_connector_verification`
+/// rule runs now rather than at its next interval.
+pub async fn request_verification_rules(state: &AppState) {
+    match store::rules::enabled_of_type(&state.db, warden_core::rules::FLEET_CLOUD_CONNECTOR_VERIFICATION).await {
+        Ok(ids) => {
+            for id in ids {
+                if let Err(err) = state.tasks.request_run(&task_id(&id)).await {
+                    tracing::warn!(error = %err, rule = %id, "could not ask the rule to run; it runs on its schedule");
+                }
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "could not list the verification rules; they run on their schedule"),
     }
 }

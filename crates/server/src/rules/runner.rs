@@ -197,8 +197,17 @@ async fn owner_of(state: &AppState, row: &RuleRow) -> Result<Credentials, Failur
 async fn execute(state: &AppState, row: &RuleRow, now: i64) -> Result<Outcome, Failure> {
     let key = owner_of(state, row).await?;
     let params: Map<String, Value> = serde_json::from_str(&row.params).unwrap_or_default();
-    let params = warden_core::rules::validate_agent_status_params(&params).map_err(|message| Failure::new("validate", message))?;
-    let found = agent_status::evaluate(state, &params, now).await.map_err(|err| Failure::new("execute", format!("{err:#}")))?;
+    let found = match row.rule_type_id.as_str() {
+        warden_core::rules::FLEET_CLOUD_CONNECTOR_VERIFICATION => {
+            let params = warden_core::rules::validate_verification_params(&params).map_err(|message| Failure::new("validate", message))?;
+            super::verification::evaluate(state, &params).await
+        }
+        _ => {
+            let params = warden_core::rules::validate_agent_status_params(&params).map_err(|message| Failure::new("validate", message))?;
+            agent_status::evaluate(state, &params, now).await
+        }
+    }
+    .map_err(|err| Failure::new("execute", format!("{err:#}")))?;
     let previous = store::rules::active_alerts(&state.db, &row.id).await.map_err(|err| Failure::new("read", err.to_string()))?;
     apply(state, row, &key, found, previous, now).await.map_err(|err| Failure::new("execute", format!("{err:#}")))
 }
@@ -335,7 +344,9 @@ fn plan_actions(row: &RuleRow, alerts: &mut [(AlertRow, bool)], recovered: &[Ale
         // Checked when the rule was saved; an unreadable one filters nothing out.
         let filter = action.alerts_filter.as_ref().and_then(|f| alerts_filter_kuery(f).ok().flatten());
         let passes = |alert: &AlertRow| {
-            filter.as_ref().is_none_or(|query| agent_alert_matches(query, &serde_json::from_str(&alert.context).unwrap_or(Value::Null)))
+            // Alert filters read agents' fields: they apply to fleet.agent_status rules only.
+            row.rule_type_id != warden_core::rules::FLEET_AGENT_STATUS
+                || filter.as_ref().is_none_or(|query| agent_alert_matches(query, &serde_json::from_str(&alert.context).unwrap_or(Value::Null)))
         };
         if summary {
             let (vars, count) = summary_vars(alerts, &passes);

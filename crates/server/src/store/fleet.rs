@@ -591,12 +591,15 @@ pub struct PolicyRow {
     pub revision: i64,
     pub updated_at: i64,
     pub agents: i64,
+    pub is_verifier: i64,
+    pub cloud_connector_id: Option<String>,
+    pub expires_at: Option<i64>,
 }
 
 pub async fn policies<'e>(db: impl Executor<'e, Database = Any>) -> sqlx::Result<Vec<PolicyRow>> {
     sqlx::query_as(
         "select p.id, p.name, p.namespace, p.description, p.is_managed, p.inactivity_timeout, p.revision, p.updated_at,
-            (select count(*) from agents a where a.policy_id = p.id and a.active = 1) as agents
+            (select count(*) from agents a where a.policy_id = p.id and a.active = 1) as agents, p.is_verifier, p.cloud_connector_id, p.expires_at
          from agent_policies p order by p.name",
     )
     .fetch_all(db)
@@ -606,7 +609,7 @@ pub async fn policies<'e>(db: impl Executor<'e, Database = Any>) -> sqlx::Result
 pub async fn policy<'e>(db: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<Option<PolicyRow>> {
     sqlx::query_as(
         "select p.id, p.name, p.namespace, p.description, p.is_managed, p.inactivity_timeout, p.revision, p.updated_at,
-            (select count(*) from agents a where a.policy_id = p.id and a.active = 1) as agents
+            (select count(*) from agents a where a.policy_id = p.id and a.active = 1) as agents, p.is_verifier, p.cloud_connector_id, p.expires_at
          from agent_policies p where p.id = $1",
     )
     .bind(id)
@@ -668,9 +671,18 @@ pub async fn update_policy<'e>(
     Ok(result.rows_affected() == 1)
 }
 
-pub async fn delete_policy<'e>(db: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<()> {
-    sqlx::query("delete from enrollment_api_keys where policy_id = $1").bind(id).execute(db).await?;
-    Ok(())
+/// Removes what belongs to a policy (its enrollment keys and, as Fleet does,
+/// its package policies) before the policy row; returns the cloud connectors
+/// those package policies used.
+pub async fn delete_policy(tx: &mut sqlx::AnyConnection, id: &str) -> sqlx::Result<Vec<String>> {
+    sqlx::query("delete from enrollment_api_keys where policy_id = $1").bind(id).execute(&mut *tx).await?;
+    let connectors: Vec<String> =
+        sqlx::query_scalar("select distinct cloud_connector_id from package_policies where policy_id = $1 and cloud_connector_id is not null")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+    sqlx::query("delete from package_policies where policy_id = $1").bind(id).execute(&mut *tx).await?;
+    Ok(connectors)
 }
 
 pub async fn delete_policy_row<'e>(db: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<()> {
@@ -716,7 +728,7 @@ pub async fn insert_enrollment_key<'e>(db: impl Executor<'e, Database = Any>, ke
 pub async fn enrollment_keys<'e>(db: impl Executor<'e, Database = Any>) -> sqlx::Result<Vec<EnrollmentKeyRow>> {
     sqlx::query_as(
         "select id, name, api_key_id, api_key, secret_hash, policy_id, active, created_at, expires_at
-         from enrollment_api_keys order by created_at desc",
+         from enrollment_api_keys where single_use = 0 order by created_at desc",
     )
     .fetch_all(db)
     .await
@@ -725,7 +737,7 @@ pub async fn enrollment_keys<'e>(db: impl Executor<'e, Database = Any>) -> sqlx:
 pub async fn enrollment_key<'e>(db: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<Option<EnrollmentKeyRow>> {
     sqlx::query_as(
         "select id, name, api_key_id, api_key, secret_hash, policy_id, active, created_at, expires_at
-         from enrollment_api_keys where id = $1",
+         from enrollment_api_keys where id = $1 and single_use = 0",
     )
     .bind(id)
     .fetch_optional(db)
@@ -743,6 +755,22 @@ pub async fn enrollment_key_by_key_id<'e>(db: impl Executor<'e, Database = Any>,
 }
 
 pub async fn revoke_enrollment_key<'e>(db: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<bool> {
-    let result = sqlx::query("update enrollment_api_keys set active = 0 where id = $1").bind(id).execute(db).await?;
+    let result = sqlx::query("update enrollment_api_keys set active = 0 where id = $1 and single_use = 0").bind(id).execute(db).await?;
     Ok(result.rows_affected() == 1)
+}
+
+/// Spends a single-use enrollment key inside the enrollment's transaction;
+/// `false` when it is single-use and already spent (another enrollment won).
+/// The write comes first: on SQLite a transaction that reads before it
+/// writes may fail to upgrade its lock while another node writes.
+pub async fn spend_enrollment_key(tx: &mut sqlx::AnyConnection, id: &str) -> sqlx::Result<bool> {
+    let spent =
+        sqlx::query("update enrollment_api_keys set active = 0 where id = $1 and single_use = 1 and active = 1").bind(id).execute(&mut *tx).await?;
+    if spent.rows_affected() == 1 {
+        return Ok(true);
+    }
+    // A key removed since the caller was authenticated is spent too.
+    let single_use: Option<i64> =
+        sqlx::query_scalar("select single_use from enrollment_api_keys where id = $1").bind(id).fetch_optional(&mut *tx).await?;
+    Ok(single_use == Some(0))
 }

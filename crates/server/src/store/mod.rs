@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod cases;
 pub mod changes;
+pub mod cloud_connectors;
 pub mod connectors;
 pub mod fleet;
 pub mod login_failures;
