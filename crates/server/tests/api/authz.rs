@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use warden_core::authz::{Privilege, Role, has_privilege};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{Options, spawn_app, spawn_app_with};
 
 enum Access {
     Public,
@@ -141,6 +141,19 @@ const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
     ("GET", "api/fleet/enrollment_api_keys", Access::Needs(FleetAll), None),
     ("GET", "api/fleet/enrollment_api_keys/demo-endpoints-key", Access::Needs(FleetAll), None),
     ("POST", "api/fleet/enrollment_api_keys", Access::Needs(FleetAll), Some(r#"{"policy_id": "demo-endpoints"}"#)),
+    ("GET", "api/fleet/cloud_connectors", Access::Needs(FleetRead), None),
+    ("POST", "api/fleet/cloud_connectors", Access::Needs(FleetAll), Some(CLOUD_BODY)),
+    ("GET", "api/fleet/cloud_connectors/{cloud}", Access::Needs(FleetRead), None),
+    ("PUT", "api/fleet/cloud_connectors/{cloud}", Access::Needs(FleetAll), Some(r#"{"name": "cloud renamed {n}"}"#)),
+    ("GET", "api/fleet/cloud_connectors/{cloud}/usage", Access::Needs(FleetRead), None),
+    ("POST", "internal/fleet/cloud_connectors/{cloud}/_verify", Access::Needs(FleetAll), None),
+    ("DELETE", "api/fleet/cloud_connectors/{fresh_cloud}", Access::Needs(FleetAll), None),
+    ("GET", "api/fleet/package_policies", Access::Needs(FleetRead), None),
+    ("POST", "api/fleet/package_policies", Access::Needs(FleetAll), Some(PACKAGE_POLICY_BODY)),
+    ("GET", "api/fleet/package_policies/{package_policy}", Access::Needs(FleetRead), None),
+    ("PUT", "api/fleet/package_policies/{package_policy}", Access::Needs(FleetAll), Some(PACKAGE_POLICY_BODY)),
+    ("DELETE", "api/fleet/package_policies/{fresh_package_policy}", Access::Needs(FleetAll), None),
+    ("POST", "api/fleet/package_policies/delete", Access::Needs(FleetAll), Some(r#"{"packagePolicyIds": ["{fresh_package_policy}"]}"#)),
     ("POST", "api/endpoint/action/isolate", Access::Endpoint(|a| a.can_isolate_host), Some(r#"{"endpoint_ids": ["{endpoint}"]}"#)),
     ("POST", "api/endpoint/action/unisolate", Access::Endpoint(|a| a.can_un_isolate_host), Some(r#"{"endpoint_ids": ["{endpoint}"]}"#)),
     (
@@ -225,6 +238,7 @@ const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
     ("POST", "api/fleet/agents/enroll", Access::AgentKey, Some(r#"{"type": "PERMANENT"}"#)),
     ("POST", "api/fleet/agents/{agent}/checkin", Access::AgentKey, Some(r#"{"status": "online"}"#)),
     ("POST", "api/fleet/agents/{agent}/acks", Access::AgentKey, Some(r#"{"events": []}"#)),
+    ("POST", "api/fleet/agents/{agent}/verification_results", Access::AgentKey, Some(r#"{"verification_id": "none", "records": []}"#)),
     ("POST", "api/fleet/agents/{agent}/audit/unenroll", Access::AgentKey, Some(r#"{"reason": "uninstall", "timestamp": "2026-01-01T00:00:00Z"}"#)),
     // Last: revoking the demo token stops {fresh_agent}, and logout ends the callers' sessions.
     ("DELETE", "api/fleet/enrollment_api_keys/demo-endpoints-key", Access::Needs(FleetAll), None),
@@ -232,6 +246,10 @@ const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
     // After logout: signing in replaces the caller's session.
     ("POST", "internal/security/login", Access::Public, Some(r#"{"username": "viewer", "password": "warden-demo"}"#)),
 ];
+
+const CLOUD_BODY: &str = r#"{"name": "cloud {n}", "cloudProvider": "aws", "vars": {"role_arn": "arn:aws:iam::123456789012:role/authz", "external_id": {"type": "password", "value": "authz-external-id"}}}"#;
+
+const PACKAGE_POLICY_BODY: &str = r#"{"name": "aws {n}", "policy_ids": ["demo-endpoints"], "package": {"name": "aws", "version": "2.17.0"}, "inputs": [{"type": "aws-s3", "policy_template": "cloudtrail", "enabled": true}], "cloud_connector_id": "{cloud}"}"#;
 
 const BULK_ISOLATE: &str = r#"{"command": "isolate", "agents": ["{endpoint}"], "comment": "authz {n}"}"#;
 
@@ -286,9 +304,23 @@ fn demo_user(role: Role) -> &'static str {
     }
 }
 
+fn cloud_body(name: &str) -> serde_json::Value {
+    let mut body: serde_json::Value = serde_json::from_str(CLOUD_BODY).unwrap();
+    body["name"] = name.into();
+    body
+}
+
+fn package_policy_body(name: &str, cloud: &str) -> serde_json::Value {
+    let mut body: serde_json::Value = serde_json::from_str(&PACKAGE_POLICY_BODY.replace("{cloud}", cloud)).unwrap();
+    body["name"] = name.into();
+    body
+}
+
 #[tokio::test]
 async fn every_route_for_every_role() {
-    let app = spawn_app().await;
+    // The verifier on, so "Verify now" is a route that can succeed.
+    let options = Options { extra_args: vec!["--enable-otel-verifier".into(), "true".into()], ..Options::default() };
+    let app = spawn_app_with(options).await;
     // Every role signed in, and every role through a personal API key of
     // its own (the key carries the role; a viewer may not create keys).
     let mut callers = vec![(None, false, app.client())];
@@ -333,6 +365,11 @@ async fn every_route_for_every_role() {
     let script = add_script("authz script".into()).await;
     let bulk_body = serde_json::json!({"command": "isolate", "agents": [endpoint]});
     let bulk = post_json(&admin, &app.url("internal/warden/response_actions/bulk"), bulk_body).await["bulkId"].as_str().unwrap().to_owned();
+    let cloud = post_json(&admin, &app.url("api/fleet/cloud_connectors"), cloud_body("authz")).await["item"]["id"].as_str().unwrap().to_owned();
+    let package_policy = post_json(&admin, &app.url("api/fleet/package_policies"), package_policy_body("authz", &cloud)).await["item"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut n = 0;
     let mut failures = Vec::new();
     for (method, path, access, body) in ROUTES {
@@ -358,6 +395,8 @@ async fn every_route_for_every_role() {
                 .replace("{connector}", &connector)
                 .replace("{case}", &case)
                 .replace("{rule}", &rule)
+                .replace("{cloud}", &cloud)
+                .replace("{package_policy}", &package_policy)
                 .replace("{n}", &n.to_string());
             if path.contains("{fresh_rule}") {
                 let fresh = post_json(&admin, &app.url("api/alerting/rule"), status_rule.clone()).await["id"].as_str().unwrap().to_owned();
@@ -367,8 +406,22 @@ async fn every_route_for_every_role() {
                 path = path.replace("{fresh_script}", &add_script(format!("fresh script {n}")).await);
             }
             let mut body = body.map(|b| {
-                b.replace("{n}", &n.to_string()).replace("{endpoint}", &endpoint).replace("{pending}", &pending).replace("{script}", &script)
+                b.replace("{n}", &n.to_string())
+                    .replace("{endpoint}", &endpoint)
+                    .replace("{pending}", &pending)
+                    .replace("{script}", &script)
+                    .replace("{cloud}", &cloud)
             });
+            if path.contains("{fresh_cloud}") {
+                let fresh = post_json(&admin, &app.url("api/fleet/cloud_connectors"), cloud_body(&format!("fresh {n}"))).await;
+                path = path.replace("{fresh_cloud}", fresh["item"]["id"].as_str().unwrap());
+            }
+            if path.contains("{fresh_package_policy}") || body.as_ref().is_some_and(|b| b.contains("{fresh_package_policy}")) {
+                let fresh = post_json(&admin, &app.url("api/fleet/package_policies"), package_policy_body(&format!("fresh {n}"), &cloud)).await;
+                let id = fresh["item"]["id"].as_str().unwrap();
+                path = path.replace("{fresh_package_policy}", id);
+                body = body.map(|b| b.replace("{fresh_package_policy}", id));
+            }
             if path.contains("{fresh_case}") || body.as_ref().is_some_and(|b| b.contains("{fresh_case}")) {
                 let fresh = post_json(&admin, &app.url("api/cases"), case_body.clone()).await;
                 let (id, version) = (fresh["id"].as_str().unwrap(), fresh["version"].as_str().unwrap());

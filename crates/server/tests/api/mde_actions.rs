@@ -7,8 +7,8 @@
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
+use crate::emulators::Emulator;
 use crate::helpers::{Options, TestApp, assert_error, eventually, spawn_app_with};
-use crate::mde_emulator::Emulator;
 use crate::response_actions::{details, send, sent};
 
 const CONFIG: &str = r#"

@@ -8,8 +8,8 @@ use std::time::Duration;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
+use crate::emulators::Emulator;
 use crate::helpers::{Options, TestApp, assert_error, eventually, spawn_app, spawn_app_with};
-use crate::mde_emulator::Emulator;
 
 const TENANT: &str = "test-tenant";
 const CLIENT_ID: &str = "test-client";

@@ -18,6 +18,9 @@ const PUBLIC: &[(&str, &str)] = &[("get", "/api/status"), ("get", "/api/openapi.
 /// Routes whose path parameter names what they create: it cannot be unknown (a taken id is a 409).
 const CREATES_AT_ID: &[(&str, &str)] = &[("post", "/api/actions/connector/{id}"), ("post", "/api/alerting/rule/{id}")];
 
+/// Deletes that succeed for an unknown id, as Fleet's do (idempotent).
+const IDEMPOTENT_DELETE: &[(&str, &str)] = &[("delete", "/api/fleet/package_policies/{id}")];
+
 /// Routes that take a user but check no privilege, and the routes that take
 /// no user: they never answer 403 for a missing privilege.
 const NO_PRIVILEGE: &[(&str, &str)] = &[
@@ -119,7 +122,9 @@ async fn every_operation_documents_the_errors_it_can_answer() {
     assert_all(&doc, "413 for a request body", |op| !op.has_body() || op.documents(413));
     assert_all(&doc, "401 except on public routes", |op| op.is(PUBLIC) || op.documents(401));
     assert_all(&doc, "403 where a privilege or the agent's own key is checked", |op| op.is(PUBLIC) || op.is(NO_PRIVILEGE) || op.documents(403));
-    assert_all(&doc, "404 for an unknown id", |op| !op.path.contains('{') || op.is_agent_route() || op.is(CREATES_AT_ID) || op.documents(404));
+    assert_all(&doc, "404 for an unknown id", |op| {
+        !op.path.contains('{') || op.is_agent_route() || op.is(CREATES_AT_ID) || op.is(IDEMPOTENT_DELETE) || op.documents(404)
+    });
     assert_all(&doc, "429 and 503 with Retry-After where a user signs in", |op| {
         op.is(PUBLIC) || op.is_agent_route() || ["429", "503"].iter().all(|code| op.spec["responses"][code]["headers"].get("Retry-After").is_some())
     });

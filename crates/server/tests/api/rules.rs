@@ -36,7 +36,7 @@ async fn get_json(app: &TestApp, client: &Client, path: &str) -> Value {
 }
 
 /// A receiver on 127.0.0.1 that hands each request's body to the test.
-async fn receiver() -> (String, mpsc::UnboundedReceiver<String>) {
+pub async fn receiver() -> (String, mpsc::UnboundedReceiver<String>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let app = axum::Router::new().route(
         "/hook",
@@ -54,7 +54,7 @@ async fn receiver() -> (String, mpsc::UnboundedReceiver<String>) {
     (format!("http://{address}/hook"), rx)
 }
 
-async fn webhook_connector(app: &TestApp, client: &Client, url: &str) -> String {
+pub async fn webhook_connector(app: &TestApp, client: &Client, url: &str) -> String {
     let body = json!({"name": "SOC webhook", "connector_type_id": ".webhook", "config": {"url": url, "method": "post", "hasAuth": false}});
     ok_json(send(client, reqwest::Method::POST, app.url("api/actions/connector"), Some(body)).await).await["id"].as_str().unwrap().to_owned()
 }
