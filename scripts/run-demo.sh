@@ -5,12 +5,15 @@
 # that go silent and turn offline after a minute. A compliance rule watches
 # them: the uninstalled and orphaned ones raise alerts, call a webhook (a
 # receiver this script starts, printing what it gets to data/demo-webhooks.log)
-# and open a case each.
+# and open a case each. Two cloud connectors, checked by the permission
+# verifier against a cloud emulator: one whose permissions are all granted,
+# one whose credentials the cloud refuses.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 listen=${WARDEN_LISTEN:-127.0.0.1:8080}
 receiver=${DEMO_WEBHOOK_RECEIVER:-127.0.0.1:8091}
 mde=${DEMO_MDE_EMULATOR:-127.0.0.1:8092}
+cloud=${DEMO_CLOUD_EMULATOR:-127.0.0.1:8093}
 mkdir -p data
 
 target/debug/warden-agent receive --listen "$receiver" > data/demo-webhooks.log &
@@ -19,10 +22,15 @@ sink=$!
 # succeed, one whose actions fail, one whose actions hang until cancelled).
 RUST_LOG=warn target/debug/warden-mde-emulator --listen "$mde" > /dev/null &
 emulator=$!
-target/debug/warden serve --demo --listen "$listen" --agent-offline-after 1m --mde-cancel true &
+# A cloud's permission check (IAM's policy simulator), emulated with the
+# principals of crates/cloud-emulator/demo.toml.
+RUST_LOG=warn target/debug/warden-cloud-emulator --listen "$cloud" > /dev/null &
+cloud_emulator=$!
+target/debug/warden serve --demo --listen "$listen" --agent-offline-after 1m --mde-cancel true \
+  --enable-otel-verifier true --verifier-cloud-url "http://$cloud" &
 warden=$!
 swarm=
-trap 'kill $warden $sink $emulator $swarm 2>/dev/null || true' EXIT INT TERM
+trap 'kill $warden $sink $emulator $cloud_emulator $swarm 2>/dev/null || true' EXIT INT TERM
 
 for _ in $(seq 1 120); do
   curl -fs "http://$listen/api/status" >/dev/null 2>&1 && break
@@ -57,6 +65,37 @@ api -X POST "http://$listen/api/actions/connector/demo-mde" -d "{
              \"oAuthScope\": \"https://securitycenter.onmicrosoft.com/windowsatpservice/.default\", \"apiUrl\": \"http://$mde\"},
   \"secrets\": {\"clientSecret\": \"warden-demo-secret\"}}" >/dev/null
 echo "Microsoft Defender for Endpoint (emulated at http://$mde): its hosts are in http://$listen/fleet"
+
+# Cloud connectors, each used by a package policy so the verifier checks it
+# (created once: a 409 on the name means they are there already).
+cloud_connector() { # name body package-policy-json-with-CONNECTOR
+  local answer id
+  answer=$(curl -s -u admin:warden-demo -H 'kbn-xsrf: demo' -H 'content-type: application/json' \
+    -X POST "http://$listen/api/fleet/cloud_connectors" -d "$2")
+  id=$(printf '%s' "$answer" | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4 || true)
+  [ -n "$id" ] && api -X POST "http://$listen/api/fleet/package_policies" -d "${3//CONNECTOR/$id}" >/dev/null
+  return 0
+}
+cloud_connector "AWS production" '{"name": "AWS production", "cloudProvider": "aws",
+  "vars": {"role_arn": "arn:aws:iam::123456789012:role/warden-demo",
+           "external_id": {"type": "password", "value": "warden-demo-external-id"}}}' '{
+  "name": "AWS CloudTrail and GuardDuty", "policy_ids": ["demo-endpoints"], "cloud_connector_id": "CONNECTOR",
+  "package": {"name": "aws", "title": "AWS", "version": "2.17.0"},
+  "inputs": [{"type": "aws-cloudtrail", "policy_template": "cloudtrail", "enabled": true},
+             {"type": "aws-guardduty", "policy_template": "guardduty", "enabled": true}]}'
+cloud_connector "GCP audit (wrong audience)" '{"name": "GCP audit (wrong audience)", "cloudProvider": "gcp",
+  "vars": {"service_account": "warden@warden-demo.iam.gserviceaccount.com",
+           "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/other/providers/other"}}' '{
+  "name": "GCP audit logs", "policy_ids": ["demo-endpoints"], "cloud_connector_id": "CONNECTOR",
+  "package": {"name": "gcp", "title": "Google Cloud Platform", "version": "2.38.0"},
+  "inputs": [{"type": "gcp-audit", "policy_template": "audit", "enabled": true}]}'
+api -X POST "http://$listen/api/alerting/rule/demo-cloud-permissions" -d '{
+  "name": "Cloud connector permissions", "rule_type_id": "fleet.cloud_connector_verification", "consumer": "alerts",
+  "tags": ["cloud"], "schedule": {"interval": "5m"}, "params": {"on_failed": true, "on_revoked": true},
+  "actions": [{"id": "demo-soc-webhook", "group": "default",
+     "frequency": {"summary": false, "notify_when": "onActionGroupChange", "throttle": null},
+     "params": {"body": "{\"cloud_connector\": \"{{context.connector.name}}\", \"status\": \"{{context.status}}\", \"why\": \"{{context.reason}}\"}"}}]}' >/dev/null
+echo "Cloud connectors (their permissions checked at the emulated cloud http://$cloud): http://$listen/fleet/cloud-connectors"
 
 token=$(printf '%s' 'demo-enrollment:warden-demo-enrollment-secret' | base64)
 RUST_LOG=warn target/debug/warden-agent swarm --url "http://$listen" --enrollment-token "$token" \
