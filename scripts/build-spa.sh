@@ -29,7 +29,7 @@ for module in "$pkg"/*.wasm; do
 done
 cat style/main.css style/layout.css style/components.css style/rules.css > "$pkg/warden.css"
 # A lazy page's own stylesheet loads with it (components::page_style), not in the first load.
-cp style/response_actions.css style/console.css style/bulk_actions.css "$pkg/"
+cp style/response_actions.css style/console.css style/bulk_actions.css style/fleet.css "$pkg/"
 
 app="app-$(cat "$pkg"/* | sha256sum | cut -c1-16)"
 rm -rf dist && mkdir -p dist

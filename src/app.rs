@@ -30,6 +30,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("response-actions/bulk/:id") view={Lazy::<BulkActionRoute>::new()} />
                     <Route path=path!("fleet") view={Lazy::<FleetRoute>::new()} />
                     <Route path=path!("fleet/agents/:id") view={Lazy::<AgentRoute>::new()} />
+                    // The list and one connector share a module, as cases do.
+                    <Route path=path!("fleet/cloud-connectors") view={Lazy::<CloudConnectorsRoute>::new()} />
+                    <Route path=path!("fleet/cloud-connectors/:id") view={Lazy::<CloudConnectorsRoute>::new()} />
                     <Route path=path!("rules") view={Lazy::<RulesRoute>::new()} />
                     <Route path=path!("rules/new") view={Lazy::<NewRuleRoute>::new()} />
                     <Route path=path!("rules/:id") view={Lazy::<RuleRoute>::new()} />
@@ -71,6 +74,7 @@ macro_rules! lazy_pages {
 lazy_pages! {
     FleetRoute => crate::pages::fleet::FleetPage,
     AgentRoute => crate::pages::agent::AgentPage,
+    CloudConnectorsRoute => crate::pages::cloud_connectors::CloudConnectorsArea,
     TasksRoute => crate::pages::tasks::TasksPage,
     ApiKeysRoute => crate::pages::api_keys::ApiKeysPage,
     ConnectorsRoute => crate::pages::connectors::ConnectorsPage,

@@ -32,13 +32,16 @@ pub enum Topic {
     /// Response actions: the history, each action's state and output, and
     /// an agent's pending actions.
     ResponseActions,
+    /// Cloud connectors and their verifications.
+    CloudConnectors,
 }
 
 /// How many topics there are (the length of the per-topic arrays).
-const TOPICS: usize = 6;
+const TOPICS: usize = 7;
 
 impl Topic {
-    const ALL: [Topic; TOPICS] = [Topic::Fleet, Topic::Tasks, Topic::Connectors, Topic::Rules, Topic::Cases, Topic::ResponseActions];
+    const ALL: [Topic; TOPICS] =
+        [Topic::Fleet, Topic::Tasks, Topic::Connectors, Topic::Rules, Topic::Cases, Topic::ResponseActions, Topic::CloudConnectors];
 
     /// At most one refetch of the topic this often.
     fn gather(self) -> Duration {
@@ -56,6 +59,7 @@ impl Topic {
             EventKind::RuleChanged => Some(Topic::Rules),
             EventKind::CaseChanged => Some(Topic::Cases),
             EventKind::ResponseActionChanged => Some(Topic::ResponseActions),
+            EventKind::CloudConnectorChanged => Some(Topic::CloudConnectors),
             EventKind::AgentActionQueued | EventKind::Resync => None,
         }
     }

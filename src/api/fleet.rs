@@ -1,6 +1,6 @@
-//! Fleet: the agent list, one agent, its activity log, and unenroll.
+//! Fleet: the agent list, one agent, its activity log, unenroll, and the agent policies.
 
-use warden_core::fleet_api::{Agent, AgentEvent, AgentSortField, ItemResponse, ListResponse, UnenrollRequest};
+use warden_core::fleet_api::{Agent, AgentEvent, AgentPolicy, AgentSortField, ItemResponse, ListResponse, UnenrollRequest};
 use warden_core::paths;
 
 use super::ApiResult;
@@ -45,4 +45,9 @@ pub async fn agent_events(id: &str) -> ApiResult<Vec<AgentEvent>> {
 /// Asks the agent to unenroll, or with `force` revokes its key at once.
 pub async fn unenroll(id: &str, force: bool) -> ApiResult<()> {
     super::post::<_, serde_json::Value>(&paths::agent_unenroll(id), &UnenrollRequest { force, revoke: false }).await.map(|_| ())
+}
+
+/// Every agent policy (the verifiers' too, marked `is_verifier`).
+pub async fn policies() -> ApiResult<Vec<AgentPolicy>> {
+    super::get::<ListResponse<AgentPolicy>>(paths::AGENT_POLICIES).await.map(|r| r.items)
 }

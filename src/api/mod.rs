@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod api_keys;
 pub mod bulk_actions;
 pub mod cases;
+pub mod cloud_connectors;
 pub mod fleet;
 pub mod response_actions;
 pub mod rules;
@@ -86,6 +87,11 @@ async fn post<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> ApiRes
 async fn post_form<T: DeserializeOwned>(path: &str, form: web_sys::FormData) -> ApiResult<T> {
     let request = Request::post(path).header(XSRF_HEADER, "warden").body(form).map_err(unreachable)?;
     decode(checked(request.send().await.map_err(unreachable)?).await?).await
+}
+
+/// A POST without a body whose answer is JSON.
+async fn post_without_body<T: DeserializeOwned>(path: &str) -> ApiResult<T> {
+    decode(send(Request::post(path), None).await?).await
 }
 
 /// A POST whose answer has no body (204).

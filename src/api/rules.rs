@@ -1,9 +1,8 @@
 //! Rules (`/api/alerting`), their runs, action log and history, and what the
 //! rule form needs (rule types, the minimum interval, the connectors and
-//! system actions it may pick, the Fleet policies).
+//! system actions it may pick).
 
 use warden_core::actions::{Connector, ConnectorChange, ConnectorExecution};
-use warden_core::fleet_api::{AgentPolicy, ListResponse};
 use warden_core::paths;
 use warden_core::rules::{AlertingConfig, CreateRuleRequest, FindRulesResponse, Rule, RuleRun, UpdateRuleRequest};
 
@@ -63,10 +62,4 @@ pub async fn history(id: &str) -> ApiResult<Vec<ConnectorChange>> {
 /// The connectors and the system actions the caller may use: the form's one list.
 pub async fn connectors() -> ApiResult<Vec<Connector>> {
     super::get(paths::CONNECTORS_INTERNAL).await
-}
-
-/// Fleet's policies, for the policy picker.
-pub async fn policies() -> ApiResult<Vec<AgentPolicy>> {
-    let list: ListResponse<AgentPolicy> = super::get(paths::AGENT_POLICIES).await?;
-    Ok(list.items)
 }

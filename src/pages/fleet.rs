@@ -2,7 +2,10 @@
 //! sort and paging (all on the server), live on the push channel. The
 //! filters live in the URL, so a view can be shared and survives reload.
 //! Users who may send a response action in bulk pick hosts (or every agent
-//! the filter matches) and send one command to all of them.
+//! the filter matches) and send one command to all of them. A cloud
+//! connector's permission verifier (its short-lived agent policy and the
+//! agent that enrolls in it) shows as what it is, with the connector it
+//! checks and when Warden removes it.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +15,7 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_query};
 use leptos_router::params::Params;
 use warden_core::fleet::AgentStatus;
-use warden_core::fleet_api::{Agent, AgentSortField, BulkTarget};
+use warden_core::fleet_api::{Agent, AgentPolicy, AgentSortField, BulkTarget};
 use warden_core::ids::AgentId;
 use warden_core::response_actions::bulk::bulk_commands;
 use warden_core::response_actions::{MdeHost, ResponseAgentType};
@@ -26,10 +29,11 @@ use crate::components::data_table::{Column, DataTable, Sorting};
 use crate::components::form::Checkbox;
 use crate::components::pager::Pager;
 use crate::components::status_badge::StatusBadge;
-use crate::components::time::{ago_text, use_now};
+use crate::components::time::{ago_text, use_now, utc_time};
 use crate::live::{Topic, use_live};
 use crate::pages::agent::isolated_badge;
 use crate::pages::bulk_actions::{BulkSelection, bulk_send_dialog};
+use crate::pages::cloud_connectors::FleetNav;
 use crate::session::use_session;
 
 const PER_PAGE: usize = 20;
@@ -111,7 +115,25 @@ pub fn FleetPage() -> impl IntoView {
     };
 
     let live = use_live(Topic::Fleet);
+    let cloud_live = use_live(Topic::CloudConnectors);
     let now = use_now();
+    // The verifier policies in flight (Warden's own, one verification each),
+    // with the name of the connector each checks.
+    let verifiers = LocalResource::new(move || {
+        live.track();
+        cloud_live.track();
+        async move {
+            let mut verifiers = Vec::new();
+            for policy in api::fleet::policies().await?.into_iter().filter(|p| p.is_verifier) {
+                let connector = match &policy.cloud_connector_id {
+                    Some(id) => api::cloud_connectors::name(id).await.map(|c| c.name).unwrap_or_else(|_| id.clone()),
+                    None => String::new(),
+                };
+                verifiers.push(Verifier { policy, connector });
+            }
+            Ok(verifiers)
+        }
+    });
     // Which commands this user may send in bulk (privileges and licence): none, no selection.
     let authz = LocalResource::new(api::response_actions::authz);
     let commands = move || authz.get().and_then(Result::ok).map(|a| bulk_commands(&a.privileges, a.license)).unwrap_or_default();
@@ -120,8 +142,9 @@ pub fn FleetPage() -> impl IntoView {
         live.track();
         let view = view_of();
         async move {
-            // Known before the table is drawn, so its checkboxes are there from the start.
+            // Known before the table is drawn, so its checkboxes (and verifier badges) are there from the start.
             let _ = authz.await;
+            let _ = verifiers.await;
             let kuery = kuery::for_view(view.status(), view.q.as_deref().unwrap_or_default());
             let list = AgentListQuery {
                 page: view.page(),
@@ -278,22 +301,29 @@ pub fn FleetPage() -> impl IntoView {
         })
         .header_hidden();
         let may_respond = session.user().is_some_and(|u| may_open_console(&u));
+        let verifying: Vec<Verifier> = verifiers.get_untracked().and_then(Result::ok).unwrap_or_default();
+        let verifier_of = move |agent: &Agent| verifying.iter().find(|v| v.policy.id == agent.policy_id).cloned();
+        let policy_verifier = verifier_of.clone();
         let mut columns = vec![
             Column::new("Host", move |agent: &Agent| {
+                let verifier = verifier_of(agent).map(|v| view! { " " <VerifierBadge verifier=v /> });
                 let host = agent.local_metadata.pointer("/host/hostname").and_then(|v| v.as_str()).unwrap_or("(unnamed)").to_owned();
                 let rejected = agent.rejected_calls.clone().map(|r| {
                     view! { <span class="warn-inline" title=format!("Refused {} call(s) after unenroll; last {}", r.count, r.last_at)>" ⚠ still calling"</span> }
                 });
                 let isolated = isolated_badge(&agent.local_metadata);
-                let console = may_respond.then(|| {
+                let console = (may_respond && verifier.is_none()).then(|| {
                     let url = href(&console_url(agent.id.as_ref(), ResponseAgentType::Endpoint));
                     view! { " " <A href=url attr:class="button button-small" attr:title="Open this host's responder console">"Console"</A> }
                 });
-                view! { <A href=href(&format!("/fleet/agents/{}", agent.id))>{host}</A>{rejected}" "{isolated}{console} }
+                view! { <A href=href(&format!("/fleet/agents/{}", agent.id))>{host}</A>{rejected}{verifier}" "{isolated}{console} }
             })
             .sortable(AgentSortField::Hostname.as_str()),
             Column::new("Status", |agent: &Agent| view! { <StatusBadge status=agent.status /> }).sortable(AgentSortField::Status.as_str()),
-            Column::new("Policy", |agent: &Agent| agent.policy_id.to_string()),
+            Column::new("Policy", move |agent: &Agent| match policy_verifier(agent) {
+                Some(verifier) => view! { <VerifierPolicy verifier /> }.into_any(),
+                None => agent.policy_id.to_string().into_any(),
+            }),
             Column::new("Version", |agent: &Agent| agent.agent.version.clone()).sortable(AgentSortField::Version.as_str()),
             Column::new("Last activity", move |agent: &Agent| {
                 let last = agent.last_checkin.clone();
@@ -309,6 +339,7 @@ pub fn FleetPage() -> impl IntoView {
 
     view! {
         <section class="page">
+            <FleetNav />
             <h1>"Fleet"</h1>
             <p class="lead">"Which endpoints are protected, which went dark, and why."</p>
             <form class="toolbar" on:submit=on_search role="search">
@@ -316,6 +347,7 @@ pub fn FleetPage() -> impl IntoView {
                 <button type="submit" class="button">"Search"</button>
                 <Checkbox label=" Show inactive and unenrolled" checked=Signal::derive(move || view_of().show_inactive()) on_change=on_inactive />
             </form>
+            <Verifiers verifiers />
             {selection_bar}
             <AsyncView resource=agents loading="Loading agents…" let:list>
                 {
@@ -345,6 +377,80 @@ pub fn FleetPage() -> impl IntoView {
                 })}
             </Suspense>
         </section>
+    }
+}
+
+/// A verifier policy and the connector it checks.
+#[derive(Debug, Clone, PartialEq)]
+struct Verifier {
+    policy: AgentPolicy,
+    /// The connector's name (its id when it cannot be read).
+    connector: String,
+}
+
+impl Verifier {
+    fn connector_link(&self) -> impl IntoView + use<> {
+        let name = self.connector.clone();
+        self.policy.cloud_connector_id.clone().map(|id| {
+            view! { <A href=href(&format!("/fleet/cloud-connectors/{}", paths::encode(&id)))>{name}</A> }
+        })
+    }
+
+    fn expires(&self) -> String {
+        self.policy.expires_at.as_deref().map(utc_time).unwrap_or_else(|| "when it reports".to_owned())
+    }
+}
+
+/// Not an ordinary agent: Warden's permission verifier, gone once it reports.
+#[component]
+fn VerifierBadge(verifier: Verifier) -> impl IntoView {
+    let why = format!(
+        "A permission verifier Warden started for cloud connector {}: it checks the connector's permissions, reports, and is removed (at the latest at {})",
+        verifier.connector,
+        verifier.expires()
+    );
+    view! { <span class="badge verifier" title=why data-testid="verifier-badge">"Verifier"</span> }
+}
+
+#[component]
+fn VerifierPolicy(verifier: Verifier) -> impl IntoView {
+    view! {
+        <span class="verifier-policy">
+            "Verifies " {verifier.connector_link()} <span class="muted">{format!(" · expires at {}", verifier.expires())}</span>
+        </span>
+    }
+}
+
+/// The verifications in flight: their policies, whether or not their agent has enrolled yet.
+#[component]
+fn Verifiers(verifiers: LocalResource<crate::api::ApiResult<Vec<Verifier>>>) -> impl IntoView {
+    move || {
+        let list = verifiers.get().and_then(Result::ok).unwrap_or_default();
+        (!list.is_empty()).then(|| {
+            let items = list
+                .into_iter()
+                .map(|verifier| {
+                    let agents = match verifier.policy.agents {
+                        0 => "its agent has not enrolled yet".to_owned(),
+                        1 => "1 agent".to_owned(),
+                        n => format!("{n} agents"),
+                    };
+                    view! {
+                        <li data-testid="verifier">
+                            <VerifierBadge verifier=verifier.clone() />
+                            " Checking the permissions of cloud connector " {verifier.connector_link()}
+                            <span class="muted">{format!(": {agents}, expires at {} (policy {})", verifier.expires(), verifier.policy.name)}</span>
+                        </li>
+                    }
+                })
+                .collect_view();
+            view! {
+                <div class="panel verifiers" role="status">
+                    <p class="muted">"Permission verifiers: short-lived agents Warden starts to check a cloud connector, removed when they have reported. They are not endpoints."</p>
+                    <ul>{items}</ul>
+                </div>
+            }
+        })
     }
 }
 

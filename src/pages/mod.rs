@@ -3,6 +3,7 @@ pub mod alerts;
 pub mod api_keys;
 pub mod bulk_actions;
 pub mod cases;
+pub mod cloud_connectors;
 pub mod connectors;
 pub mod console;
 pub mod fleet;

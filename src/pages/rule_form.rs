@@ -1,6 +1,9 @@
-//! The rule form: name, schedule, tags, the type's own params editor
-//! (`fleet.agent_status`: statuses, policies, a KQL box checked by the same
-//! kuery parser the server uses, "for at least"), and one actions section
+//! The rule form: its type (chosen when creating), name, schedule, tags, the
+//! type's own params editor (`fleet.agent_status`: statuses, policies, a KQL
+//! box checked by the same kuery parser the server uses, "for at least";
+//! `fleet.cloud_connector_verification`: which cloud connectors, and
+//! whether a failed verification, a revoked permission or both alert),
+//! and one actions section
 //! where connectors and system actions are picked from one list. A system
 //! action already added is disabled in the list (with why), one the user may
 //! not use is not offered (the server's list leaves it out), and a system
@@ -16,12 +19,13 @@ use warden_core::actions::{CASES, Connector, EMAIL, ENDPOINT_RESPONSE, SERVER_LO
 use warden_core::fleet::AgentStatus;
 use warden_core::fleet_api::AgentPolicy;
 use warden_core::rules::{
-    AGENT_STATUS_VARIABLES, ActionFrequency, ConnectorRef, CreateRuleRequest, DEFAULT_GROUP, FLEET_AGENT_STATUS, NotifyWhen, RECOVERED_GROUP, Rule,
-    RuleActionRequest, RuleSchedule, SUMMARY_VARIABLES, UpdateRuleRequest, parse_duration_ms, split_actions, system_action_params_refusal,
-    validate_name, validate_schedule, validate_tags,
+    ActionFrequency, ConnectorRef, CreateRuleRequest, DEFAULT_GROUP, FLEET_AGENT_STATUS, FLEET_CLOUD_CONNECTOR_VERIFICATION, NotifyWhen,
+    RECOVERED_GROUP, RULE_TYPES, Rule, RuleActionRequest, RuleSchedule, SUMMARY_VARIABLES, UpdateRuleRequest, parse_duration_ms, rule_type,
+    rule_type_variables, split_actions, system_action_params_refusal, validate_name, validate_schedule, validate_tags, validate_verification_params,
 };
 
 use crate::api;
+use crate::api::cloud_connectors::ConnectorName;
 use crate::app::href;
 use crate::components::async_view::AsyncView;
 use crate::components::form::{Checkbox, Field, TextArea};
@@ -68,8 +72,26 @@ struct ActionDraft {
     maximum: RwSignal<String>,
 }
 
+/// The default texts of a new action, in the rule type's own variables:
+/// (webhook body, email subject, message).
+fn default_texts(rule_type_id: &str) -> (&'static str, &'static str, &'static str) {
+    match rule_type_id {
+        FLEET_CLOUD_CONNECTOR_VERIFICATION => (
+            "{\n  \"connector\": \"{{context.connector.name}}\",\n  \"provider\": \"{{context.connector.provider}}\",\n  \"status\": \"{{context.status}}\",\n  \"reason\": \"{{context.reason}}\",\n  \"rule\": \"{{rule.name}}\"\n}",
+            "{{rule.name}}: cloud connector {{context.connector.name}} {{context.status}}",
+            "Cloud connector {{context.connector.name}} ({{context.connector.provider}}) {{context.status}}: {{context.reason}}",
+        ),
+        _ => (
+            "{\n  \"agent\": \"{{context.agent.id}}\",\n  \"host\": \"{{context.host.name}}\",\n  \"status\": \"{{context.status}}\",\n  \"rule\": \"{{rule.name}}\"\n}",
+            "{{rule.name}}: {{context.host.name}} is {{context.status}}",
+            "{{context.host.name}} is {{context.status}}: {{context.reason}}",
+        ),
+    }
+}
+
 impl ActionDraft {
-    fn new(key: u32, connector: Connector) -> ActionDraft {
+    fn new(key: u32, connector: Connector, rule_type_id: &str) -> ActionDraft {
+        let (body, subject, message) = default_texts(rule_type_id);
         ActionDraft {
             key,
             uuid: None,
@@ -78,13 +100,10 @@ impl ActionDraft {
             notify_when: RwSignal::new("onActionGroupChange".to_owned()),
             throttle: RwSignal::new("1h".to_owned()),
             summary: RwSignal::new(false),
-            body: RwSignal::new(
-                "{\n  \"agent\": \"{{context.agent.id}}\",\n  \"host\": \"{{context.host.name}}\",\n  \"status\": \"{{context.status}}\",\n  \"rule\": \"{{rule.name}}\"\n}"
-                    .to_owned(),
-            ),
+            body: RwSignal::new(body.to_owned()),
             to: RwSignal::new(String::new()),
-            subject: RwSignal::new("{{rule.name}}: {{context.host.name}} is {{context.status}}".to_owned()),
-            message: RwSignal::new("{{context.host.name}} is {{context.status}}: {{context.reason}}".to_owned()),
+            subject: RwSignal::new(subject.to_owned()),
+            message: RwSignal::new(message.to_owned()),
             level: RwSignal::new("warn".to_owned()),
             grouping_by: RwSignal::new("host.name".to_owned()),
             time_window: RwSignal::new("7d".to_owned()),
@@ -94,8 +113,8 @@ impl ActionDraft {
     }
 
     /// Filled from a saved action.
-    fn of(key: u32, connector: Connector, saved: &warden_core::rules::RuleActionResponse) -> ActionDraft {
-        let draft = ActionDraft::new(key, connector);
+    fn of(key: u32, connector: Connector, rule_type_id: &str, saved: &warden_core::rules::RuleActionResponse) -> ActionDraft {
+        let draft = ActionDraft::new(key, connector, rule_type_id);
         let text = |key: &str| saved.params.get(key).and_then(Value::as_str).map(str::to_owned);
         if let Some(group) = &saved.group {
             draft.group.set(group.clone());
@@ -183,6 +202,8 @@ impl ActionDraft {
 /// Everything the form edits.
 #[derive(Clone, Copy)]
 struct RuleForm {
+    /// Chosen when creating; a saved rule keeps its type.
+    rule_type: RwSignal<&'static str>,
     name: RwSignal<String>,
     tags: RwSignal<String>,
     interval: RwSignal<String>,
@@ -190,6 +211,12 @@ struct RuleForm {
     policy_ids: RwSignal<Vec<String>>,
     kuery: RwSignal<String>,
     for_at_least: RwSignal<String>,
+    /// Cloud connector verification: every connector (also those created
+    /// later), or only `connector_ids`.
+    all_connectors: RwSignal<bool>,
+    connector_ids: RwSignal<Vec<String>>,
+    on_failed: RwSignal<bool>,
+    on_revoked: RwSignal<bool>,
     actions: RwSignal<Vec<ActionDraft>>,
     next_key: StoredValue<u32>,
     /// Errors show once a save was tried, then follow every keystroke.
@@ -199,6 +226,7 @@ struct RuleForm {
 impl RuleForm {
     fn new() -> RuleForm {
         RuleForm {
+            rule_type: RwSignal::new(FLEET_AGENT_STATUS),
             name: RwSignal::new(String::new()),
             tags: RwSignal::new("compliance".to_owned()),
             interval: RwSignal::new("1m".to_owned()),
@@ -206,6 +234,10 @@ impl RuleForm {
             policy_ids: RwSignal::new(Vec::new()),
             kuery: RwSignal::new(String::new()),
             for_at_least: RwSignal::new(String::new()),
+            all_connectors: RwSignal::new(true),
+            connector_ids: RwSignal::new(Vec::new()),
+            on_failed: RwSignal::new(true),
+            on_revoked: RwSignal::new(true),
             actions: RwSignal::new(Vec::new()),
             next_key: StoredValue::new(0),
             tried: RwSignal::new(false),
@@ -214,6 +246,8 @@ impl RuleForm {
 
     fn of(rule: &Rule, connectors: &[Connector]) -> RuleForm {
         let form = RuleForm::new();
+        let type_id = rule_type(&rule.rule_type_id).map_or(FLEET_AGENT_STATUS, |spec| spec.id);
+        form.rule_type.set(type_id);
         form.name.set(rule.name.clone());
         form.tags.set(rule.tags.join(", "));
         form.interval.set(rule.schedule.interval.clone());
@@ -223,12 +257,20 @@ impl RuleForm {
             form.kuery.set(params.kuery.clone().unwrap_or_default());
             form.for_at_least.set(params.for_at_least.clone().unwrap_or_default());
         }
+        if type_id == FLEET_CLOUD_CONNECTOR_VERIFICATION
+            && let Ok(params) = validate_verification_params(&rule.params)
+        {
+            form.all_connectors.set(params.connector_ids.is_none());
+            form.connector_ids.set(params.connector_ids.unwrap_or_default());
+            form.on_failed.set(params.on_failed);
+            form.on_revoked.set(params.on_revoked);
+        }
         let drafts = rule
             .actions
             .iter()
             .map(|saved| {
                 let connector = connectors.iter().find(|c| c.id == saved.id).cloned().unwrap_or_else(|| missing_connector(saved));
-                ActionDraft::of(form.key(), connector, saved)
+                ActionDraft::of(form.key(), connector, type_id, saved)
             })
             .collect();
         form.actions.set(drafts);
@@ -246,6 +288,15 @@ impl RuleForm {
     }
 
     fn params(&self) -> Map<String, Value> {
+        if self.rule_type.get() == FLEET_CLOUD_CONNECTOR_VERIFICATION {
+            let mut params = Map::new();
+            if !self.all_connectors.get() {
+                params.insert("connector_ids".into(), json!(self.connector_ids.get()));
+            }
+            params.insert("on_failed".into(), json!(self.on_failed.get()));
+            params.insert("on_revoked".into(), json!(self.on_revoked.get()));
+            return params;
+        }
         let mut params = Map::new();
         params.insert("statuses".into(), json!(self.statuses.get()));
         let policies = self.policy_ids.get();
@@ -327,7 +378,6 @@ fn RuleEditor(form: RuleForm, connectors: Vec<Connector>, existing: Option<Strin
     let navigate = use_navigate();
     let session = use_session();
     let config = LocalResource::new(api::rules::config);
-    let policies = LocalResource::new(api::rules::policies);
     let minimum_ms =
         move || config.get().and_then(|c| c.ok()).and_then(|c| parse_duration_ms(&c.minimum_schedule_interval.value, "").ok()).unwrap_or(60_000);
     let verb = if existing.is_some() { "updating" } else { "creating" };
@@ -340,14 +390,20 @@ fn RuleEditor(form: RuleForm, connectors: Vec<Connector>, existing: Option<Strin
     let tags_error = Signal::derive(move || shown(validate_tags(&form.tag_list()).err()));
     let schedule_error =
         Signal::derive(move || shown(validate_schedule(&RuleSchedule { interval: form.interval.get().trim().to_owned() }, minimum_ms(), verb).err()));
-    let statuses_error = Signal::derive(move || shown(form.statuses.get().is_empty().then(|| "Pick at least one status".to_owned())));
+    // Each type's own fields count only while that type is chosen.
+    let agent_status = move || form.rule_type.get() == FLEET_AGENT_STATUS;
+    let statuses_error =
+        Signal::derive(move || shown((agent_status() && form.statuses.get().is_empty()).then(|| "Pick at least one status".to_owned())));
     let kuery_error = Signal::derive(move || {
         let text = form.kuery.get();
-        shown(warden_core::kuery::parse(text.trim()).err().map(|e| e.0))
+        shown(agent_status().then(|| warden_core::kuery::parse(text.trim()).err().map(|e| e.0)).flatten())
     });
     let for_error = Signal::derive(move || {
         let text = form.for_at_least.get().trim().to_owned();
-        shown((!text.is_empty()).then(|| parse_duration_ms(&text, "for at least").err()).flatten())
+        shown((agent_status() && !text.is_empty()).then(|| parse_duration_ms(&text, "for at least").err()).flatten())
+    });
+    let verification_error = Signal::derive(move || {
+        shown((form.rule_type.get() == FLEET_CLOUD_CONNECTOR_VERIFICATION).then(|| validate_verification_params(&form.params()).err()).flatten())
     });
     let actions_error = Signal::derive(move || {
         let requests: Vec<RuleActionRequest> = form.actions.get().iter().map(ActionDraft::request).collect();
@@ -358,7 +414,7 @@ fn RuleEditor(form: RuleForm, connectors: Vec<Connector>, existing: Option<Strin
                     .map(|c| ConnectorRef { connector_type_id: c.connector_type_id.clone(), is_system_action: c.is_system_action })
             })
         };
-        let spec = warden_core::rules::rule_type(FLEET_AGENT_STATUS)?;
+        let spec = rule_type(form.rule_type.get())?;
         // Stand-in uuids for actions not saved yet (the server gives the real ones).
         let mut n = 0;
         let new_uuid = || {
@@ -368,7 +424,9 @@ fn RuleEditor(form: RuleForm, connectors: Vec<Connector>, existing: Option<Strin
         shown(split_actions(&requests, spec, false, lookup, &roles(), new_uuid).err().map(|e| e.to_string()))
     });
     let has_errors = move || {
-        [name_error, tags_error, schedule_error, statuses_error, kuery_error, for_error, actions_error].iter().any(|e| e.get().is_some())
+        [name_error, tags_error, schedule_error, statuses_error, kuery_error, for_error, verification_error, actions_error]
+            .iter()
+            .any(|e| e.get().is_some())
             || form.actions.get().iter().any(|a| system_action_params_refusal(&a.connector.connector_type_id, &a.params()).is_some())
     };
 
@@ -406,7 +464,7 @@ fn RuleEditor(form: RuleForm, connectors: Vec<Connector>, existing: Option<Strin
         }
         let request = CreateRuleRequest {
             name: form.name.get_untracked().trim().to_owned(),
-            rule_type_id: FLEET_AGENT_STATUS.to_owned(),
+            rule_type_id: form.rule_type.get_untracked().to_owned(),
             consumer: "alerts".to_owned(),
             enabled: true,
             tags: form.tag_list(),
@@ -420,56 +478,45 @@ fn RuleEditor(form: RuleForm, connectors: Vec<Connector>, existing: Option<Strin
     };
     let server_error = move || save.value().get().and_then(|r| r.err()).map(|e| e.message);
 
+    let editing = existing.is_some();
     view! {
-        <form class="rule-form" on:submit=on_submit novalidate aria-label=if existing.is_some() { "Edit rule" } else { "Create rule" }>
+        <form class="rule-form" on:submit=on_submit novalidate aria-label=if editing { "Edit rule" } else { "Create rule" }>
             <div class="panel">
                 <h2>"Rule"</h2>
                 <div class="form-grid">
+                    {if editing {
+                        view! { <Field label="Rule type"><input name="rule_type" readonly prop:value=move || type_name(form.rule_type.get()) /></Field> }.into_any()
+                    } else {
+                        view! {
+                            <Field label="Rule type">
+                                <select name="rule_type" on:change=move |ev| {
+                                    if let Some(spec) = rule_type(&event_target_value(&ev)) { form.rule_type.set(spec.id) }
+                                }>
+                                    {RULE_TYPES.iter().map(|spec| view! {
+                                        <option value=spec.id selected=move || form.rule_type.get() == spec.id>{spec.name}</option>
+                                    }).collect_view()}
+                                </select>
+                            </Field>
+                        }.into_any()
+                    }}
                     <Field label="Name" error=name_error><input name="name" maxlength="256" placeholder="Endpoint protection removed" bind:value=form.name /></Field>
                     <Field label="Runs every" error=schedule_error><input name="interval" placeholder="1m" bind:value=form.interval /></Field>
                     <Field label="Tags (comma-separated)" error=tags_error><input name="tags" placeholder="compliance, pci" bind:value=form.tags /></Field>
                 </div>
                 <p class="muted">
-                    "Type: Fleet agent status. Beyond its schedule, the rule runs as soon as an agent changes status, so an uninstall is reported within seconds. "
+                    {move || if form.rule_type.get() == FLEET_CLOUD_CONNECTOR_VERIFICATION {
+                        "Alerts per cloud connector, on its permission verifications: one that failed, or one that found a permission denied that was granted before. "
+                    } else {
+                        "Beyond its schedule, the rule runs as soon as an agent changes status, so an uninstall is reported within seconds. "
+                    }}
                     {move || config.get().and_then(|c| c.ok()).map(|c| format!("The shortest schedule allowed is {}.", c.minimum_schedule_interval.value))}
                 </p>
             </div>
-            <div class="panel">
-                <h2>"Watch for agents that are"</h2>
-                <fieldset class="checks" aria-describedby="statuses-error">
-                    <legend class="field-label">"Status"</legend>
-                    {STATUSES.into_iter().map(|status| {
-                        let checked = Signal::derive(move || form.statuses.get().contains(&status));
-                        let on_change = Callback::new(move |on: bool| form.statuses.update(|list| {
-                            list.retain(|s| *s != status);
-                            if on { list.push(status); }
-                        }));
-                        view! { <span title=status.explanation()><Checkbox label=format!(" {}", status.label()) checked on_change /></span> }
-                    }).collect_view()}
-                    {move || statuses_error.get().map(|m| view! { <span id="statuses-error" class="field-error" role="alert">{m}</span> })}
-                </fieldset>
-                <div class="form-grid">
-                    <Field label="On policies (none: all)">
-                        <select name="policies" multiple size="3" on:change=move |ev| {
-                            use wasm_bindgen::JsCast;
-                            let Some(select) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlSelectElement>().ok()) else { return };
-                            let options = select.selected_options();
-                            let chosen = (0..options.length()).filter_map(|i| options.item(i)).filter_map(|o| o.get_attribute("value")).collect();
-                            form.policy_ids.set(chosen);
-                        }>
-                            {move || policies.get().and_then(|r| r.ok()).unwrap_or_default().into_iter().map(|p: AgentPolicy| {
-                                let id = p.id.to_string();
-                                let selected = form.policy_ids.get_untracked().contains(&id);
-                                view! { <option value=id.clone() selected=selected>{p.name}</option> }
-                            }).collect_view()}
-                        </select>
-                    </Field>
-                    <Field label="Matching (KQL, optional)" error=kuery_error>
-                        <input name="kuery" placeholder="tags:pci and not local_metadata.host.hostname:lab-*" bind:value=form.kuery />
-                    </Field>
-                    <Field label="For at least (optional)" error=for_error><input name="for_at_least" placeholder="10m" bind:value=form.for_at_least /></Field>
-                </div>
-            </div>
+            {move || if form.rule_type.get() == FLEET_CLOUD_CONNECTOR_VERIFICATION {
+                view! { <VerificationParamsEditor form error=verification_error /> }.into_any()
+            } else {
+                view! { <AgentStatusParamsEditor form statuses_error kuery_error for_error /> }.into_any()
+            }}
             <ActionsSection form connectors />
             {move || server_error().map(|message| view! { <ErrorMessage message /> })}
             {move || (form.tried.get() && has_errors()).then(|| view! { <p class="field-error" role="alert">"Fix the fields marked above."</p> })}
@@ -482,6 +529,106 @@ fn RuleEditor(form: RuleForm, connectors: Vec<Connector>, existing: Option<Strin
     }
 }
 
+fn type_name(id: &str) -> &'static str {
+    rule_type(id).map_or("", |spec| spec.name)
+}
+
+/// `fleet.agent_status`: which statuses, on which policies, matching what, for how long.
+#[component]
+fn AgentStatusParamsEditor(
+    form: RuleForm,
+    statuses_error: Signal<Option<String>>,
+    kuery_error: Signal<Option<String>>,
+    for_error: Signal<Option<String>>,
+) -> impl IntoView {
+    // Verifier policies are Warden's own and short-lived: never a rule's scope.
+    let policies = LocalResource::new(api::fleet::policies);
+    view! {
+        <div class="panel">
+            <h2>"Watch for agents that are"</h2>
+            <fieldset class="checks" aria-describedby="statuses-error">
+                <legend class="field-label">"Status"</legend>
+                {STATUSES.into_iter().map(|status| {
+                    let checked = Signal::derive(move || form.statuses.get().contains(&status));
+                    let on_change = Callback::new(move |on: bool| form.statuses.update(|list| {
+                        list.retain(|s| *s != status);
+                        if on { list.push(status); }
+                    }));
+                    view! { <span title=status.explanation()><Checkbox label=format!(" {}", status.label()) checked on_change /></span> }
+                }).collect_view()}
+                {move || statuses_error.get().map(|m| view! { <span id="statuses-error" class="field-error" role="alert">{m}</span> })}
+            </fieldset>
+            <div class="form-grid">
+                <Field label="On policies (none: all)">
+                    <select name="policies" multiple size="3" on:change=move |ev| form.policy_ids.set(selected_values(&ev))>
+                        {move || policies.get().and_then(|r| r.ok()).unwrap_or_default().into_iter().filter(|p| !p.is_verifier).map(|p: AgentPolicy| {
+                            let id = p.id.to_string();
+                            let selected = form.policy_ids.get_untracked().contains(&id);
+                            view! { <option value=id.clone() selected=selected>{p.name}</option> }
+                        }).collect_view()}
+                    </select>
+                </Field>
+                <Field label="Matching (KQL, optional)" error=kuery_error>
+                    <input name="kuery" placeholder="tags:pci and not local_metadata.host.hostname:lab-*" bind:value=form.kuery />
+                </Field>
+                <Field label="For at least (optional)" error=for_error><input name="for_at_least" placeholder="10m" bind:value=form.for_at_least /></Field>
+            </div>
+        </div>
+    }
+}
+
+/// The values of a `<select multiple>`'s chosen options.
+fn selected_values(ev: &leptos::ev::Event) -> Vec<String> {
+    use wasm_bindgen::JsCast;
+    let Some(select) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlSelectElement>().ok()) else { return Vec::new() };
+    let options = select.selected_options();
+    (0..options.length()).filter_map(|i| options.item(i)).filter_map(|o| o.get_attribute("value")).collect()
+}
+
+/// `fleet.cloud_connector_verification`: which cloud connectors, and on what.
+#[component]
+fn VerificationParamsEditor(form: RuleForm, error: Signal<Option<String>>) -> impl IntoView {
+    let connectors = LocalResource::new(api::cloud_connectors::names);
+    let scope = move |all: bool| {
+        view! {
+            <label class="check">
+                <input type="radio" name="connector_scope" value=if all { "all" } else { "some" }
+                    prop:checked=move || form.all_connectors.get() == all on:change=move |_| form.all_connectors.set(all) />
+                {if all { " Every cloud connector, also those created later" } else { " Only these:" }}
+            </label>
+        }
+    };
+    view! {
+        <div class="panel stack">
+            <h2>"Watch cloud connectors"</h2>
+            <fieldset class="checks">
+                <legend class="field-label">"Which"</legend>
+                {scope(true)}
+                {scope(false)}
+            </fieldset>
+            <Show when=move || !form.all_connectors.get()>
+                <Field label="Cloud connectors">
+                    <select name="connector_ids" multiple size="4" on:change=move |ev| form.connector_ids.set(selected_values(&ev))>
+                        {move || connectors.get().and_then(|r| r.ok()).unwrap_or_default().into_iter().map(|c: ConnectorName| {
+                            let selected = form.connector_ids.get_untracked().contains(&c.id);
+                            view! { <option value=c.id.clone() selected=selected>{format!("{} ({})", c.name, c.cloud_provider.label())}</option> }
+                        }).collect_view()}
+                    </select>
+                </Field>
+                {move || connectors.get().and_then(|r| r.err()).map(|e| view! { <ErrorMessage message=e.message /> })}
+            </Show>
+            <fieldset class="checks">
+                <legend class="field-label">"Alert when"</legend>
+                <Checkbox label=" A verification fails (a required permission is missing, or the verifier could not finish)" checked=form.on_failed
+                    on_change=Callback::new(move |on: bool| form.on_failed.set(on)) />
+                <Checkbox label=" A permission granted at the previous verification is not any more (revoked)" checked=form.on_revoked
+                    on_change=Callback::new(move |on: bool| form.on_revoked.set(on)) />
+            </fieldset>
+            {move || error.get().map(|m| view! { <span class="field-error" role="alert" data-testid="verification-error">{m}</span> })}
+        </div>
+    }
+}
+
 /// The actions: one list to pick connectors and system actions from, and an
 /// editor per action.
 #[component]
@@ -490,7 +637,7 @@ fn ActionsSection(form: RuleForm, connectors: StoredValue<Vec<Connector>>) -> im
     let add = move |_| {
         let id = picked.get_untracked();
         let Some(connector) = connectors.with_value(|list| list.iter().find(|c| c.id == id).cloned()) else { return };
-        let draft = ActionDraft::new(form.key(), connector);
+        let draft = ActionDraft::new(form.key(), connector, form.rule_type.get_untracked());
         form.actions.update(|list| list.push(draft));
         picked.set(String::new());
     };
@@ -554,7 +701,7 @@ fn ActionEditor(action: ActionDraft, form: RuleForm) -> impl IntoView {
         <fieldset class="action-editor" data-testid="action-editor">
             <legend>{title}</legend>
             {options}
-            <ActionParams action=action.clone() />
+            <ActionParams action=action.clone() rule_type=form.rule_type />
             {move || params_error.get().map(|m| view! { <span class="field-error" role="alert">{m}</span> })}
             <div class="actions-row"><button type="button" class="button button-danger" on:click=remove>"Remove"</button></div>
         </fieldset>
@@ -590,8 +737,9 @@ fn ExecutionOptions(action: ActionDraft) -> impl IntoView {
 
 /// The params editor of the action's type.
 #[component]
-fn ActionParams(action: ActionDraft) -> impl IntoView {
-    let variables = move || if action.summary.get() { SUMMARY_VARIABLES } else { AGENT_STATUS_VARIABLES };
+fn ActionParams(action: ActionDraft, rule_type: RwSignal<&'static str>) -> impl IntoView {
+    // The chosen rule type's own variables (what its server side builds).
+    let variables = move || if action.summary.get() { SUMMARY_VARIABLES } else { rule_type_variables(rule_type.get()) };
     let insert = move |target: RwSignal<String>| {
         move |ev: leptos::ev::Event| {
             let name = event_target_value(&ev);
