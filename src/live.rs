@@ -113,10 +113,24 @@ pub fn provide_live() {
     on_cleanup(move || kept.with_value(|(source, _)| source.close()));
 }
 
-/// A counter that goes up when what `topic` covers may have changed.
-pub fn use_live(topic: Topic) -> Signal<u64> {
-    match use_context::<Live>() {
-        Some(live) => live.versions[topic as usize].into(),
-        None => Signal::stored(0),
+/// A counter that goes up when what `topic` covers may have changed: track
+/// it in what should refetch.
+///
+/// It is the signed-in layout's own signal, not a `Signal` made for the
+/// page that asked: a page's resource can run once more after the page was
+/// left (another resource still awaiting it keeps it alive), and reading a
+/// value the page owned would then panic and stop the app.
+#[derive(Clone, Copy)]
+pub struct LiveVersion(Option<RwSignal<u64>>);
+
+impl LiveVersion {
+    pub fn track(&self) {
+        if let Some(version) = self.0 {
+            version.track();
+        }
     }
+}
+
+pub fn use_live(topic: Topic) -> LiveVersion {
+    LiveVersion(use_context::<Live>().map(|live| live.versions[topic as usize]))
 }

@@ -141,17 +141,19 @@ test("create an AWS connector through the form, edit it and keep its secret; the
   await expectAccessible(page, testInfo, "cloud connectors");
 });
 
-// What failed CI once: Fleet's agent list answered after the analyst had
-// already gone on to Cloud connectors, and building the old page's table then
-// read its disposed signals (a panic that kills the app). The answer is held
-// here until the next page shows, so the late answer is what the test makes.
-test("leaving Fleet before its agents arrive: the late answer is dropped and the next page works", async ({ page }) => {
+// What failed CI once: the analyst left Fleet while it was still reading
+// its verifiers, and a cloud connector changed meanwhile. The left page's
+// verifier query, kept alive by its agent list waiting on it, ran again and
+// read the page's disposed live signal (a panic that kills the app). Here
+// that read is held until the page is left and a connector has changed.
+test("leaving Fleet while it still loads, then a change: the app keeps working", async ({ page, request }, testInfo) => {
   await signedIn(page, "admin");
   let release = () => {};
   const released = new Promise<void>((resolve) => (release = resolve));
   let asked = () => {};
   const held = new Promise<void>((resolve) => (asked = resolve));
-  await page.route(/\/api\/fleet\/agents\?/, async (route) => {
+  const policies = /\/api\/fleet\/agent_policies$/;
+  await page.route(policies, async (route) => {
     asked();
     await released;
     await route.fulfill({ response: await route.fetch() });
@@ -160,12 +162,15 @@ test("leaving Fleet before its agents arrive: the late answer is dropped and the
   await held;
   await page.getByRole("navigation", { name: "Fleet" }).getByRole("link", { name: "Cloud connectors" }).click();
   await expect(page.getByRole("heading", { name: "Cloud connectors", level: 1 })).toBeVisible();
+  // A change the left page followed; the list shows it, so the app has had it.
+  const connector = await createConnector(request, unique(testInfo, "AWS late"));
+  await expect(connectorRow(page, connector.name)).toBeVisible();
 
-  const late = page.waitForResponse(/\/api\/fleet\/agents\?/);
+  const late = page.waitForResponse(policies);
   release();
   await late;
-  await page.unroute(/\/api\/fleet\/agents\?/);
-  // The app still answers (a panic would have stopped it): the form opens, and Fleet shows its agents again.
+  await page.unroute(policies);
+  // The app still answers: the form opens, and Fleet shows its agents again.
   await page.getByRole("button", { name: "New cloud connector" }).click();
   await expect(page.getByRole("form", { name: "New cloud connector" })).toBeVisible();
   await page.getByRole("navigation", { name: "Fleet" }).getByRole("link", { name: "Agents" }).click();

@@ -2,9 +2,6 @@
 //! time, the last answer kept on screen while a refetch runs (Transition),
 //! and an error in place when the request fails.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use leptos::prelude::*;
 
 use crate::api::ApiResult;
@@ -21,10 +18,6 @@ use crate::components::states::{ErrorMessage, Loading};
 /// wasm traps, so the new answer never shows). So make what the children's
 /// closures follow in the page, outside the `AsyncView`, and read the
 /// children's own values with `try_` (see `pages/cases.rs`, `CaseWork`).
-///
-/// An answer that comes after the page was left is dropped unseen: built
-/// then, the children would read the page's signals, already disposed (a
-/// panic; leptos-rs/leptos#3012).
 #[component]
 pub fn AsyncView<T, CF, CV>(
     resource: LocalResource<ApiResult<T>>, #[prop(default = "Loading…")] loading: &'static str, children: CF
@@ -34,22 +27,12 @@ where
     CF: Fn(T) -> CV + Clone + Send + Sync + 'static,
     CV: IntoView + 'static,
 {
-    // Not an arena value: it must outlive the owner it watches.
-    let shown = Arc::new(AtomicBool::new(true));
-    on_cleanup({
-        let shown = shown.clone();
-        move || shown.store(false, Ordering::Relaxed)
-    });
     view! {
         <Transition fallback=move || view! { <Loading label=loading /> }>
             {move || {
-                let (children, shown) = (children.clone(), shown.clone());
+                let children = children.clone();
                 Suspend::new(async move {
-                    let answer = resource.await;
-                    if !shown.load(Ordering::Relaxed) {
-                        return ().into_any();
-                    }
-                    match answer {
+                    match resource.await {
                         Ok(value) => children(value).into_any(),
                         Err(err) => view! { <ErrorMessage message=err.message /> }.into_any(),
                     }

@@ -22,7 +22,7 @@ pub struct Shared {
     /// Each command, with why this user may not run it here.
     pub availability: Signal<Vec<(CommandSpec, Option<String>)>>,
     pub now: ReadSignal<f64>,
-    pub live: Signal<u64>,
+    pub live: crate::live::LiveVersion,
     /// Puts a line on the command line (a process row's kill/suspend).
     pub choose: Callback<String>,
     /// Keeps the newest line in view after a result grows.
