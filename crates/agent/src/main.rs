@@ -23,6 +23,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use warden_core::fleet::{AuditDetails, AuditProcess};
 use warden_core::fleet_api::{
     AckEvent, AckRequest, AgentActionType, AgentType, AuditUnenrollRequest, CheckinRequest, CheckinResponse, CheckinStatus, EnrollMetadata,
     EnrollRequest, EnrollResponse,
@@ -97,18 +98,32 @@ enum Command {
         status: String,
     },
     /// Send the final "uninstalled" message (best effort, bounded retries), then exit either way.
+    ///
+    /// The message says who ran the command and from which process (this
+    /// one: its pid, name and command line), so an unexpected uninstall can
+    /// be traced to an account.
     Uninstall {
         #[arg(long, default_value = "warden-agent.json")]
         state: PathBuf,
         #[arg(long, default_value_t = 3)]
         retries: u32,
+        /// Who ran the command (default: $USER, or $USERNAME)
+        #[arg(long)]
+        user: Option<String>,
     },
     /// Report that the endpoint keeps running without its agent (Detached Endpoint).
+    ///
+    /// With --every it keeps reporting until stopped, as a detached Elastic
+    /// Defend does: Warden answers each report after the first with Fleet
+    /// Server's 409, and shows when the host was last heard from.
     Orphan {
         #[arg(long, default_value = "warden-agent.json")]
         state: PathBuf,
         #[arg(long, default_value_t = 3)]
         retries: u32,
+        /// Report again at this interval until stopped, e.g. 30s
+        #[arg(long, value_parser = humantime::parse_duration)]
+        every: Option<Duration>,
     },
     /// Verify a cloud connector's permissions: what Warden runs for each verification.
     ///
@@ -368,27 +383,51 @@ fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
+/// What the final message says of the command that sent it: this process,
+/// run by `user`.
+fn audit_details(user: Option<String>) -> AuditDetails {
+    let command_line = std::env::args().collect::<Vec<_>>().join(" ");
+    AuditDetails {
+        user: user.or_else(|| std::env::var("USER").ok()).or_else(|| std::env::var("USERNAME").ok()),
+        process: Some(AuditProcess { pid: std::process::id(), name: "warden-agent".to_owned(), command_line: Some(command_line) }),
+        new_fleet_url: None,
+    }
+}
+
+/// How the final message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Audited {
+    Recorded,
+    /// 409: Warden already had a final message (for an orphaned endpoint's
+    /// repeat: it was heard from).
+    AlreadyRecorded,
+    NotDelivered,
+}
+
 /// The final message: best effort, `retries` more tries with doubling backoff.
-async fn audit(client: &reqwest::Client, id: &Identity, reason: &str, retries: u32) -> bool {
+async fn audit(client: &reqwest::Client, id: &Identity, reason: &str, details: &AuditDetails, retries: u32) -> Audited {
     let mut backoff = Duration::from_millis(250);
     for attempt in 0..=retries {
         let result = client
             .post(url(&id.url, &paths::agent_audit_unenroll(&id.agent_id)))
             .header("Authorization", format!("ApiKey {}", id.api_key))
-            .json(&AuditUnenrollRequest { reason: reason.to_owned(), timestamp: now_rfc3339() })
+            .json(&AuditUnenrollRequest { reason: reason.to_owned(), timestamp: now_rfc3339(), details: details.clone() })
             .send()
             .await;
         match result {
             Ok(r) if r.status().is_success() => {
                 tracing::info!(agent_id = %id.agent_id, reason, "Warden recorded the final message");
-                return true;
+                return Audited::Recorded;
             }
             // 409: already recorded; retrying cannot help.
             Ok(r) if r.status() == reqwest::StatusCode::CONFLICT => {
-                tracing::warn!(agent_id = %id.agent_id, "Warden already has a final message for this agent");
-                return false;
+                tracing::debug!(agent_id = %id.agent_id, "Warden already has a final message for this agent");
+                return Audited::AlreadyRecorded;
             }
-            Ok(r) => tracing::warn!(attempt, status = %r.status(), "final message refused"),
+            Ok(r) => {
+                let status = r.status();
+                tracing::warn!(attempt, %status, "final message refused: {}", error_text(r).await);
+            }
             Err(err) => tracing::warn!(attempt, error = %err, "final message not delivered"),
         }
         if attempt < retries {
@@ -397,7 +436,7 @@ async fn audit(client: &reqwest::Client, id: &Identity, reason: &str, retries: u
         }
     }
     tracing::warn!(agent_id = %id.agent_id, "giving up on the final message; exiting anyway");
-    false
+    Audited::NotDelivered
 }
 
 /// The agent's connection to Fleet Server for response actions.
@@ -597,16 +636,33 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Uninstall { state, retries } => {
+        Command::Uninstall { state, retries, user } => {
             let id = load(&state)?;
-            let delivered = audit(&http, &id, "uninstall", retries).await;
+            let details = audit_details(user);
+            let told = match audit(&http, &id, "uninstall", &details, retries).await {
+                Audited::Recorded => "was told",
+                Audited::AlreadyRecorded => "already had a final message",
+                Audited::NotDelivered => "could not be told",
+            };
             let _ = std::fs::remove_file(&state);
-            println!("uninstalled; Warden {} told", if delivered { "was" } else { "could not be" });
+            println!("uninstalled by {}; Warden {told}", details.user.as_deref().unwrap_or("an unknown user"));
         }
-        Command::Orphan { state, retries } => {
+        Command::Orphan { state, retries, every } => {
             let id = load(&state)?;
-            let delivered = audit(&http, &id, "orphaned", retries).await;
-            println!("reported the endpoint as orphaned: {}", if delivered { "recorded" } else { "not recorded" });
+            let details = audit_details(None);
+            loop {
+                let said = match audit(&http, &id, "orphaned", &details, retries).await {
+                    Audited::Recorded => "recorded",
+                    Audited::AlreadyRecorded => "heard (already recorded)",
+                    Audited::NotDelivered => "not delivered",
+                };
+                println!("reported the endpoint as orphaned: {said}");
+                let Some(every) = every else { break };
+                tokio::select! {
+                    () = tokio::time::sleep(every) => {}
+                    _ = tokio::signal::ctrl_c() => break,
+                }
+            }
         }
         Command::Swarm {
             url,
@@ -673,10 +729,11 @@ async fn main() -> anyhow::Result<()> {
                     if i < uninstalled + orphaned + silent {
                         // One check-in so the host is known, then its fate.
                         let _ = checkin(&http, &id, "online", "0s", None).await;
+                        let details = audit_details(None);
                         if i < uninstalled {
-                            audit(&http, &id, "uninstall", 3).await;
+                            audit(&http, &id, "uninstall", &details, 3).await;
                         } else if i < uninstalled + orphaned {
-                            audit(&http, &id, "orphaned", 3).await;
+                            audit(&http, &id, "orphaned", &details, 3).await;
                         }
                         return;
                     }

@@ -149,6 +149,103 @@ impl AuditReason {
     }
 }
 
+/// What an agent may add to its final message: who ran the command and
+/// from which process (the reference's insider case: "the event should
+/// contain information about the user and process that ran the command"),
+/// and for `migrated` the URL of the Fleet it moved to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditDetails {
+    /// The account that ran the command, as the host names it (`root`, `CORP\\alice`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<AuditProcess>,
+    /// Only with `migrated`: the Fleet the agent enrolled into (http or https).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2048))]
+    pub new_fleet_url: Option<String>,
+}
+
+/// The process that ran the command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AuditProcess {
+    pub pid: u32,
+    /// Its executable's name or path.
+    #[cfg_attr(feature = "openapi", schema(max_length = 1024))]
+    pub name: String,
+    /// Its command line, as the host reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 4096))]
+    pub command_line: Option<String>,
+}
+
+const MAX_USER: usize = 256;
+const MAX_PROCESS_NAME: usize = 1024;
+const MAX_COMMAND_LINE: usize = 4096;
+const MAX_URL: usize = 2048;
+
+impl AuditDetails {
+    pub fn is_empty(&self) -> bool {
+        *self == AuditDetails::default()
+    }
+
+    /// The details as Warden keeps them: text trimmed, within bounds, no
+    /// control characters (they end up in logs and alert messages), and a
+    /// new Fleet URL only for `migrated`. The error names the field.
+    pub fn check(mut self, reason: AuditReason) -> Result<AuditDetails, String> {
+        self.user = text("user", self.user, MAX_USER)?;
+        if let Some(process) = self.process.take() {
+            let name = text("process.name", Some(process.name), MAX_PROCESS_NAME)?.ok_or("[request body.process.name]: must not be empty")?;
+            let command_line = text("process.command_line", process.command_line, MAX_COMMAND_LINE)?;
+            self.process = Some(AuditProcess { pid: process.pid, name, command_line });
+        }
+        self.new_fleet_url = text("new_fleet_url", self.new_fleet_url, MAX_URL)?;
+        if let Some(url) = &self.new_fleet_url {
+            if reason != AuditReason::Migrated {
+                return Err(format!("[request body.new_fleet_url]: only a migrated agent names a new Fleet, not reason {}", reason.as_str()));
+            }
+            let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+            if !rest.is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/') && !rest.contains(char::is_whitespace)) {
+                return Err(format!("[request body.new_fleet_url]: expected an http or https URL, got `{url}`"));
+            }
+        }
+        Ok(self)
+    }
+
+    /// "by root, process elastic-agent (pid 4242), to https://other.example":
+    /// what the activity log and the alert's reason add.
+    pub fn summary(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some(user) = &self.user {
+            parts.push(format!("by {user}"));
+        }
+        if let Some(process) = &self.process {
+            parts.push(format!("process {} (pid {})", process.name, process.pid));
+        }
+        if let Some(url) = &self.new_fleet_url {
+            parts.push(format!("to {url}"));
+        }
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+}
+
+/// A trimmed optional text field, `None` when empty.
+fn text(field: &str, value: Option<String>, max: usize) -> Result<Option<String>, String> {
+    let Some(value) = value else { return Ok(None) };
+    let value = value.trim();
+    if value.chars().count() > max {
+        return Err(format!("[request body.{field}]: at most {max} characters"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(format!("[request body.{field}]: must not contain control characters"));
+    }
+    Ok((!value.is_empty()).then(|| value.to_owned()))
+}
+
 /// The stored facts a status is derived from. Times are milliseconds since
 /// the epoch.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -159,6 +256,9 @@ pub struct AgentFacts {
     pub last_checkin_status: Option<String>,
     pub unenrollment_started_at: Option<i64>,
     pub audit_unenrolled_reason: Option<AuditReason>,
+    /// A Detached Endpoint's latest report: proof of life that keeps it from
+    /// turning inactive while it runs.
+    pub last_heard_at: Option<i64>,
     pub policy_revision: Option<i64>,
     pub upgrade_started_at: Option<i64>,
     pub upgraded_at: Option<i64>,
@@ -188,7 +288,8 @@ pub fn derive_status(facts: &AgentFacts, now: i64, thresholds: StatusThresholds)
     }
     let last_seen = facts.last_checkin.unwrap_or(facts.enrolled_at);
     let silent_for = now - last_seen;
-    if silent_for > thresholds.inactive_after_ms {
+    let heard_from = facts.last_heard_at.map_or(last_seen, |heard| heard.max(last_seen));
+    if now - heard_from > thresholds.inactive_after_ms {
         return AgentStatus::Inactive;
     }
     match facts.audit_unenrolled_reason {
@@ -279,6 +380,26 @@ mod tests {
                 AgentFacts { audit_unenrolled_reason: Some(AuditReason::KeyRevoked), ..healthy() },
                 AgentStatus::Online,
             ),
+            (
+                "a Detached Endpoint that keeps reporting is never inactive",
+                AgentFacts {
+                    last_checkin: Some(NOW - 1_300_000_000),
+                    audit_unenrolled_reason: Some(AuditReason::Orphaned),
+                    last_heard_at: Some(NOW - 30_000),
+                    ..healthy()
+                },
+                AgentStatus::Orphaned,
+            ),
+            (
+                "one that stopped reporting long ago is",
+                AgentFacts {
+                    last_checkin: Some(NOW - 1_400_000_000),
+                    audit_unenrolled_reason: Some(AuditReason::Orphaned),
+                    last_heard_at: Some(NOW - 1_300_000_000),
+                    ..healthy()
+                },
+                AgentStatus::Inactive,
+            ),
             ("silent past the offline threshold", AgentFacts { last_checkin: Some(NOW - 360_001), ..healthy() }, AgentStatus::Offline),
             ("just inside the offline threshold", AgentFacts { last_checkin: Some(NOW - 360_000), ..healthy() }, AgentStatus::Online),
             ("reported disconnected", AgentFacts { last_checkin_status: Some("disconnected".into()), ..healthy() }, AgentStatus::Offline),
@@ -303,6 +424,34 @@ mod tests {
         for (name, facts, expected) in cases {
             assert_eq!(derive_status(&facts, NOW, T), expected, "{name}");
         }
+    }
+
+    #[test]
+    fn audit_details_are_trimmed_bounded_and_a_new_fleet_only_for_migrated() {
+        let details = AuditDetails {
+            user: Some("  root ".into()),
+            process: Some(AuditProcess { pid: 4242, name: "elastic-agent".into(), command_line: Some(" elastic-agent uninstall ".into()) }),
+            new_fleet_url: None,
+        };
+        let checked = details.clone().check(AuditReason::Uninstall);
+        assert_eq!(checked.as_ref().ok().and_then(|d| d.user.as_deref()), Some("root"));
+        assert_eq!(checked.ok().and_then(|d| d.summary()), Some("by root, process elastic-agent (pid 4242)".to_owned()));
+        let moved = AuditDetails { new_fleet_url: Some("https://attacker.example:8220".into()), ..AuditDetails::default() };
+        assert_eq!(moved.clone().check(AuditReason::Migrated).ok().and_then(|d| d.summary()), Some("to https://attacker.example:8220".into()));
+        let refused = |details: AuditDetails, reason| details.check(reason).err().unwrap_or_default();
+        assert!(refused(moved, AuditReason::Uninstall).contains("only a migrated agent names a new Fleet"));
+        for url in ["ftp://x", "https://", "https:///path", "https://a b", "other.example"] {
+            let bad = AuditDetails { new_fleet_url: Some(url.into()), ..AuditDetails::default() };
+            assert!(refused(bad, AuditReason::Migrated).contains("expected an http or https URL"), "{url}");
+        }
+        let long = AuditDetails { user: Some("u".repeat(257)), ..AuditDetails::default() };
+        assert_eq!(refused(long, AuditReason::Uninstall), "[request body.user]: at most 256 characters");
+        let control = AuditDetails { user: Some("root\nforged line".into()), ..AuditDetails::default() };
+        assert!(refused(control, AuditReason::Uninstall).contains("control characters"));
+        let nameless = AuditDetails { process: Some(AuditProcess { pid: 1, name: " ".into(), command_line: None }), ..AuditDetails::default() };
+        assert!(refused(nameless, AuditReason::Uninstall).contains("process.name"));
+        let blank = AuditDetails { user: Some("  ".into()), ..AuditDetails::default() };
+        assert!(blank.check(AuditReason::Uninstall).is_ok_and(|d| d.is_empty()));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::fleet::{AgentStatus, AuditReason};
+use crate::fleet::{AgentStatus, AuditDetails, AuditReason};
 use crate::ids::{ActionId, AgentId, PolicyId};
 
 fn is_false(b: &bool) -> bool {
@@ -49,6 +49,12 @@ pub struct Agent {
     pub unenrollment_started_at: Option<String>,
     pub audit_unenrolled_reason: Option<AuditReason>,
     pub audit_unenrolled_time: Option<String>,
+    /// Who and what ran the command the final message reports, and where a
+    /// migrated agent went (`None` when the agent sent none).
+    pub audit_unenrolled_details: Option<AuditDetails>,
+    /// A Detached Endpoint's latest report (it keeps reporting while it runs,
+    /// each report after the first answered 409): the host is up.
+    pub last_heard_at: Option<String>,
     pub policy_id: PolicyId,
     pub policy_revision: Option<i64>,
     pub last_checkin: Option<String>,
@@ -324,6 +330,11 @@ pub struct AuditUnenrollRequest {
     /// second allowed.
     #[cfg_attr(feature = "openapi", schema(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|\+00:00)?$"))]
     pub timestamp: String,
+    /// Warden's addition, optional (Fleet Server ignores it): who ran the
+    /// command and from which process, and for `migrated` the URL of the
+    /// Fleet the agent moved to. Checked by `fleet::AuditDetails::check`.
+    #[serde(default, flatten)]
+    pub details: AuditDetails,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

@@ -716,6 +716,10 @@ pub const AGENT_STATUS_VARIABLES: &[(&str, &str)] = &[
     ("context.since", "Since when (at the latest) it has been"),
     ("context.audit_unenrolled_reason", "What the agent reported as it left (uninstall, orphaned…)"),
     ("context.audit_unenrolled_time", "When it reported it"),
+    ("context.audit_unenrolled_user", "Who ran the command, if the agent said"),
+    ("context.audit_unenrolled_process.name", "The process that ran it (also .pid and .command_line)"),
+    ("context.new_fleet_url", "For a migrated agent: the Fleet it moved to"),
+    ("context.last_heard_at", "A Detached Endpoint's latest report: it is still running"),
 ];
 
 /// What a summary action's templates may name besides `rule.*` and `date`.

@@ -41,6 +41,7 @@ macro_rules! status_of {
             last_checkin_status: row.last_checkin_status.clone(),
             unenrollment_started_at: row.unenrollment_started_at,
             audit_unenrolled_reason: row.audit_unenrolled_reason.as_deref().and_then(AuditReason::parse),
+            last_heard_at: row.last_heard_at,
             policy_revision: row.policy_revision,
             upgrade_started_at: None,
             upgraded_at: None,
@@ -77,6 +78,9 @@ pub fn to_agent(row: AgentRow, status: AgentStatus) -> Agent {
         unenrollment_started_at: row.unenrollment_started_at.map(rfc3339),
         audit_unenrolled_reason: row.audit_unenrolled_reason.as_deref().and_then(AuditReason::parse),
         audit_unenrolled_time: row.audit_unenrolled_time.map(rfc3339),
+        // Checked before it was stored; unreadable, it is left out rather than failing the list.
+        audit_unenrolled_details: row.audit_unenrolled_details.as_deref().and_then(|text| serde_json::from_str(text).ok()),
+        last_heard_at: row.last_heard_at.map(rfc3339),
         policy_id: PolicyId::new(row.policy_id),
         policy_revision: row.policy_revision,
         last_checkin: row.last_checkin.map(rfc3339),

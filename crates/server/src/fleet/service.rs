@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use warden_core::events::Event;
-use warden_core::fleet::{AgentStatus, AuditReason};
+use warden_core::fleet::{AgentStatus, AuditDetails, AuditReason};
 use warden_core::fleet_api::{
     AckEvent, AckResponse, Agent, AgentAction, AgentActionType, AgentEvent, AgentEventKind, AgentPolicy, AgentPolicyRequest, AgentSortField,
     BulkTarget, BulkUnenrollRequest, CheckinRequest, CheckinResponse, EnrollRequest, EnrollResponse, EnrolledAgent, EnrollmentApiKey,
@@ -833,11 +833,22 @@ pub async fn ack(state: &AppState, agent_id: &str, events: Vec<AckEvent>) -> Res
 
 /// The agent's final message: uninstalled, orphaned, key revoked, or moved
 /// to another Fleet. Once per agent: a second one changes nothing.
-pub async fn audit_unenroll(state: &AppState, row: AgentRow, reason: AuditReason, at: i64) -> Result<()> {
+pub async fn audit_unenroll(state: &AppState, row: AgentRow, reason: AuditReason, at: i64, details: AuditDetails) -> Result<()> {
     let now = now_ms();
-    let status_after = status(state, &AgentRow { audit_unenrolled_reason: Some(reason.as_str().to_owned()), ..row.clone() }, now);
+    // A Detached Endpoint's report is proof of life, timed by Warden's clock.
+    let heard_at = (reason == AuditReason::Orphaned).then_some(now);
+    let recorded = AgentRow { audit_unenrolled_reason: Some(reason.as_str().to_owned()), last_heard_at: heard_at, ..row.clone() };
+    let status_after = status(state, &recorded, now);
+    let stored = if details.is_empty() { None } else { Some(serde_json::to_string(&details).map_err(anyhow::Error::from)?) };
     let mut tx = state.db.begin().await?;
-    if !store::set_audit_reason(&mut *tx, &row.id, reason.as_str(), at, status_after.as_str()).await? {
+    if !store::set_audit_reason(&mut *tx, &row.id, reason.as_str(), at, stored.as_deref(), status_after.as_str(), heard_at).await? {
+        // Fleet Server's 409 still; but an orphaned endpoint that reports
+        // again is alive, and the analyst sees when it was last heard from.
+        let heard = reason == AuditReason::Orphaned && store::heard_from_orphan(&mut *tx, &row.id, now).await?;
+        tx.commit().await?;
+        if heard {
+            state.events.publish(Event::agent_changed(&row.id));
+        }
         return Err(FleetError::AuditReasonConflict);
     }
     let message = match reason {
@@ -845,6 +856,10 @@ pub async fn audit_unenroll(state: &AppState, row: AgentRow, reason: AuditReason
         AuditReason::Orphaned => "The endpoint reported its agent is gone (Detached Endpoint)",
         AuditReason::KeyRevoked => "The agent reported its API key was revoked",
         AuditReason::Migrated => "The agent reported it was enrolled into another Fleet",
+    };
+    let message = match details.summary() {
+        Some(summary) => format!("{message}: {summary}"),
+        None => message.to_owned(),
     };
     commit_logged(state, tx, vec![event(&row.id, AgentEventKind::for_audit_reason(reason), message, None, now)]).await?;
     Ok(())

@@ -121,13 +121,17 @@ async fn acks(
 }
 
 /// The agent's final message: uninstalled, orphaned, key revoked, or moved
-/// to another Fleet. Once per agent: a second call is 409 and changes nothing.
+/// to another Fleet, with who and what ran the command if the agent says.
+/// Once per agent: a second call is 409 and changes nothing, except that a
+/// Detached Endpoint reporting `orphaned` again is recorded as last heard from.
 #[utoipa::path(post, path = "/api/fleet/agents/{id}/audit/unenroll", tag = "fleet-server", request_body = AuditUnenrollRequest,
     params(("id" = String, Path, min_length = 1, description = "Agent id")),
     responses(
         (status = 200, description = "Recorded"),
-        (status = 400, description = "A malformed body, an unknown `reason`, or a `timestamp` that is not RFC 3339 UTC", body = ErrorBody),
-        (status = 409, description = "`ErrAuditReasonConflict`: the agent already reported its final message", body = ErrorBody),
+        (status = 400, description = "A malformed body, an unknown `reason`, a `timestamp` that is not RFC 3339 UTC, details out of \
+            bounds or with control characters, or a `new_fleet_url` that is not http(s) or not for `migrated`", body = ErrorBody),
+        (status = 409, description = "`ErrAuditReasonConflict`: the agent already reported its final message (an orphaned endpoint's \
+            repeat is still recorded as last heard from)", body = ErrorBody),
         AgentKeyErrors,
         BodyTooLarge,
     ))]
@@ -141,7 +145,8 @@ async fn audit_unenroll(
     let reason = AuditReason::parse(&body.reason).ok_or_else(|| ApiError::BadRequest("audit/unenroll request invalid reason".into()))?;
     let at = parse_rfc3339(&body.timestamp)
         .ok_or_else(|| ApiError::BadRequest(format!("[request body.timestamp]: expected an RFC 3339 time, got `{}`", body.timestamp)))?;
-    service::audit_unenroll(&state, row, reason, at).await?;
+    let details = body.details.check(reason).map_err(ApiError::BadRequest)?;
+    service::audit_unenroll(&state, row, reason, at, details).await?;
     Ok(StatusCode::OK)
 }
 

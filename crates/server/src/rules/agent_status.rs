@@ -26,9 +26,11 @@ pub async fn evaluate(state: &AppState, params: &AgentStatusParams, now: i64) ->
         .map(|watched| {
             let agent = watched.agent;
             let hostname = agent.local_metadata.pointer("/host/hostname").and_then(Value::as_str).unwrap_or_default().to_owned();
-            let reason = match agent.audit_unenrolled_reason {
-                Some(reason) => format!("{} ({})", agent.status.explanation(), reason.as_str()),
-                None => agent.status.explanation().to_owned(),
+            let details = agent.audit_unenrolled_details.clone().unwrap_or_default();
+            let reason = match (agent.audit_unenrolled_reason, details.summary()) {
+                (Some(reason), Some(summary)) => format!("{} ({}: {summary})", agent.status.explanation(), reason.as_str()),
+                (Some(reason), None) => format!("{} ({})", agent.status.explanation(), reason.as_str()),
+                (None, _) => agent.status.explanation().to_owned(),
             };
             let context = json!({
                 "agent": {
@@ -47,6 +49,10 @@ pub async fn evaluate(state: &AppState, params: &AgentStatusParams, now: i64) ->
                 "since": crate::fleet::rfc3339(watched.since),
                 "audit_unenrolled_reason": agent.audit_unenrolled_reason.map(|r| r.as_str()),
                 "audit_unenrolled_time": agent.audit_unenrolled_time,
+                "audit_unenrolled_user": details.user,
+                "audit_unenrolled_process": details.process,
+                "new_fleet_url": details.new_fleet_url,
+                "last_heard_at": agent.last_heard_at,
             });
             Instance { id: agent.id.as_str().to_owned(), context: context.as_object().cloned().unwrap_or_default() }
         })

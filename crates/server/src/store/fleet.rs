@@ -9,8 +9,8 @@ use crate::db::Engine;
 macro_rules! agent_columns {
     () => {
         "a.id, a.policy_id, a.agent_type, a.active, a.enrolled_at, a.unenrolled_at, a.unenrollment_started_at,
-         a.audit_unenrolled_reason, a.audit_unenrolled_time, a.policy_revision, a.last_checkin, a.last_checkin_status,
-         a.last_checkin_message, a.local_metadata, a.user_provided_metadata, a.tags, a.components, a.hostname, a.version,
+         a.audit_unenrolled_reason, a.audit_unenrolled_time, a.audit_unenrolled_details, a.last_heard_at, a.policy_revision,
+         a.last_checkin, a.last_checkin_status, a.last_checkin_message, a.local_metadata, a.user_provided_metadata, a.tags, a.components, a.hostname, a.version,
          a.access_api_key_id, a.access_key_hash, a.key_revoked, a.last_known_status, a.rejected_count, a.last_rejected_at,
          a.force_unenrolled_by, a.force_unenrolled_at, p.inactivity_timeout"
     };
@@ -27,6 +27,8 @@ pub struct AgentRow {
     pub unenrollment_started_at: Option<i64>,
     pub audit_unenrolled_reason: Option<String>,
     pub audit_unenrolled_time: Option<i64>,
+    pub audit_unenrolled_details: Option<String>,
+    pub last_heard_at: Option<i64>,
     pub policy_revision: Option<i64>,
     pub last_checkin: Option<i64>,
     pub last_checkin_status: Option<String>,
@@ -59,6 +61,7 @@ pub struct AgentFactsRow {
     pub enrolled_at: i64,
     pub unenrollment_started_at: Option<i64>,
     pub audit_unenrolled_reason: Option<String>,
+    pub last_heard_at: Option<i64>,
     pub policy_revision: Option<i64>,
     pub last_checkin: Option<i64>,
     pub last_checkin_status: Option<String>,
@@ -72,7 +75,7 @@ pub struct AgentFactsRow {
 /// One agent's facts as a JSON array, in `AgentFactsRow`'s field order.
 macro_rules! facts_array {
     () => {
-        "a.id, a.policy_id, a.active, a.enrolled_at, a.unenrollment_started_at, a.audit_unenrolled_reason,
+        "a.id, a.policy_id, a.active, a.enrolled_at, a.unenrollment_started_at, a.audit_unenrolled_reason, a.last_heard_at,
          a.policy_revision, a.last_checkin, a.last_checkin_status, a.hostname, a.version, a.tags, a.last_known_status, p.inactivity_timeout"
     };
 }
@@ -265,7 +268,8 @@ pub async fn write_checkin<'e>(db: impl Executor<'e, Database = Any>, c: Checkin
         "update agents set last_checkin = $2, last_checkin_status = $3, last_checkin_message = $4,
             local_metadata = coalesce($5, local_metadata), hostname = coalesce($6, hostname), version = coalesce($7, version),
             components = coalesce($8, components), last_known_status = $9,
-            audit_unenrolled_reason = null, audit_unenrolled_time = null, unenrolled_at = null
+            audit_unenrolled_reason = null, audit_unenrolled_time = null, audit_unenrolled_details = null, last_heard_at = null,
+            unenrolled_at = null
          where id = $1",
     )
     .bind(c.id)
@@ -292,17 +296,44 @@ pub async fn touch_checkin<'e>(db: impl Executor<'e, Database = Any>, id: &str, 
     Ok(())
 }
 
-/// Records the audit reason unless one is already there; false means it was
-/// (the caller answers 409 and nothing changes).
-pub async fn set_audit_reason<'e>(db: impl Executor<'e, Database = Any>, id: &str, reason: &str, at: i64, status: &str) -> sqlx::Result<bool> {
+/// Records the audit reason (and its details) unless one is already there;
+/// false means it was (the caller answers 409 and nothing changes). An
+/// orphaned endpoint's report is also its first proof of life.
+pub async fn set_audit_reason<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: &str,
+    reason: &str,
+    at: i64,
+    details: Option<&str>,
+    status: &str,
+    heard_at: Option<i64>,
+) -> sqlx::Result<bool> {
     let result = sqlx::query(
-        "update agents set audit_unenrolled_reason = $2, audit_unenrolled_time = $3, last_known_status = $4
+        "update agents set audit_unenrolled_reason = $2, audit_unenrolled_time = $3, audit_unenrolled_details = $4, last_known_status = $5,
+            last_heard_at = $6
          where id = $1 and audit_unenrolled_reason is null",
     )
     .bind(id)
     .bind(reason)
     .bind(at)
+    .bind(details)
     .bind(status)
+    .bind(heard_at)
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// A Detached Endpoint reported again (Fleet Server answers it 409): its
+/// latest report is kept, never moved back. False: the agent is not
+/// orphaned (any more), and nothing changed.
+pub async fn heard_from_orphan<'e>(db: impl Executor<'e, Database = Any>, id: &str, at: i64) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "update agents set last_heard_at = $2
+         where id = $1 and audit_unenrolled_reason = 'orphaned' and (last_heard_at is null or last_heard_at < $2)",
+    )
+    .bind(id)
+    .bind(at)
     .execute(db)
     .await?;
     Ok(result.rows_affected() == 1)

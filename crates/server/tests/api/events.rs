@@ -10,7 +10,7 @@ use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use warden_core::paths::EVENTS;
 
-use crate::fleet::{checkin, enroll};
+use crate::fleet::{audit, checkin, enroll};
 use crate::helpers::{DEMO_PASSWORD, Options, TestApp, assert_error, fresh_database, spawn_app, spawn_app_with, warden_command};
 
 /// How long any one expected event may take.
@@ -186,6 +186,20 @@ async fn check_ins_and_task_runs_are_pushed() {
     assert_eq!(response.status(), StatusCode::OK);
     let id = response.json::<Value>().await.unwrap()["id"].clone();
     stream.expect("case_changed", |m| m.json() == json!({"id": id})).await;
+}
+
+/// A Detached Endpoint's repeated report is not in the activity log (it
+/// would flood it), but the Fleet view's "last heard from" moves live.
+#[tokio::test]
+async fn a_detached_endpoint_heard_from_again_is_pushed() {
+    let app = spawn_app().await;
+    let viewer = app.signed_in("viewer").await;
+    let agent = enroll(&app, "kiosk-14").await;
+    assert_eq!(audit(&app, &agent, "orphaned").await.status(), StatusCode::OK);
+    let (mut stream, _) = open_ready(&app, &viewer).await;
+    assert_eq!(audit(&app, &agent, "orphaned").await.status(), StatusCode::CONFLICT);
+    let changed = stream.expect("agent_changed", |m| m.json()["agent_id"] == agent.id).await;
+    assert_eq!(changed.json(), json!({"agent_id": agent.id}));
 }
 
 #[tokio::test]

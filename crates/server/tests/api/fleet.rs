@@ -45,7 +45,7 @@ pub async fn checkin(app: &TestApp, agent: &TestAgent, poll_timeout: &str) -> re
     agent_post(app, agent, "checkin", json!({"status": "online", "message": "Running", "poll_timeout": poll_timeout})).await
 }
 
-async fn audit(app: &TestApp, agent: &TestAgent, reason: &str) -> reqwest::Response {
+pub async fn audit(app: &TestApp, agent: &TestAgent, reason: &str) -> reqwest::Response {
     agent_post(app, agent, "audit/unenroll", json!({"reason": reason, "timestamp": "2026-11-23T10:00:00Z"})).await
 }
 
@@ -112,6 +112,94 @@ async fn audit_reasons_and_timestamps_are_validated() {
     assert_eq!(audit(&app, &agent, "migrated").await.status(), StatusCode::OK);
     let viewer = app.signed_in("viewer").await;
     assert_eq!(get_agent(&app, &viewer, &agent.id).await["status"], "migrated");
+}
+
+/// Reference 003: "the event should contain information about the user and
+/// process that ran the command", and where a migrated agent went.
+#[tokio::test]
+async fn the_final_message_says_who_ran_it_and_a_migrated_agent_where_it_went() {
+    let app = spawn_app().await;
+    let viewer = app.signed_in("viewer").await;
+    let agent = enroll(&app, "laptop-9").await;
+    let final_message = |details: Value| {
+        let mut body = json!({"reason": "uninstall", "timestamp": "2026-11-23T10:00:00Z"});
+        body.as_object_mut().unwrap().extend(details.as_object().unwrap().clone());
+        body
+    };
+
+    // Refused, each with its field named, and nothing recorded.
+    for (details, expected) in [
+        (json!({"new_fleet_url": "https://elsewhere.example"}), "[request body.new_fleet_url]: only a migrated agent names a new Fleet"),
+        (json!({"user": "root\u{1b}[2J"}), "[request body.user]: must not contain control characters"),
+        (json!({"user": "u".repeat(257)}), "[request body.user]: at most 256 characters"),
+        (json!({"process": {"pid": 1, "name": ""}}), "[request body.process.name]: must not be empty"),
+        (json!({"process": {"pid": -1, "name": "sh"}}), "[request body]"),
+    ] {
+        let message = assert_error(agent_post(&app, &agent, "audit/unenroll", final_message(details)).await, StatusCode::BAD_REQUEST).await;
+        assert!(message.starts_with(expected), "{message}");
+    }
+    assert_eq!(get_agent(&app, &viewer, &agent.id).await["audit_unenrolled_reason"], Value::Null);
+
+    let details = json!({"user": " CORP\\alice ", "process": {"pid": 4242, "name": "elastic-agent", "command_line": "elastic-agent uninstall"}});
+    assert_eq!(agent_post(&app, &agent, "audit/unenroll", final_message(details)).await.status(), StatusCode::OK);
+    let item = get_agent(&app, &viewer, &agent.id).await;
+    assert_eq!(
+        item["audit_unenrolled_details"],
+        json!({"user": "CORP\\alice", "process": {"pid": 4242, "name": "elastic-agent", "command_line": "elastic-agent uninstall"}})
+    );
+    let log: Value = viewer.get(app.url(&format!("api/fleet/agents/{}/events", agent.id))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(log["items"][0]["message"], "The agent reported it was uninstalled: by CORP\\alice, process elastic-agent (pid 4242)");
+    // Back: the details go with the reason.
+    assert_eq!(checkin(&app, &agent, "0s").await.status(), StatusCode::OK);
+    assert_eq!(get_agent(&app, &viewer, &agent.id).await["audit_unenrolled_details"], Value::Null);
+
+    // Migrated: the URL of the new Fleet, which must be one.
+    let moved = enroll(&app, "laptop-10").await;
+    let migrated = |url: &str| json!({"reason": "migrated", "timestamp": "2026-11-23T10:00:00Z", "new_fleet_url": url, "user": "mallory"});
+    let message = assert_error(agent_post(&app, &moved, "audit/unenroll", migrated("javascript:alert(1)")).await, StatusCode::BAD_REQUEST).await;
+    assert_eq!(message, "[request body.new_fleet_url]: expected an http or https URL, got `javascript:alert(1)`");
+    assert_eq!(agent_post(&app, &moved, "audit/unenroll", migrated("https://fleet.attacker.example:8220")).await.status(), StatusCode::OK);
+    let item = get_agent(&app, &viewer, &moved.id).await;
+    assert_eq!(item["status"], "migrated");
+    assert_eq!(item["audit_unenrolled_details"], json!({"user": "mallory", "new_fleet_url": "https://fleet.attacker.example:8220"}));
+}
+
+/// A Detached Endpoint keeps reporting (reference 003: "seconds since last
+/// Detached Endpoint status update, an indication that the machine is
+/// online"): each repeat is still Fleet Server's 409, but it is heard.
+#[tokio::test]
+async fn a_detached_endpoint_that_keeps_reporting_is_heard_from() {
+    let app = spawn_app().await;
+    let viewer = app.signed_in("viewer").await;
+    let agent = enroll(&app, "kiosk-12").await;
+    assert_eq!(checkin(&app, &agent, "0s").await.status(), StatusCode::OK);
+    let before = chrono_ms(&get_agent(&app, &viewer, &agent.id).await["last_checkin"]);
+
+    assert_eq!(audit(&app, &agent, "orphaned").await.status(), StatusCode::OK);
+    let item = get_agent(&app, &viewer, &agent.id).await;
+    assert_eq!(item["status"], "orphaned");
+    let first = chrono_ms(&item["last_heard_at"]);
+    assert!(first >= before, "{item}");
+
+    let repeat = audit(&app, &agent, "orphaned").await;
+    assert_eq!(repeat.status(), StatusCode::CONFLICT);
+    // The agent stays orphaned, heard from again (events.rs: and the Fleet view hears of it live).
+    let item = get_agent(&app, &viewer, &agent.id).await;
+    assert_eq!(item["status"], "orphaned");
+    assert!(chrono_ms(&item["last_heard_at"]) >= first, "{item}");
+    // Only the first report is in the activity log: repeats would flood it.
+    assert_eq!(event_kinds(&app, &viewer, &agent.id).await.iter().filter(|k| *k == "orphaned").count(), 1);
+
+    // An agent that reported something else is not heard from by an orphaned report.
+    let gone = enroll(&app, "kiosk-13").await;
+    assert_eq!(audit(&app, &gone, "uninstall").await.status(), StatusCode::OK);
+    assert_eq!(audit(&app, &gone, "orphaned").await.status(), StatusCode::CONFLICT);
+    assert_eq!(get_agent(&app, &viewer, &gone.id).await["last_heard_at"], Value::Null);
+}
+
+fn chrono_ms(value: &Value) -> u128 {
+    let text = value.as_str().unwrap_or_else(|| panic!("expected a time, got {value}"));
+    humantime::parse_rfc3339_weak(text).unwrap().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
 }
 
 #[tokio::test]

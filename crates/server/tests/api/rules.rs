@@ -88,7 +88,12 @@ async fn audit(app: &TestApp, agent: &TestAgent, reason: &str) {
         .client()
         .post(app.url(&format!("api/fleet/agents/{}/audit/unenroll", agent.id)))
         .header("Authorization", format!("ApiKey {}", agent.key))
-        .json(&json!({"reason": reason, "timestamp": "2026-11-24T10:00:00Z"}))
+        .json(&json!({
+            "reason": reason,
+            "timestamp": "2026-11-24T10:00:00Z",
+            "user": "root",
+            "process": {"pid": 4242, "name": "elastic-agent", "command_line": "elastic-agent uninstall --force"}
+        }))
         .send()
         .await
         .unwrap();
@@ -330,11 +335,19 @@ async fn an_uninstalled_agent_fires_the_rule_at_once_and_recovers_when_it_is_bac
     assert_eq!(active.len(), 1);
     assert_eq!(active[0]["status"], "active");
     assert_eq!(active[0]["instance_id"], agent.id);
-    assert_eq!(active[0]["context"]["audit_unenrolled_reason"], "uninstall");
-    // Every context variable the form's picker offers is in the alert's context.
+    let context = &active[0]["context"];
+    assert_eq!(context["audit_unenrolled_reason"], "uninstall");
+    // Who did it reaches the alert (the reference's insider case).
+    assert_eq!(context["audit_unenrolled_user"], "root");
+    assert_eq!(context["audit_unenrolled_process"], json!({"pid": 4242, "name": "elastic-agent", "command_line": "elastic-agent uninstall --force"}));
+    assert!(context["reason"].as_str().unwrap().ends_with("(uninstall: by root, process elastic-agent (pid 4242))"), "{context}");
+    // Every context variable the form's picker offers is in the alert's context
+    // (null for what this agent had no reason to say: a new Fleet, being heard from).
     for (name, _) in warden_core::rules::AGENT_STATUS_VARIABLES.iter().filter(|(name, _)| name.starts_with("context.")) {
         let pointer = format!("/{}", name.trim_start_matches("context.").replace('.', "/"));
-        assert!(active[0]["context"].pointer(&pointer).is_some_and(|v| !v.is_null()), "{name} missing from {}", active[0]["context"]);
+        let value = context.pointer(&pointer);
+        let may_be_null = ["context.new_fleet_url", "context.last_heard_at"].contains(name);
+        assert!(value.is_some_and(|v| may_be_null || !v.is_null()), "{name} missing from {context}");
     }
     let runs = get_json(&app, &author, &format!("internal/alerting/rule/{rule_id}/_runs")).await;
     assert!(runs.as_array().unwrap().iter().any(|r| r["trigger"] == "fleet"), "{runs}");
