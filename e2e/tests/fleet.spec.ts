@@ -1,3 +1,7 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { expect, test, type APIRequestContext } from "@playwright/test";
 import { expectAccessible, screenshot, signedIn } from "./helpers";
 
@@ -135,4 +139,50 @@ test("the fleet view, the agent page and the tasks page update on the push chann
   const asked = await page.request.post("internal/task_manager/tasks/sessions_cleanup/_run_soon", { headers: { "kbn-xsrf": "e2e" } });
   expect(asked.status()).toBe(204);
   await expect(task.getByTestId("runs")).toHaveText(new RegExp(`^${runs + 1} / 0$`));
+});
+
+/** The simulated agent (`make build` builds it), run as a command that ends. */
+function simulator(...args: string[]) {
+  return execFileSync(path.resolve(__dirname, "../../target/debug/warden-agent"), args, { stdio: "pipe", encoding: "utf8" });
+}
+
+test("who uninstalled an agent shows on its page, and a Detached Endpoint that keeps reporting shows when it was last heard from", async ({ page, baseURL }, testInfo) => {
+  const suffix = `${testInfo.project.name}-${Date.now().toString(36)}`;
+  const dir = mkdtempSync(path.join(tmpdir(), "warden-e2e-fleet-"));
+  const url = (baseURL as string).replace(/\/$/, "");
+  const enrolled = (host: string) => {
+    const state = path.join(dir, `${host}.json`);
+    simulator("enroll", "--url", url, "--enrollment-token", TOKEN, "--hostname", host, "--state", state);
+    return { state, id: JSON.parse(readFileSync(state, "utf8")).agent_id as string };
+  };
+  try {
+    // Uninstalled by someone: the final message names the account and the process.
+    const removed = enrolled(`removed-${suffix}`);
+    expect(simulator("uninstall", "--state", removed.state, "--user", "alice")).toContain("uninstalled by alice; Warden was told");
+    await signedIn(page, "viewer");
+    await page.goto(`fleet/agents/${removed.id}`);
+    await expect(page.getByRole("heading", { level: 1 })).toContainText("Uninstalled");
+    await expect(page.getByTestId("audit-user")).toHaveText("alice");
+    await expect(page.getByTestId("audit-process")).toContainText("warden-agent (pid ");
+    await expect(page.getByTestId("audit-process")).toContainText("uninstall --state");
+    await expect(page.getByTestId("activity")).toContainText("uninstalled: by alice, process warden-agent");
+
+    // A Detached Endpoint reports, then reports again (Fleet Server's 409): it is heard from.
+    const detached = enrolled(`still-up-${suffix}`);
+    expect(simulator("orphan", "--state", detached.state)).toContain("recorded");
+    await page.goto(`fleet/agents/${detached.id}`);
+    await expect(page.getByRole("heading", { level: 1 })).toContainText("Detached Endpoint");
+    await expect(page.getByTestId("last-heard")).toContainText("the host is up");
+    expect(simulator("orphan", "--state", detached.state)).toContain("heard (already recorded)");
+    await screenshot(page, testInfo, "agent-detached-heard");
+    await expectAccessible(page, testInfo, "agent, detached and heard from");
+
+    // The Fleet view's last activity says so too.
+    await page.goto(`fleet?q=${encodeURIComponent(`still-up-${suffix}`)}`);
+    const row = page.getByTestId("agents").getByRole("row", { name: new RegExp(`still-up-${suffix}`) });
+    await expect(row.getByTestId("last-heard")).toContainText("heard from");
+    await screenshot(page, testInfo, "fleet-detached-heard");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -16,7 +16,7 @@ use crate::app::{console_url, href, may_open_console};
 use crate::components::async_view::AsyncView;
 use crate::components::confirm_dialog::ConfirmDialog;
 use crate::components::status_badge::StatusBadge;
-use crate::components::time::{ago_text, use_now};
+use crate::components::time::{ago_text, use_now, utc_time};
 use crate::components::toast::use_toasts;
 use crate::live::{Topic, use_live};
 use crate::pages::response_actions::{action_badge, sent_at};
@@ -75,6 +75,8 @@ pub fn AgentPage() -> impl IntoView {
                     let host = agent.local_metadata.pointer("/host/hostname").and_then(|v| v.as_str()).unwrap_or("(unnamed host)").to_owned();
                     let offer = can_unenroll(&agent);
                     let last = agent.last_checkin.clone();
+                    let heard = agent.last_heard_at.clone();
+                    let details = agent.audit_unenrolled_details.clone().unwrap_or_default();
                     view! {
                         <h1>{host} " " <StatusBadge status=agent.status /> {isolated_badge(&agent.local_metadata)}</h1>
                         {may_respond().then(|| view! {
@@ -96,6 +98,16 @@ pub fn AgentPage() -> impl IntoView {
                                     <dt>"Tags"</dt><dd>{agent.tags.join(", ")}</dd>
                                     <dt>"Enrolled"</dt><dd>{agent.enrolled_at.clone()}</dd>
                                     <dt>"Last activity"</dt><dd>{move || ago_text(last.as_deref(), now.get())}</dd>
+                                    {heard.map(|heard| {
+                                        let title = utc_time(&heard);
+                                        view! {
+                                            <dt>"Last heard from"</dt>
+                                            <dd data-testid="last-heard" title=title>
+                                                {move || ago_text(Some(&heard), now.get())}
+                                                <span class="muted">" — the Detached Endpoint still reports: the host is up"</span>
+                                            </dd>
+                                        }
+                                    })}
                                     <dt>"Last message"</dt><dd>{agent.last_checkin_message.clone().unwrap_or_default()}</dd>
                                 </dl>
                             </div>
@@ -104,6 +116,18 @@ pub fn AgentPage() -> impl IntoView {
                                 <dl class="facts">
                                     <dt>"Audit reason"</dt><dd>{agent.audit_unenrolled_reason.map(|r| r.as_str().to_owned()).unwrap_or_else(|| "none".into())}</dd>
                                     <dt>"Reported at"</dt><dd>{agent.audit_unenrolled_time.clone().unwrap_or_else(|| "—".into())}</dd>
+                                    {details.user.clone().map(|user| view! { <dt>"By user"</dt><dd data-testid="audit-user"><code>{user}</code></dd> })}
+                                    {details.process.clone().map(|p| view! {
+                                        <dt>"Process"</dt>
+                                        <dd data-testid="audit-process">
+                                            <code>{format!("{} (pid {})", p.name, p.pid)}</code>
+                                            {p.command_line.map(|line| view! { <br /><code class="muted">{line}</code> })}
+                                        </dd>
+                                    })}
+                                    {details.new_fleet_url.clone().map(|url| view! {
+                                        // Shown, never linked: the URL is the agent's word (maybe an attacker's Fleet).
+                                        <dt>"Moved to"</dt><dd data-testid="audit-new-fleet"><code>{url}</code></dd>
+                                    })}
                                     <dt>"Unenrolled at"</dt><dd>{agent.unenrolled_at.clone().unwrap_or_else(|| "—".into())}</dd>
                                     <dt>"FORCE_UNENROLL"</dt><dd data-testid="force-annotation">{agent.force_unenroll.clone().map(|f| format!("by {} at {}", f.by, f.at)).unwrap_or_else(|| "—".into())}</dd>
                                 </dl>

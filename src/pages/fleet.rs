@@ -325,9 +325,18 @@ pub fn FleetPage() -> impl IntoView {
                 None => agent.policy_id.to_string().into_any(),
             }),
             Column::new("Version", |agent: &Agent| agent.agent.version.clone()).sortable(AgentSortField::Version.as_str()),
-            Column::new("Last activity", move |agent: &Agent| {
-                let last = agent.last_checkin.clone();
-                move || ago_text(last.as_deref(), now.get())
+            Column::new("Last activity", move |agent: &Agent| match agent.last_heard_at.clone() {
+                // A Detached Endpoint that still reports: up, though its agent is silent.
+                Some(heard) => view! {
+                    <span data-testid="last-heard" title="The Detached Endpoint's latest report: the host is up">
+                        {move || format!("heard from {}", ago_text(Some(&heard), now.get()))}
+                    </span>
+                }
+                .into_any(),
+                None => {
+                    let last = agent.last_checkin.clone();
+                    (move || ago_text(last.as_deref(), now.get())).into_any()
+                }
             })
             .sortable(AgentSortField::LastCheckin.as_str()),
         ];
