@@ -168,7 +168,9 @@ enum Command {
         enrollment_token: String,
         #[arg(long, default_value_t = 25)]
         count: usize,
-        /// How many of them report `uninstall`
+        /// How many of them report `uninstall`. They and the `--orphaned` ones
+        /// check in once, wait for each other, then all send their final
+        /// message at once; the swarm prints how long Warden took to record them.
         #[arg(long, default_value_t = 0)]
         uninstalled: usize,
         /// How many report `orphaned`
@@ -538,6 +540,64 @@ struct Stats {
     last_action_ack_ms: AtomicU64,
 }
 
+/// The swarm's final messages, sent all at once (reference 003's scale
+/// test of audit/unenroll): each agent waits at the barrier after its one
+/// check-in, so the messages leave together.
+struct FinalMessages {
+    ready: tokio::sync::Barrier,
+    latencies_us: std::sync::Mutex<Vec<u64>>,
+    not_recorded: AtomicU64,
+    started: std::sync::OnceLock<Instant>,
+    last_done: std::sync::Mutex<Option<Instant>>,
+}
+
+impl FinalMessages {
+    fn new(senders: usize) -> FinalMessages {
+        FinalMessages {
+            ready: tokio::sync::Barrier::new(senders.max(1)),
+            latencies_us: std::sync::Mutex::default(),
+            not_recorded: AtomicU64::new(0),
+            started: std::sync::OnceLock::new(),
+            last_done: std::sync::Mutex::default(),
+        }
+    }
+
+    async fn send(&self, http: &reqwest::Client, id: &Identity, reason: &str) {
+        self.ready.wait().await;
+        let sent = Instant::now();
+        self.started.get_or_init(|| sent);
+        // No retries: a refusal is counted, not hidden.
+        if audit(http, id, reason, &audit_details(None), 0).await != Audited::Recorded {
+            self.not_recorded.fetch_add(1, Ordering::Relaxed);
+        }
+        let done = Instant::now();
+        if let Ok(mut l) = self.latencies_us.lock() {
+            l.push(done.duration_since(sent).as_micros() as u64);
+        }
+        if let Ok(mut last) = self.last_done.lock() {
+            *last = Some(last.map_or(done, |t| t.max(done)));
+        }
+    }
+
+    fn report(&self) -> String {
+        let mut l = self.latencies_us.lock().map(|l| l.clone()).unwrap_or_default();
+        l.sort_unstable();
+        let pct = |p: f64| l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1))).copied().unwrap_or(0) as f64 / 1000.0;
+        let span = match (self.started.get(), self.last_done.lock().ok().and_then(|t| *t)) {
+            (Some(start), Some(end)) => end.duration_since(*start).as_secs_f64(),
+            _ => 0.0,
+        };
+        format!(
+            "final messages: {} sent at once, all answered in {span:.2} s; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; not recorded {}",
+            l.len(),
+            pct(0.50),
+            pct(0.99),
+            l.last().copied().unwrap_or(0) as f64 / 1000.0,
+            self.not_recorded.load(Ordering::Relaxed)
+        )
+    }
+}
+
 fn epoch_ms() -> u64 {
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
@@ -718,10 +778,11 @@ async fn main() -> anyhow::Result<()> {
             }
 
             let stats = Arc::new(Stats::default());
+            let final_messages = Arc::new(FinalMessages::new(uninstalled + orphaned));
             let until = duration.map(|d| Instant::now() + d);
             let mut running = tokio::task::JoinSet::new();
             for (i, id) in agents {
-                let (http, poll_timeout, stats) = (http.clone(), poll_timeout.clone(), stats.clone());
+                let (http, poll_timeout, stats, final_messages) = (http.clone(), poll_timeout.clone(), stats.clone(), final_messages.clone());
                 // In memory only: the swarm's state file is shared by all its agents.
                 let settings =
                     Settings { capabilities: capabilities.clone(), sandbox: sandboxes.join(&id.agent_id), state_file: None, isolated: id.isolated };
@@ -729,11 +790,9 @@ async fn main() -> anyhow::Result<()> {
                     if i < uninstalled + orphaned + silent {
                         // One check-in so the host is known, then its fate.
                         let _ = checkin(&http, &id, "online", "0s", None).await;
-                        let details = audit_details(None);
-                        if i < uninstalled {
-                            audit(&http, &id, "uninstall", &details, 3).await;
-                        } else if i < uninstalled + orphaned {
-                            audit(&http, &id, "orphaned", &details, 3).await;
+                        if i < uninstalled + orphaned {
+                            let reason = if i < uninstalled { "uninstall" } else { "orphaned" };
+                            final_messages.send(&http, &id, reason).await;
                         }
                         return;
                     }
@@ -747,6 +806,9 @@ async fn main() -> anyhow::Result<()> {
             }
             let run_started = Instant::now();
             while running.join_next().await.is_some() {}
+            if uninstalled + orphaned > 0 {
+                println!("{}", final_messages.report());
+            }
             if duration.is_some() {
                 println!("{}", stats.report(run_started.elapsed()));
             }
