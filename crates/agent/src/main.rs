@@ -413,7 +413,7 @@ async fn audit(client: &reqwest::Client, id: &Identity, reason: &str, details: &
         let result = client
             .post(url(&id.url, &paths::agent_audit_unenroll(&id.agent_id)))
             .header("Authorization", format!("ApiKey {}", id.api_key))
-            .json(&AuditUnenrollRequest { reason: reason.to_owned(), timestamp: now_rfc3339(), details: details.clone() })
+            .json(&AuditUnenrollRequest::new(reason, now_rfc3339(), details.clone()))
             .send()
             .await;
         match result {

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::fleet::{AgentStatus, AuditDetails, AuditReason};
+use crate::fleet::{AgentStatus, AuditDetails, AuditProcess, AuditReason};
 use crate::ids::{ActionId, AgentId, PolicyId};
 
 fn is_false(b: &bool) -> bool {
@@ -330,11 +330,35 @@ pub struct AuditUnenrollRequest {
     /// second allowed.
     #[cfg_attr(feature = "openapi", schema(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|\+00:00)?$"))]
     pub timestamp: String,
-    /// Warden's addition, optional (Fleet Server ignores it): who ran the
-    /// command and from which process, and for `migrated` the URL of the
-    /// Fleet the agent moved to. Checked by `fleet::AuditDetails::check`.
-    #[serde(default, flatten)]
-    pub details: AuditDetails,
+    /// Warden's additions, optional (Fleet Server ignores them), checked by
+    /// `fleet::AuditDetails::check`: who ran the command,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    pub user: Option<String>,
+    /// from which process,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<AuditProcess>,
+    /// and, only with `migrated`, the URL of the Fleet the agent moved to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2048))]
+    pub new_fleet_url: Option<String>,
+}
+
+impl AuditUnenrollRequest {
+    pub fn new(reason: &str, timestamp: String, details: AuditDetails) -> AuditUnenrollRequest {
+        AuditUnenrollRequest {
+            reason: reason.to_owned(),
+            timestamp,
+            user: details.user,
+            process: details.process,
+            new_fleet_url: details.new_fleet_url,
+        }
+    }
+
+    /// What the message adds, unchecked.
+    pub fn details(&self) -> AuditDetails {
+        AuditDetails { user: self.user.clone(), process: self.process.clone(), new_fleet_url: self.new_fleet_url.clone() }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

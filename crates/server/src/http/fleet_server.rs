@@ -145,7 +145,7 @@ async fn audit_unenroll(
     let reason = AuditReason::parse(&body.reason).ok_or_else(|| ApiError::BadRequest("audit/unenroll request invalid reason".into()))?;
     let at = parse_rfc3339(&body.timestamp)
         .ok_or_else(|| ApiError::BadRequest(format!("[request body.timestamp]: expected an RFC 3339 time, got `{}`", body.timestamp)))?;
-    let details = body.details.check(reason).map_err(ApiError::BadRequest)?;
+    let details = body.details().check(reason).map_err(ApiError::BadRequest)?;
     service::audit_unenroll(&state, row, reason, at, details).await?;
     Ok(StatusCode::OK)
 }

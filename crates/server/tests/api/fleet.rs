@@ -133,7 +133,7 @@ async fn the_final_message_says_who_ran_it_and_a_migrated_agent_where_it_went() 
         (json!({"user": "root\u{1b}[2J"}), "[request body.user]: must not contain control characters"),
         (json!({"user": "u".repeat(257)}), "[request body.user]: at most 256 characters"),
         (json!({"process": {"pid": 1, "name": ""}}), "[request body.process.name]: must not be empty"),
-        (json!({"process": {"pid": -1, "name": "sh"}}), "[request body]"),
+        (json!({"process": {"pid": -1, "name": "sh"}}), "[request body.process.pid]: invalid value"),
     ] {
         let message = assert_error(agent_post(&app, &agent, "audit/unenroll", final_message(details)).await, StatusCode::BAD_REQUEST).await;
         assert!(message.starts_with(expected), "{message}");
