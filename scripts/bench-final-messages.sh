@@ -43,3 +43,4 @@ echo "== ${DATABASE:-sqlite}: $count agents send their final message at once"
 RUST_LOG=error target/release/warden-agent swarm --url "$url" --enrollment-token "$token" --count "$count" --uninstalled "$count"
 # Recorded means shown: the status counts are derived from what was stored.
 curl -fs -u viewer:warden-demo "$url/api/fleet/agent_status" | sed -n 's/.*"uninstalled":\([0-9]*\).*/Warden shows \1 agents as uninstalled/p'
+echo
