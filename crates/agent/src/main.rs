@@ -52,6 +52,13 @@ enum Command {
         listen: std::net::SocketAddr,
     },
     /// Enroll with an enrollment token and save the agent's identity.
+    ///
+    /// The host keeps one machine id (reported as `local_metadata.host.id`)
+    /// across enrollments. With --reenroll an enrolled host enrolls again:
+    /// into the same Warden, Warden marks the old agent replaced by the new
+    /// one (or, where the policy allows it, the agent keeps its id); into
+    /// another, the old Warden is first told where the agent went
+    /// (`audit/unenroll`, reason migrated, with the new URL).
     Enroll {
         /// Warden's URL, e.g. http://127.0.0.1:8080 (with its base path, if any)
         #[arg(long)]
@@ -66,6 +73,15 @@ enum Command {
         tags: Vec<String>,
         #[arg(long, default_value = "warden-agent.json")]
         state: PathBuf,
+        /// Enroll again a host whose state file holds an agent
+        #[arg(long)]
+        reenroll: bool,
+        /// The machine id to report (default: the state file's, else a new one)
+        #[arg(long)]
+        host_id: Option<String>,
+        /// Who ran the command, for the final message to the old Fleet (default: $USER)
+        #[arg(long)]
+        user: Option<String>,
     },
     /// Check in until told to unenroll (or stopped), acknowledging actions
     /// and running Elastic Defend response actions on this host.
@@ -250,9 +266,32 @@ struct Identity {
     agent_id: String,
     api_key: String,
     hostname: String,
+    /// The machine's fingerprint, reported as `local_metadata.host.id`: a
+    /// real host's machine id survives re-enrollment, so it is kept here and
+    /// reused by `enroll --reenroll` (empty in state files from before).
+    #[serde(default)]
+    host_id: String,
+    /// The secret this agent chose when it enrolled (Fleet Server's
+    /// replace token): re-enrolling with it proves it is the same agent.
+    #[serde(default)]
+    replace_token: Option<String>,
     /// Isolated by a response action (kept across restarts).
     #[serde(default)]
     isolated: bool,
+}
+
+/// Who enrolls: the host, how it names itself, and what it runs.
+struct Enrollment<'a> {
+    hostname: &'a str,
+    /// Empty: the agent reports no host fingerprint (a verifier, which is
+    /// one of many short-lived agents on one machine).
+    host_id: &'a str,
+    replace_token: Option<&'a str>,
+    tags: Vec<String>,
+    agent_type: AgentType,
+    /// What the agent says of Elastic Defend (a verifier: nothing, so no
+    /// response action targets it).
+    endpoint: &'a EndpointMetadata,
 }
 
 const VERSION: &str = "8.15.2";
@@ -271,22 +310,14 @@ async fn error_text(response: reqwest::Response) -> String {
     format!("{status}: {body}")
 }
 
-/// Enrolls with an enrollment token. `endpoint` is what the agent says of
-/// Elastic Defend (a verifier: nothing, so no response action targets it).
-async fn enroll(
-    client: &reqwest::Client,
-    base: &str,
-    token: &str,
-    hostname: &str,
-    tags: Vec<String>,
-    agent_type: AgentType,
-    endpoint: &EndpointMetadata,
-) -> anyhow::Result<Identity> {
+/// Enrolls with an enrollment token.
+async fn enroll(client: &reqwest::Client, base: &str, token: &str, who: Enrollment<'_>) -> anyhow::Result<Identity> {
     let request = EnrollRequest {
-        agent_type,
+        agent_type: who.agent_type,
         enrollment_id: None,
         shared_id: None,
-        metadata: EnrollMetadata { local: local_metadata(hostname, endpoint), user_provided: json!({}), tags },
+        replace_token: who.replace_token.map(str::to_owned),
+        metadata: EnrollMetadata { local: local_metadata(who.hostname, who.host_id, who.endpoint), user_provided: json!({}), tags: who.tags },
     };
     let response = client
         .post(url(base, paths::AGENT_ENROLL))
@@ -304,9 +335,16 @@ async fn enroll(
         url: base.to_owned(),
         agent_id: body.item.id.into_string(),
         api_key: body.item.access_api_key,
-        hostname: hostname.to_owned(),
+        hostname: who.hostname.to_owned(),
+        host_id: who.host_id.to_owned(),
+        replace_token: who.replace_token.map(str::to_owned),
         isolated: false,
     })
+}
+
+/// A random machine id or replace token.
+fn new_secret() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 /// Elastic Defend with every capability, not isolated: what `enroll` and
@@ -317,9 +355,14 @@ fn defend_endpoint() -> EndpointMetadata {
 
 /// What the agent says of its host, at enrollment and at every check-in;
 /// `endpoint` is Elastic Defend's part (capabilities, isolation).
-fn local_metadata(hostname: &str, endpoint: &EndpointMetadata) -> Value {
+fn local_metadata(hostname: &str, host_id: &str, endpoint: &EndpointMetadata) -> Value {
+    let host = if host_id.is_empty() {
+        json!({"hostname": hostname, "name": hostname})
+    } else {
+        json!({"hostname": hostname, "name": hostname, "id": host_id})
+    };
     json!({
-        "host": {"hostname": hostname, "name": hostname},
+        "host": host,
         "os": {"name": std::env::consts::OS, "platform": std::env::consts::OS},
         "elastic": {"agent": {"version": VERSION, "snapshot": false}},
         "endpoint": endpoint,
@@ -481,7 +524,7 @@ async fn run_agent(
             return;
         }
         let started = Instant::now();
-        let metadata = local_metadata(&id.hostname, &responder.endpoint_metadata());
+        let metadata = local_metadata(&id.hostname, &id.host_id, &responder.endpoint_metadata());
         match checkin(&client, &id, &status, &poll_timeout, Some(metadata)).await {
             Ok(response) => {
                 // Delivery is when the answer arrived, not when the ack finished.
@@ -653,11 +696,45 @@ async fn main() -> anyhow::Result<()> {
     let http = client()?;
     match cli.command {
         Command::Receive { listen } => receive(listen).await?,
-        Command::Enroll { url, enrollment_token, hostname, tags, state } => {
-            let hostname = hostname.unwrap_or_else(local_hostname);
-            let id = enroll(&http, &url, &enrollment_token, &hostname, tags, AgentType::Permanent, &defend_endpoint()).await?;
+        Command::Enroll { url, enrollment_token, hostname, tags, state, reenroll, host_id, user } => {
+            let previous = if state.exists() { Some(load(&state)?) } else { None };
+            match (&previous, reenroll) {
+                (Some(old), false) => {
+                    bail!("this host is already enrolled as agent {} ({}): pass --reenroll to enroll it again", old.agent_id, state.display())
+                }
+                (None, true) => bail!("--reenroll: no agent is enrolled in {}", state.display()),
+                _ => {}
+            }
+            // Reference 003, point 3: enrolling into another Fleet first tells the old one where the agent went.
+            if let Some(old) = previous.as_ref().filter(|old| old.url.trim_end_matches('/') != url.trim_end_matches('/')) {
+                let details = AuditDetails { new_fleet_url: Some(url.clone()), ..audit_details(user) };
+                let told = match audit(&http, old, "migrated", &details, 3).await {
+                    Audited::Recorded => "told",
+                    Audited::AlreadyRecorded => "already had a final message",
+                    Audited::NotDelivered => "could not be told",
+                };
+                println!("the previous Fleet ({}) {told} that agent {} moved here", old.url, old.agent_id);
+            }
+            let hostname = hostname.or_else(|| previous.as_ref().map(|old| old.hostname.clone())).unwrap_or_else(local_hostname);
+            let host_id = host_id.or_else(|| previous.as_ref().map(|old| old.host_id.clone()).filter(|id| !id.is_empty())).unwrap_or_else(new_secret);
+            let replace_token = previous.as_ref().and_then(|old| old.replace_token.clone()).unwrap_or_else(new_secret);
+            let who = Enrollment {
+                hostname: &hostname,
+                host_id: &host_id,
+                replace_token: Some(&replace_token),
+                tags,
+                agent_type: AgentType::Permanent,
+                endpoint: &defend_endpoint(),
+            };
+            let id = enroll(&http, &url, &enrollment_token, who).await?;
             std::fs::write(&state, serde_json::to_string_pretty(&id)?)?;
-            println!("enrolled as agent {} (identity saved in {})", id.agent_id, state.display());
+            let how = match &previous {
+                Some(old) if old.agent_id == id.agent_id => " again, keeping its id".to_owned(),
+                Some(old) if old.url == id.url => format!(", replacing agent {}", old.agent_id),
+                Some(old) => format!(" (it was agent {} at {})", old.agent_id, old.url),
+                None => String::new(),
+            };
+            println!("enrolled as agent {}{how} (identity saved in {})", id.agent_id, state.display());
         }
         Command::Run { state, respond, decoys, interval, poll_timeout, status } => {
             let id = load(&state)?;
@@ -759,7 +836,16 @@ async fn main() -> anyhow::Result<()> {
                 enrolling.spawn(async move {
                     let _permit = semaphore.acquire().await;
                     let tags = vec![if i % 3 == 0 { "servers" } else { "laptops" }.to_owned(), "simulated".to_owned()];
-                    enroll(&http, &url, &token, &format!("host-{i:05}"), tags, AgentType::Permanent, &defend_endpoint()).await.map(|id| (i, id))
+                    let (hostname, host_id, replace_token) = (format!("host-{i:05}"), new_secret(), new_secret());
+                    let who = Enrollment {
+                        hostname: &hostname,
+                        host_id: &host_id,
+                        replace_token: Some(&replace_token),
+                        tags,
+                        agent_type: AgentType::Permanent,
+                        endpoint: &defend_endpoint(),
+                    };
+                    enroll(&http, &url, &token, who).await.map(|id| (i, id))
                 });
             }
             let mut agents: Vec<(usize, Identity)> = saved.into_iter().enumerate().collect();

@@ -32,7 +32,7 @@ use warden_core::fleet_api::AgentType;
 use warden_core::paths;
 use warden_core::response_actions::EndpointMetadata;
 
-use crate::{Identity, enroll, error_text, url};
+use crate::{Enrollment, Identity, enroll, error_text, url};
 
 /// The largest deployment read from stdin.
 pub const MAX_DEPLOYMENT_BYTES: u64 = 1024 * 1024;
@@ -122,17 +122,15 @@ pub async fn run(deployment: VerifierDeployment, options: Options) -> anyhow::Re
         checks = deployment.checks.len(),
         "verifier starting"
     );
-    let identity = enroll(
-        &http,
-        &deployment.fleet_url,
-        &deployment.enrollment_token,
-        &hostname(&deployment.verification_id),
-        vec!["verifier".to_owned()],
-        AgentType::Ephemeral,
-        &EndpointMetadata::default(),
-    )
-    .await
-    .context("enrolling with Warden")?;
+    let who = Enrollment {
+        hostname: &hostname(&deployment.verification_id),
+        host_id: "",
+        replace_token: None,
+        tags: vec!["verifier".to_owned()],
+        agent_type: AgentType::Ephemeral,
+        endpoint: &EndpointMetadata::default(),
+    };
+    let identity = enroll(&http, &deployment.fleet_url, &deployment.enrollment_token, who).await.context("enrolling with Warden")?;
     tracing::info!(agent_id = %identity.agent_id, "enrolled");
 
     let started = Instant::now();

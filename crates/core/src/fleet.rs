@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 /// An agent's status, as Kibana's `AgentStatusSchema`, plus `migrated` (the
 /// agent reported it was enrolled into another Fleet: the security worry
-/// behind the audit API, shown as its own status rather than as offline).
+/// behind the audit API, shown as its own status rather than as offline),
+/// `replaced` (its host enrolled again as another agent) and `conflict` (a
+/// replaced agent still checks in: two agents claim one host).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
@@ -23,10 +25,12 @@ pub enum AgentStatus {
     Uninstalled,
     Orphaned,
     Migrated,
+    Replaced,
+    Conflict,
 }
 
 impl AgentStatus {
-    pub const ALL: [AgentStatus; 12] = [
+    pub const ALL: [AgentStatus; 14] = [
         AgentStatus::Online,
         AgentStatus::Offline,
         AgentStatus::Inactive,
@@ -39,6 +43,8 @@ impl AgentStatus {
         AgentStatus::Uninstalled,
         AgentStatus::Orphaned,
         AgentStatus::Migrated,
+        AgentStatus::Replaced,
+        AgentStatus::Conflict,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +61,8 @@ impl AgentStatus {
             AgentStatus::Uninstalled => "uninstalled",
             AgentStatus::Orphaned => "orphaned",
             AgentStatus::Migrated => "migrated",
+            AgentStatus::Replaced => "replaced",
+            AgentStatus::Conflict => "conflict",
         }
     }
 
@@ -69,6 +77,8 @@ impl AgentStatus {
             AgentStatus::Orphaned => "Detached Endpoint",
             AgentStatus::Uninstalled => "Uninstalled",
             AgentStatus::Migrated => "Moved to another Fleet",
+            AgentStatus::Replaced => "Replaced",
+            AgentStatus::Conflict => "Two agents claim this host",
             AgentStatus::Online => "Online",
             AgentStatus::Offline => "Offline",
             AgentStatus::Inactive => "Inactive",
@@ -96,6 +106,10 @@ impl AgentStatus {
             AgentStatus::Uninstalled => "The agent reported that it was uninstalled from the host.",
             AgentStatus::Orphaned => "The endpoint is still running but its agent is gone: it no longer receives policy or actions.",
             AgentStatus::Migrated => "The agent reported that it was enrolled into another Fleet.",
+            AgentStatus::Replaced => "Its host enrolled again: the agent that replaced it is the one to watch.",
+            AgentStatus::Conflict => {
+                "A replaced agent keeps checking in beside the agent that replaced it: one of the two may be an impostor. Unenroll the wrong one."
+            }
         }
     }
 
@@ -111,13 +125,22 @@ impl AgentStatus {
             AgentStatus::Uninstalled => Some("The agent was uninstalled from the host: nothing will run the action."),
             AgentStatus::Orphaned => Some("Detached Endpoint: the endpoint runs without its agent, so nothing delivers the action."),
             AgentStatus::Migrated => Some("The agent now belongs to another Fleet: it will not answer here."),
+            AgentStatus::Replaced => Some("The host enrolled again as another agent: send the action to that one; this one will not answer."),
+            AgentStatus::Conflict => Some("Two agents claim this host: make sure this is the one you mean before the action runs."),
         }
+    }
+
+    /// Left out of the Fleet view and of bulk selections by kuery unless
+    /// inactive agents are asked for (Kibana's `showInactive`): agents that
+    /// no longer stand for a host. A conflict is never among them.
+    pub fn hidden_by_default(self) -> bool {
+        matches!(self, AgentStatus::Inactive | AgentStatus::Unenrolled | AgentStatus::Replaced)
     }
 
     /// Whether the host has lost protection in a way someone should look at
     /// (as opposed to being offline for a holiday).
     pub fn needs_attention(self) -> bool {
-        matches!(self, AgentStatus::Uninstalled | AgentStatus::Orphaned | AgentStatus::Migrated | AgentStatus::Error)
+        matches!(self, AgentStatus::Uninstalled | AgentStatus::Orphaned | AgentStatus::Migrated | AgentStatus::Conflict | AgentStatus::Error)
     }
 }
 
@@ -246,6 +269,40 @@ fn text(field: &str, value: Option<String>, max: usize) -> Result<Option<String>
     Ok((!value.is_empty()).then(|| value.to_owned()))
 }
 
+/// The longest host fingerprint Warden keeps (a machine id is 32 to 36).
+pub const MAX_HOST_ID: usize = 256;
+
+/// The host fingerprint an agent reports at enrollment and check-in:
+/// `local_metadata.host.id` (Elastic Agent's machine id), trimmed, or `None`
+/// when there is none. It is stored and compared, so it is bounded.
+pub fn host_fingerprint(local: &serde_json::Value) -> Result<Option<String>, String> {
+    const FIELD: &str = "metadata.local.host.id";
+    match local.pointer("/host/id") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(id)) => text(FIELD, Some(id.clone()), MAX_HOST_ID),
+        Some(other) => Err(format!("[request body.{FIELD}]: expected a string, got {other}")),
+    }
+}
+
+/// What an enrollment from a host that already has an active agent does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reenrollment {
+    /// The agent keeps its id and history; only its key changes.
+    KeepId,
+    /// A new agent; the old one is marked replaced by it.
+    Replace,
+}
+
+/// The reporter's point 2 ("if the new fleet server is identical to the old
+/// server then it should keep its current agent id"), made safe: the id is
+/// kept only when the policy allows it, the host enrolls into the agent's own
+/// policy, and it proves it is that agent with the replace token it chose
+/// when it first enrolled. Anyone else who knows the host's id gets a new
+/// agent, and the replacement stays visible.
+pub fn reenrollment(keep_id_allowed: bool, same_policy: bool, token_matches: bool) -> Reenrollment {
+    if keep_id_allowed && same_policy && token_matches { Reenrollment::KeepId } else { Reenrollment::Replace }
+}
+
 /// The stored facts a status is derived from. Times are milliseconds since
 /// the epoch.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -259,6 +316,11 @@ pub struct AgentFacts {
     /// A Detached Endpoint's latest report: proof of life that keeps it from
     /// turning inactive while it runs.
     pub last_heard_at: Option<i64>,
+    /// When another agent enrolled with this agent's host fingerprint.
+    pub replaced_at: Option<i64>,
+    /// The agent and another claim one host (a replaced agent checked in
+    /// again), until an analyst unenrolls one of them.
+    pub host_conflict: bool,
     pub policy_revision: Option<i64>,
     pub upgrade_started_at: Option<i64>,
     pub upgraded_at: Option<i64>,
@@ -281,10 +343,18 @@ impl Default for StatusThresholds {
 
 /// The status of an agent at `now`, checked in Kibana's order: unenrolled,
 /// inactive, the audit reasons (which win over offline), offline, updating,
-/// enrolling, unenrolling, error, degraded, online.
+/// enrolling, unenrolling, error, degraded, online. Warden's two host
+/// statuses come right after unenrolled: a conflict is never hidden (not even
+/// by inactivity), and a replaced agent is neither offline nor inactive.
 pub fn derive_status(facts: &AgentFacts, now: i64, thresholds: StatusThresholds) -> AgentStatus {
     if !facts.active {
         return AgentStatus::Unenrolled;
+    }
+    if facts.host_conflict {
+        return AgentStatus::Conflict;
+    }
+    if facts.replaced_at.is_some() {
+        return AgentStatus::Replaced;
     }
     let last_seen = facts.last_checkin.unwrap_or(facts.enrolled_at);
     let silent_for = now - last_seen;
@@ -340,7 +410,7 @@ mod tests {
     fn a_console_warns_before_sending_to_a_host_that_cannot_answer() {
         let warned: Vec<AgentStatus> = AgentStatus::ALL.into_iter().filter(|s| s.response_warning().is_some()).collect();
         use AgentStatus::*;
-        assert_eq!(warned, vec![Offline, Inactive, Unenrolling, Unenrolled, Uninstalled, Orphaned, Migrated]);
+        assert_eq!(warned, vec![Offline, Inactive, Unenrolling, Unenrolled, Uninstalled, Orphaned, Migrated, Replaced, Conflict]);
         assert!(Orphaned.response_warning().is_some_and(|w| w.starts_with("Detached Endpoint")));
     }
 
@@ -400,6 +470,26 @@ mod tests {
                 },
                 AgentStatus::Inactive,
             ),
+            (
+                "a replaced agent is neither offline nor inactive",
+                AgentFacts { last_checkin: Some(NOW - 1_300_000_000), replaced_at: Some(NOW - 1_200_000_000), ..healthy() },
+                AgentStatus::Replaced,
+            ),
+            (
+                "a replaced agent that checks in again is a conflict",
+                AgentFacts { replaced_at: Some(NOW - 60_000), host_conflict: true, ..healthy() },
+                AgentStatus::Conflict,
+            ),
+            (
+                "a conflict is never hidden as inactive",
+                AgentFacts { last_checkin: Some(NOW - 1_300_000_000), host_conflict: true, ..healthy() },
+                AgentStatus::Conflict,
+            ),
+            (
+                "an unenrolled agent is no longer part of a conflict",
+                AgentFacts { active: false, replaced_at: Some(NOW - 60_000), host_conflict: true, ..healthy() },
+                AgentStatus::Unenrolled,
+            ),
             ("silent past the offline threshold", AgentFacts { last_checkin: Some(NOW - 360_001), ..healthy() }, AgentStatus::Offline),
             ("just inside the offline threshold", AgentFacts { last_checkin: Some(NOW - 360_000), ..healthy() }, AgentStatus::Online),
             ("reported disconnected", AgentFacts { last_checkin_status: Some("disconnected".into()), ..healthy() }, AgentStatus::Offline),
@@ -452,6 +542,26 @@ mod tests {
         assert!(refused(nameless, AuditReason::Uninstall).contains("process.name"));
         let blank = AuditDetails { user: Some("  ".into()), ..AuditDetails::default() };
         assert!(blank.check(AuditReason::Uninstall).is_ok_and(|d| d.is_empty()));
+    }
+
+    #[test]
+    fn the_host_fingerprint_is_local_metadata_host_id_bounded() {
+        use serde_json::json;
+        assert_eq!(host_fingerprint(&json!({"host": {"id": " 4c4c4544-0042 "}})), Ok(Some("4c4c4544-0042".into())));
+        assert_eq!(host_fingerprint(&json!({"host": {"hostname": "web-1"}})), Ok(None));
+        assert_eq!(host_fingerprint(&json!({"host": {"id": "  "}})), Ok(None));
+        assert_eq!(host_fingerprint(&json!(null)), Ok(None));
+        assert!(host_fingerprint(&json!({"host": {"id": 7}})).is_err_and(|e| e.contains("metadata.local.host.id]: expected a string")));
+        assert!(host_fingerprint(&json!({"host": {"id": "x".repeat(257)}})).is_err_and(|e| e.contains("at most 256")));
+        assert!(host_fingerprint(&json!({"host": {"id": "a\u{0}b"}})).is_err_and(|e| e.contains("control characters")));
+    }
+
+    #[test]
+    fn an_agent_keeps_its_id_only_when_allowed_in_its_own_policy_with_its_token() {
+        assert_eq!(reenrollment(true, true, true), Reenrollment::KeepId);
+        assert_eq!(reenrollment(false, true, true), Reenrollment::Replace, "the policy does not allow it");
+        assert_eq!(reenrollment(true, false, true), Reenrollment::Replace, "another policy");
+        assert_eq!(reenrollment(true, true, false), Reenrollment::Replace, "someone who only knows the host id");
     }
 
     #[test]

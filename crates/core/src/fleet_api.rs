@@ -55,6 +55,15 @@ pub struct Agent {
     /// A Detached Endpoint's latest report (it keeps reporting while it runs,
     /// each report after the first answered 409): the host is up.
     pub last_heard_at: Option<String>,
+    /// The host fingerprint the agent reports (`local_metadata.host.id`).
+    pub host_id: Option<String>,
+    /// The agent that enrolled later from the same host, and when.
+    pub replaced_by: Option<AgentId>,
+    pub replaced_at: Option<String>,
+    /// The agent this one replaced when it enrolled.
+    pub replaces: Option<AgentId>,
+    /// The other agent claiming this host (status `conflict`).
+    pub host_conflict_with: Option<AgentId>,
     pub policy_id: PolicyId,
     pub policy_revision: Option<i64>,
     pub last_checkin: Option<String>,
@@ -105,6 +114,10 @@ pub struct AgentPolicy {
     pub is_managed: bool,
     /// Seconds of silence after which an agent is `inactive`.
     pub inactivity_timeout: i64,
+    /// A host that enrolls again into this policy, proving it is the same
+    /// agent with its replace token, keeps its agent id.
+    #[serde(default)]
+    pub keep_agent_id_on_reenroll: bool,
     pub revision: i64,
     pub updated_at: String,
     pub agents: i64,
@@ -140,6 +153,11 @@ pub struct AgentPolicyRequest {
     pub inactivity_timeout: Option<i64>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub monitoring_enabled: bool,
+    /// A host that enrolls again into this policy with the replace token it
+    /// first enrolled with keeps its agent id (default: it becomes a new
+    /// agent, and the old one is marked replaced).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub keep_agent_id_on_reenroll: bool,
 }
 
 fn default_namespace() -> String {
@@ -202,6 +220,12 @@ pub struct EnrollRequest {
     pub agent_type: AgentType,
     pub enrollment_id: Option<String>,
     pub shared_id: Option<String>,
+    /// Fleet Server's replace token: a secret the agent picks when it first
+    /// enrolls. Enrolling again from the same host with the same token, into
+    /// a policy with `keep_agent_id_on_reenroll`, keeps the agent id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+    pub replace_token: Option<String>,
     #[serde(default)]
     pub metadata: EnrollMetadata,
 }
@@ -432,6 +456,10 @@ crate::text_enum! {
         Unenrolled = "unenrolled",
         ForceUnenrolled = "force_unenrolled",
         RejectedCall = "rejected_call",
+        Reenrolled = "reenrolled",
+        Replaced = "replaced",
+        HostConflict = "host_conflict",
+        HostConflictResolved = "host_conflict_resolved",
     }
 }
 

@@ -720,6 +720,9 @@ pub const AGENT_STATUS_VARIABLES: &[(&str, &str)] = &[
     ("context.audit_unenrolled_process.name", "The process that ran it (also .pid and .command_line)"),
     ("context.new_fleet_url", "For a migrated agent: the Fleet it moved to"),
     ("context.last_heard_at", "A Detached Endpoint's latest report: it is still running"),
+    ("context.host.id", "The host fingerprint the agent reports"),
+    ("context.replaced_by", "For a replaced agent: the agent its host enrolled as since"),
+    ("context.host_conflict_with", "For a conflict: the other agent that claims the host"),
 ];
 
 /// What a summary action's templates may name besides `rule.*` and `date`.

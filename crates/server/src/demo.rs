@@ -58,17 +58,17 @@ async fn seed_fleet(db: &Db) -> anyhow::Result<()> {
     const POLICY_ID: &str = "demo-endpoints";
     let now = crate::db::now_ms();
     if fleet_store::policy(db, POLICY_ID).await?.is_none() {
-        let inserted = fleet_store::insert_policy(
-            db,
-            POLICY_ID,
-            "Endpoints",
-            "default",
-            Some("Laptops and servers protected by Elastic Defend"),
-            false,
-            1_209_600,
+        let policy = fleet_store::PolicyWrite {
+            id: POLICY_ID,
+            name: "Endpoints",
+            namespace: "default",
+            description: Some("Laptops and servers protected by Elastic Defend"),
+            is_managed: false,
+            inactivity_timeout: 1_209_600,
+            keep_agent_id_on_reenroll: false,
             now,
-        )
-        .await;
+        };
+        let inserted = fleet_store::insert_policy(db, policy).await;
         match inserted {
             Ok(()) | Err(sqlx::Error::Database(_)) => {}
             Err(e) => return Err(e.into()),

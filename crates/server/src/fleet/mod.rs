@@ -42,6 +42,8 @@ macro_rules! status_of {
             unenrollment_started_at: row.unenrollment_started_at,
             audit_unenrolled_reason: row.audit_unenrolled_reason.as_deref().and_then(AuditReason::parse),
             last_heard_at: row.last_heard_at,
+            replaced_at: row.replaced_at,
+            host_conflict: row.host_conflict_with.is_some(),
             policy_revision: row.policy_revision,
             upgrade_started_at: None,
             upgraded_at: None,
@@ -81,6 +83,11 @@ pub fn to_agent(row: AgentRow, status: AgentStatus) -> Agent {
         // Checked before it was stored; unreadable, it is left out rather than failing the list.
         audit_unenrolled_details: row.audit_unenrolled_details.as_deref().and_then(|text| serde_json::from_str(text).ok()),
         last_heard_at: row.last_heard_at.map(rfc3339),
+        host_id: row.host_id,
+        replaced_by: row.replaced_by.map(AgentId::new),
+        replaced_at: row.replaced_at.map(rfc3339),
+        replaces: row.replaces.map(AgentId::new),
+        host_conflict_with: row.host_conflict_with.map(AgentId::new),
         policy_id: PolicyId::new(row.policy_id),
         policy_revision: row.policy_revision,
         last_checkin: row.last_checkin.map(rfc3339),
@@ -118,7 +125,10 @@ pub fn to_event(row: EventRow) -> AgentEvent {
 /// records and publishes it once saved.
 pub fn event(agent_id: &str, kind: AgentEventKind, message: impl Into<String>, actor: Option<&str>, at: i64) -> EventRow {
     EventRow {
-        id: uuid::Uuid::new_v4().to_string(),
+        // Time-ordered and monotonic in this process: lines written in the
+        // same millisecond (an enrollment that replaces an agent) keep their
+        // order in the log, which sorts by time, then id.
+        id: uuid::Uuid::now_v7().to_string(),
         agent_id: agent_id.to_owned(),
         kind: kind.as_str().to_owned(),
         message: message.into(),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use warden_core::events::Event;
-use warden_core::fleet::{AgentStatus, AuditDetails, AuditReason};
+use warden_core::fleet::{AgentStatus, AuditDetails, AuditReason, Reenrollment, host_fingerprint, reenrollment};
 use warden_core::fleet_api::{
     AckEvent, AckResponse, Agent, AgentAction, AgentActionType, AgentEvent, AgentEventKind, AgentPolicy, AgentPolicyRequest, AgentSortField,
     BulkTarget, BulkUnenrollRequest, CheckinRequest, CheckinResponse, EnrollRequest, EnrollResponse, EnrolledAgent, EnrollmentApiKey,
@@ -154,7 +154,7 @@ pub async fn list_agents(state: &AppState, list: AgentList) -> Result<ListRespon
     let AgentList { page, per_page, filter, show_inactive, status_summary, sort, descending } = list;
     let mut shown = matching_agents(state, filter, |_| true).await?;
     let status_summary = status_summary.then(|| summary(shown.iter().map(|a| a.status)));
-    shown.retain(|a| show_inactive || !matches!(a.status, AgentStatus::Inactive | AgentStatus::Unenrolled));
+    shown.retain(|a| show_inactive || !a.status.hidden_by_default());
     let shown = tokio::task::spawn_blocking(move || {
         sort_agents(&mut shown, sort, descending);
         shown
@@ -211,6 +211,7 @@ fn status_since(state: &AppState, row: &AgentRow, status: AgentStatus) -> i64 {
     let offline_after = i64::try_from(state.config.agent_offline_after.as_millis()).unwrap_or(i64::MAX);
     match status {
         AgentStatus::Uninstalled | AgentStatus::Orphaned | AgentStatus::Migrated => row.audit_unenrolled_time.unwrap_or(last_seen),
+        AgentStatus::Replaced => row.replaced_at.unwrap_or(last_seen),
         AgentStatus::Offline => last_seen.saturating_add(offline_after),
         AgentStatus::Inactive => last_seen.saturating_add(row.inactivity_timeout.saturating_mul(1000)),
         AgentStatus::Unenrolled => row.unenrolled_at.unwrap_or(last_seen),
@@ -261,7 +262,7 @@ pub async fn agent_status(state: &AppState, policy_id: Option<String>, filter: O
     let agents = matching_agents(state, filter, move |a| policy_id.as_ref().is_none_or(|p| *p == a.row.policy_id)).await?;
     let mut results = summary(agents.iter().map(|a| a.status));
     let count = |s: &str| results.get(s).copied().unwrap_or(0);
-    let inactive_or_gone = count("inactive") + count("unenrolled");
+    let inactive_or_gone = count("inactive") + count("unenrolled") + count("replaced");
     let other = count("enrolling") + count("unenrolling") + count("degraded");
     results.insert("all".into(), agents.len());
     results.insert("active".into(), agents.len() - inactive_or_gone);
@@ -289,9 +290,31 @@ pub async fn unenroll(state: &AppState, id: &str, request: &UnenrollRequest, use
     let mut tx = state.db.begin().await?;
     // `None`: another request asked this agent first, and nothing was written.
     let Some((line, action)) = unenroll_one(&mut tx, &row.id, gone, request, username, now).await? else { return Ok(()) };
-    commit_logged(state, tx, vec![line]).await?;
+    let mut lines = end_host_conflicts(state, &mut tx, &[row.id.as_str()], username, now).await?;
+    lines.insert(0, line);
+    commit_logged(state, tx, lines).await?;
     actions_queued(state, action.into_iter().map(|a| (a.agent_id.clone(), Some(a))).collect());
     Ok(())
+}
+
+/// Unenrolling one of two agents that claim a host settles their conflict:
+/// the analyst chose the other, which is alone on its host again (and no
+/// longer replaced, if the unenrolled one had replaced it).
+async fn end_host_conflicts(
+    state: &AppState,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    unenrolled: &[&str],
+    username: &str,
+    now: i64,
+) -> Result<Vec<store::EventRow>> {
+    let freed = store::end_host_conflicts(tx, state.engine, unenrolled).await?;
+    Ok(freed
+        .into_iter()
+        .map(|(agent, other)| {
+            let message = format!("Agent {other}, which also claimed this host, was unenrolled: this agent is alone on its host again");
+            event(&agent, AgentEventKind::HostConflictResolved, message, Some(username), now)
+        })
+        .collect())
 }
 
 /// Hands actions (committed) to waiting check-ins on this node, and tells the
@@ -372,7 +395,7 @@ pub async fn select_agents(
             matching_agents(state, None, move |a| ids.contains(&a.row.id)).await?.into_iter().map(|a| a.row).collect()
         }
         BulkTarget::Kuery(_) => {
-            let shown = move |a: &Ranked| include_inactive || !matches!(a.status, AgentStatus::Inactive | AgentStatus::Unenrolled);
+            let shown = move |a: &Ranked| include_inactive || !a.status.hidden_by_default();
             matching_agents(state, filter, shown).await?.into_iter().map(|a| a.row).collect()
         }
     };
@@ -412,6 +435,8 @@ pub async fn bulk_unenroll(state: &AppState, body: BulkUnenrollRequest, filter: 
                 queued.push((AgentId::new(row.id.clone()), action));
             }
         }
+        let unenrolled: Vec<&str> = queued.iter().map(|(id, _)| id.as_str()).collect();
+        lines.extend(end_host_conflicts(state, &mut tx, &unenrolled, username, now).await?);
         commit_logged(state, tx, lines).await?;
         actions_queued(state, queued);
     }
@@ -428,6 +453,7 @@ fn to_policy(row: PolicyRow) -> AgentPolicy {
         description: row.description,
         is_managed: row.is_managed != 0,
         inactivity_timeout: row.inactivity_timeout,
+        keep_agent_id_on_reenroll: row.keep_agent_id_on_reenroll != 0,
         revision: row.revision,
         updated_at: rfc3339(row.updated_at),
         agents: row.agents,
@@ -470,6 +496,19 @@ fn name_taken(name: &str) -> impl FnOnce(sqlx::Error) -> FleetError + '_ {
     }
 }
 
+fn policy_write<'a>(id: &'a str, name: &'a str, body: &'a AgentPolicyRequest, inactivity_timeout: i64) -> store::PolicyWrite<'a> {
+    store::PolicyWrite {
+        id,
+        name,
+        namespace: &body.namespace,
+        description: body.description.as_deref(),
+        is_managed: body.is_managed,
+        inactivity_timeout,
+        keep_agent_id_on_reenroll: body.keep_agent_id_on_reenroll,
+        now: now_ms(),
+    }
+}
+
 pub async fn list_policies(state: &AppState) -> Result<Vec<AgentPolicy>> {
     Ok(store::policies(&state.db).await?.into_iter().map(to_policy).collect())
 }
@@ -482,9 +521,7 @@ pub async fn create_policy(state: &AppState, body: &AgentPolicyRequest) -> Resul
     let timeout = validate_policy(body)?;
     let id = uuid::Uuid::new_v4().to_string();
     let name = body.name.trim();
-    store::insert_policy(&state.db, &id, name, &body.namespace, body.description.as_deref(), body.is_managed, timeout, now_ms())
-        .await
-        .map_err(name_taken(name))?;
+    store::insert_policy(&state.db, policy_write(&id, name, body, timeout)).await.map_err(name_taken(name))?;
     get_policy(state, &id).await
 }
 
@@ -492,9 +529,7 @@ pub async fn update_policy(state: &AppState, id: &str, body: &AgentPolicyRequest
     let timeout = validate_policy(body)?;
     refuse_verifier(state, id).await?;
     let name = body.name.trim();
-    let updated = store::update_policy(&state.db, id, name, &body.namespace, body.description.as_deref(), body.is_managed, timeout, now_ms())
-        .await
-        .map_err(name_taken(name))?;
+    let updated = store::update_policy(&state.db, policy_write(id, name, body, timeout)).await.map_err(name_taken(name))?;
     if !updated {
         return Err(FleetError::PolicyNotFound(id.to_owned()));
     }
@@ -602,40 +637,77 @@ fn host_facts(local: &serde_json::Value) -> (String, String) {
     (text("/host/hostname"), text("/elastic/agent/version"))
 }
 
+/// The longest replace token an agent may choose.
+const MAX_REPLACE_TOKEN: usize = 256;
+
+/// Enrolls an agent. One host is one agent: when the host's fingerprint is
+/// an active agent's, that agent is replaced by the new one (or, where the
+/// policy allows it and the agent proves it is the same with its replace
+/// token, keeps its id), and both activity logs say so.
 pub async fn enroll(state: &AppState, key: EnrollmentKeyRow, body: EnrollRequest) -> Result<EnrollResponse> {
     let policy = store::policy(&state.db, &key.policy_id).await?.ok_or(FleetError::AgentUnauthorized("the enrollment key's policy is gone"))?;
+    let host_id = host_fingerprint(&body.metadata.local).map_err(FleetError::Invalid)?;
+    let token_hash = match body.replace_token.as_deref() {
+        Some(token) if token.is_empty() || token.chars().count() > MAX_REPLACE_TOKEN => {
+            return Err(FleetError::Invalid(format!("[request body.replace_token]: from 1 to {MAX_REPLACE_TOKEN} characters")));
+        }
+        token => token.map(|t| sha256_hex(t.as_bytes())),
+    };
     let now = now_ms();
-    let id = uuid::Uuid::new_v4().to_string();
     let (access_key_id, access_secret, encoded) = new_api_key();
     let (hostname, version) = host_facts(&body.metadata.local);
     let local = body.metadata.local.to_string();
     let user_provided = if body.metadata.user_provided.is_null() { "{}".to_owned() } else { body.metadata.user_provided.to_string() };
     let tags = serde_json::to_string(&body.metadata.tags).map_err(anyhow::Error::from)?;
+    let access_key_hash = sha256_hex(access_secret.as_bytes());
     let mut tx = state.db.begin().await?;
     if !store::spend_enrollment_key(&mut tx, &key.id).await? {
         return Err(FleetError::AgentUnauthorized("enrollment key is revoked or expired"));
     }
-    store::insert_agent(
-        &mut *tx,
-        NewAgent {
-            id: &id,
-            policy_id: &policy.id,
-            policy_revision: policy.revision,
-            agent_type: body.agent_type.as_str(),
-            enrolled_at: now,
-            local_metadata: &local,
-            user_provided_metadata: &user_provided,
-            tags: &tags,
-            hostname: &hostname,
-            version: &version,
-            access_api_key_id: &access_key_id,
-            access_key_hash: &sha256_hex(access_secret.as_bytes()),
-        },
-    )
-    .await?;
+    let on_host = match &host_id {
+        Some(host_id) => store::agents_on_host(&mut *tx, host_id).await?,
+        None => Vec::new(),
+    };
+    let same_agent = on_host.iter().find(|agent| {
+        let token_matches = matches!((&agent.replace_token_hash, &token_hash), (Some(stored), Some(given)) if secrets_equal(stored, given));
+        reenrollment(policy.keep_agent_id_on_reenroll != 0, agent.policy_id == policy.id, token_matches) == Reenrollment::KeepId
+    });
+    let id = same_agent.map_or_else(|| uuid::Uuid::new_v4().to_string(), |agent| agent.id.clone());
+    let agent = NewAgent {
+        id: &id,
+        policy_id: &policy.id,
+        policy_revision: policy.revision,
+        agent_type: body.agent_type.as_str(),
+        enrolled_at: now,
+        local_metadata: &local,
+        user_provided_metadata: &user_provided,
+        tags: &tags,
+        hostname: &hostname,
+        version: &version,
+        access_api_key_id: &access_key_id,
+        access_key_hash: &access_key_hash,
+        host_id: host_id.as_deref(),
+        replace_token_hash: token_hash.as_deref(),
+    };
     let host = if hostname.is_empty() { "an unnamed host" } else { &hostname };
-    let line = event(&id, AgentEventKind::Enrolled, format!("Enrolled into policy {} as {host}", policy.name), None, now);
-    commit_logged(state, tx, vec![line]).await?;
+    let mut lines = Vec::new();
+    if same_agent.is_some() {
+        store::reenroll_agent(&mut *tx, agent).await?;
+        let message =
+            format!("Enrolled again from the same host into policy {}: the agent id is kept, and its previous API key no longer works", policy.name);
+        lines.push(event(&id, AgentEventKind::Reenrolled, message, None, now));
+    } else {
+        store::insert_agent(&mut *tx, agent).await?;
+        lines.push(event(&id, AgentEventKind::Enrolled, format!("Enrolled into policy {} as {host}", policy.name), None, now));
+    }
+    for old in on_host.iter().filter(|old| old.id != id) {
+        if store::mark_replaced(&mut tx, &old.id, &id, now).await? {
+            let message = format!("Replaced by agent {id}: host {host} enrolled again with the same host id");
+            lines.push(event(&old.id, AgentEventKind::Replaced, message, None, now));
+            lines.push(event(&id, AgentEventKind::Replaced, format!("Replaces agent {}, enrolled earlier from the same host", old.id), None, now));
+        }
+    }
+    commit_logged(state, tx, lines).await?;
     Ok(EnrollResponse {
         action: "created".into(),
         item: EnrolledAgent {
@@ -724,12 +796,21 @@ pub async fn checkin(state: &AppState, row: AgentRow, body: CheckinRequest) -> R
 }
 
 async fn record_checkin(state: &AppState, row: &AgentRow, body: &CheckinRequest) -> Result<()> {
+    let host_id = match &body.local_metadata {
+        Some(local) => {
+            host_fingerprint(local).map_err(|e| FleetError::Invalid(e.replace("request body.metadata.local", "request body.local_metadata")))?
+        }
+        None => None,
+    };
     let now = now_ms();
     let before = status(state, row, now);
     let local = body.local_metadata.as_ref().map(|v| v.to_string());
     let components = body.components.as_ref().map(|v| v.to_string());
+    // A replaced agent that checks in: two agents now claim its host.
+    let conflict_with = row.replaced_by.clone().filter(|_| row.host_conflict_with.is_none());
     let changed = row.last_checkin.is_none()
         || row.audit_unenrolled_reason.is_some()
+        || conflict_with.is_some()
         || row.last_checkin_status.as_deref() != Some(body.status.as_str())
         || row.last_checkin_message.as_deref() != Some(body.message.as_str())
         || local.as_ref().is_some_and(|l| *l != row.local_metadata)
@@ -741,14 +822,24 @@ async fn record_checkin(state: &AppState, row: &AgentRow, body: &CheckinRequest)
     }
     // What the analyst sees changes: write it now, not in the next batch.
     let (hostname, version) = body.local_metadata.as_ref().map(host_facts).unzip();
-    let after_row = AgentRow {
+    let mut after_row = AgentRow {
         last_checkin: Some(now),
         last_checkin_status: Some(body.status.as_str().to_owned()),
         audit_unenrolled_reason: None,
         ..row.clone()
     };
-    let after = status(state, &after_row, now);
     let mut tx = state.db.begin().await?;
+    let mut lines = Vec::new();
+    if let Some(other) = &conflict_with
+        && store::start_host_conflict(&mut tx, &row.id, other).await?
+    {
+        after_row.host_conflict_with = Some(other.clone());
+        let message = format!("Checked in after agent {other} replaced it: two agents claim this host");
+        lines.push(event(&row.id, AgentEventKind::HostConflict, message, None, now));
+        let message = format!("Agent {}, which this agent replaced, checked in again: two agents claim this host", row.id);
+        lines.push(event(other, AgentEventKind::HostConflict, message, None, now));
+    }
+    let after = status(state, &after_row, now);
     store::write_checkin(
         &mut *tx,
         CheckinWrite {
@@ -760,17 +851,21 @@ async fn record_checkin(state: &AppState, row: &AgentRow, body: &CheckinRequest)
             hostname: hostname.as_deref(),
             version: version.as_deref(),
             components: components.as_deref(),
+            host_id: host_id.as_deref(),
             last_known_status: after.as_str(),
         },
     )
     .await?;
     let came_back = matches!(row.last_known_status.as_deref(), Some("offline" | "inactive" | "uninstalled" | "orphaned" | "migrated"));
-    let line = came_back.then(|| {
+    if came_back {
         let was = row.last_known_status.clone().unwrap_or_default();
-        event(&row.id, AgentEventKind::CheckedInAfterSilence, format!("Checked in again (was {was}); audit fields cleared"), None, now)
-    });
-    commit_logged(state, tx, line.into_iter().collect()).await?;
+        lines.push(event(&row.id, AgentEventKind::CheckedInAfterSilence, format!("Checked in again (was {was}); audit fields cleared"), None, now));
+    }
+    commit_logged(state, tx, lines).await?;
     state.events.publish(Event::agent_changed(&row.id));
+    if let Some(other) = after_row.host_conflict_with.as_deref().filter(|_| conflict_with.is_some()) {
+        state.events.publish(Event::agent_changed(other));
+    }
     Ok(())
 }
 

@@ -30,7 +30,11 @@ pub async fn evaluate(state: &AppState, params: &AgentStatusParams, now: i64) ->
             let reason = match (agent.audit_unenrolled_reason, details.summary()) {
                 (Some(reason), Some(summary)) => format!("{} ({}: {summary})", agent.status.explanation(), reason.as_str()),
                 (Some(reason), None) => format!("{} ({})", agent.status.explanation(), reason.as_str()),
-                (None, _) => agent.status.explanation().to_owned(),
+                (None, _) => match (&agent.host_conflict_with, &agent.replaced_by) {
+                    (Some(other), _) => format!("{} (the other agent: {other})", agent.status.explanation()),
+                    (None, Some(by)) => format!("{} (replaced by agent {by})", agent.status.explanation()),
+                    (None, None) => agent.status.explanation().to_owned(),
+                },
             };
             let context = json!({
                 "agent": {
@@ -43,7 +47,7 @@ pub async fn evaluate(state: &AppState, params: &AgentStatusParams, now: i64) ->
                     "last_checkin": agent.last_checkin,
                     "tags": agent.tags,
                 },
-                "host": { "name": hostname, "hostname": hostname },
+                "host": { "name": hostname, "hostname": hostname, "id": agent.host_id },
                 "status": agent.status.as_str(),
                 "reason": reason,
                 "since": crate::fleet::rfc3339(watched.since),
@@ -53,6 +57,8 @@ pub async fn evaluate(state: &AppState, params: &AgentStatusParams, now: i64) ->
                 "audit_unenrolled_process": details.process,
                 "new_fleet_url": details.new_fleet_url,
                 "last_heard_at": agent.last_heard_at,
+                "replaced_by": agent.replaced_by,
+                "host_conflict_with": agent.host_conflict_with,
             });
             Instance { id: agent.id.as_str().to_owned(), context: context.as_object().cloned().unwrap_or_default() }
         })

@@ -12,7 +12,8 @@ macro_rules! agent_columns {
          a.audit_unenrolled_reason, a.audit_unenrolled_time, a.audit_unenrolled_details, a.last_heard_at, a.policy_revision,
          a.last_checkin, a.last_checkin_status, a.last_checkin_message, a.local_metadata, a.user_provided_metadata, a.tags, a.components, a.hostname, a.version,
          a.access_api_key_id, a.access_key_hash, a.key_revoked, a.last_known_status, a.rejected_count, a.last_rejected_at,
-         a.force_unenrolled_by, a.force_unenrolled_at, p.inactivity_timeout"
+         a.force_unenrolled_by, a.force_unenrolled_at, a.host_id, a.replaced_by, a.replaced_at, a.replaces, a.host_conflict_with,
+         a.replace_token_hash, p.inactivity_timeout, p.keep_agent_id_on_reenroll"
     };
 }
 
@@ -47,7 +48,14 @@ pub struct AgentRow {
     pub last_rejected_at: Option<i64>,
     pub force_unenrolled_by: Option<String>,
     pub force_unenrolled_at: Option<i64>,
+    pub host_id: Option<String>,
+    pub replaced_by: Option<String>,
+    pub replaced_at: Option<i64>,
+    pub replaces: Option<String>,
+    pub host_conflict_with: Option<String>,
+    pub replace_token_hash: Option<String>,
     pub inactivity_timeout: i64,
+    pub keep_agent_id_on_reenroll: i64,
 }
 
 /// What listing, counting and filtering need: no JSON documents, so 10,000
@@ -69,6 +77,8 @@ pub struct AgentFactsRow {
     pub version: String,
     pub tags: String,
     pub last_known_status: Option<String>,
+    pub replaced_at: Option<i64>,
+    pub host_conflict_with: Option<String>,
     pub inactivity_timeout: i64,
 }
 
@@ -76,7 +86,8 @@ pub struct AgentFactsRow {
 macro_rules! facts_array {
     () => {
         "a.id, a.policy_id, a.active, a.enrolled_at, a.unenrollment_started_at, a.audit_unenrolled_reason, a.last_heard_at,
-         a.policy_revision, a.last_checkin, a.last_checkin_status, a.hostname, a.version, a.tags, a.last_known_status, p.inactivity_timeout"
+         a.policy_revision, a.last_checkin, a.last_checkin_status, a.hostname, a.version, a.tags, a.last_known_status,
+         a.replaced_at, a.host_conflict_with, p.inactivity_timeout"
     };
 }
 
@@ -224,16 +235,48 @@ pub struct NewAgent<'a> {
     pub version: &'a str,
     pub access_api_key_id: &'a str,
     pub access_key_hash: &'a str,
+    pub host_id: Option<&'a str>,
+    pub replace_token_hash: Option<&'a str>,
 }
 
 pub async fn insert_agent<'e>(db: impl Executor<'e, Database = Any>, agent: NewAgent<'_>) -> sqlx::Result<()> {
     sqlx::query(
         "insert into agents (id, policy_id, policy_revision, agent_type, active, enrolled_at, local_metadata,
-            user_provided_metadata, tags, components, hostname, version, access_api_key_id, access_key_hash, last_known_status)
-         values ($1, $2, $3, $4, 1, $5, $6, $7, $8, '[]', $9, $10, $11, $12, 'enrolling')",
+            user_provided_metadata, tags, components, hostname, version, access_api_key_id, access_key_hash, last_known_status,
+            host_id, replace_token_hash)
+         values ($1, $2, $3, $4, 1, $5, $6, $7, $8, '[]', $9, $10, $11, $12, 'enrolling', $13, $14)",
     )
     .bind(agent.id)
     .bind(agent.policy_id)
+    .bind(agent.policy_revision)
+    .bind(agent.agent_type)
+    .bind(agent.enrolled_at)
+    .bind(agent.local_metadata)
+    .bind(agent.user_provided_metadata)
+    .bind(agent.tags)
+    .bind(agent.hostname)
+    .bind(agent.version)
+    .bind(agent.access_api_key_id)
+    .bind(agent.access_key_hash)
+    .bind(agent.host_id)
+    .bind(agent.replace_token_hash)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The same agent enrolled again (its policy keeps agent ids): a new key and
+/// what it reports now; its state starts over as a new enrollment's would,
+/// and its history and id stay.
+pub async fn reenroll_agent<'e>(db: impl Executor<'e, Database = Any>, agent: NewAgent<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "update agents set policy_revision = $2, agent_type = $3, enrolled_at = $4, local_metadata = $5, user_provided_metadata = $6,
+            tags = $7, hostname = $8, version = $9, access_api_key_id = $10, access_key_hash = $11, last_known_status = 'enrolling',
+            last_checkin = null, last_checkin_status = null, last_checkin_message = null, unenrollment_started_at = null,
+            audit_unenrolled_reason = null, audit_unenrolled_time = null, audit_unenrolled_details = null, last_heard_at = null
+         where id = $1 and active = 1",
+    )
+    .bind(agent.id)
     .bind(agent.policy_revision)
     .bind(agent.agent_type)
     .bind(agent.enrolled_at)
@@ -249,6 +292,91 @@ pub async fn insert_agent<'e>(db: impl Executor<'e, Database = Any>, agent: NewA
     Ok(())
 }
 
+/// The active agents that already claim `host_id` (at most one, but a race
+/// between two enrollments could leave two), oldest first.
+pub async fn agents_on_host<'e>(db: impl Executor<'e, Database = Any>, host_id: &str) -> sqlx::Result<Vec<AgentRow>> {
+    sqlx::query_as(concat!(
+        "select ",
+        agent_columns!(),
+        " from agents a join agent_policies p on p.id = a.policy_id
+         where a.host_id = $1 and a.active = 1 and a.replaced_by is null order by a.enrolled_at, a.id"
+    ))
+    .bind(host_id)
+    .fetch_all(db)
+    .await
+}
+
+/// Marks `old` replaced by `new` (unless it was meanwhile), and names it on
+/// the new agent; false: nothing changed.
+pub async fn mark_replaced(db: &mut sqlx::AnyConnection, old: &str, new: &str, at: i64) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "update agents set replaced_by = $2, replaced_at = $3, last_known_status = 'replaced'
+         where id = $1 and active = 1 and replaced_by is null",
+    )
+    .bind(old)
+    .bind(new)
+    .bind(at)
+    .execute(&mut *db)
+    .await?;
+    if result.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query("update agents set replaces = $2 where id = $1").bind(new).bind(old).execute(&mut *db).await?;
+    Ok(true)
+}
+
+/// A replaced agent checked in: it and the agent that replaced it both claim
+/// the host. False: they already did (or one of them is gone).
+pub async fn start_host_conflict(db: &mut sqlx::AnyConnection, replaced: &str, replacer: &str) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "update agents set host_conflict_with = $2, last_known_status = 'conflict'
+         where id = $1 and active = 1 and replaced_by = $2 and host_conflict_with is null",
+    )
+    .bind(replaced)
+    .bind(replacer)
+    .execute(&mut *db)
+    .await?;
+    if result.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query("update agents set host_conflict_with = $2, last_known_status = 'conflict' where id = $1 and active = 1")
+        .bind(replacer)
+        .bind(replaced)
+        .execute(&mut *db)
+        .await?;
+    Ok(true)
+}
+
+/// The analyst unenrolled `ids`: the agents they were in conflict with are
+/// alone on their hosts again, and one that an unenrolled agent had
+/// replaced is in charge again (the analyst chose it). Returns
+/// `(agent, the unenrolled one)` for each agent it freed.
+pub async fn end_host_conflicts(tx: &mut sqlx::AnyConnection, engine: Engine, ids: &[&str]) -> sqlx::Result<Vec<(String, String)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = json_array(ids.iter().map(|id| serde_json::json!(id)));
+    let within = match engine {
+        Engine::Sqlite => "(select value from json_each($1))",
+        Engine::Postgres => "(select json_array_elements_text($1::json))",
+    };
+    // Safe: only the fixed subquery above is spliced in; the ids are bound.
+    let partners = format!("where host_conflict_with in {within} and active = 1 and id not in {within}");
+    let freed: Vec<(String, String)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("select id, host_conflict_with from agents {partners}"))).bind(&ids).fetch_all(&mut *tx).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "update agents set
+            replaced_at = case when replaced_by = host_conflict_with then null else replaced_at end,
+            replaced_by = case when replaced_by = host_conflict_with then null else replaced_by end,
+            host_conflict_with = null
+         {partners}"
+    )))
+    .bind(&ids)
+    .execute(&mut *tx)
+    .await?;
+    Ok(freed)
+}
+
 /// A check-in that changes what is known about the agent: written at once,
 /// and it clears the audit fields (the agent is back).
 pub struct CheckinWrite<'a> {
@@ -260,6 +388,7 @@ pub struct CheckinWrite<'a> {
     pub hostname: Option<&'a str>,
     pub version: Option<&'a str>,
     pub components: Option<&'a str>,
+    pub host_id: Option<&'a str>,
     pub last_known_status: &'a str,
 }
 
@@ -267,7 +396,7 @@ pub async fn write_checkin<'e>(db: impl Executor<'e, Database = Any>, c: Checkin
     sqlx::query(
         "update agents set last_checkin = $2, last_checkin_status = $3, last_checkin_message = $4,
             local_metadata = coalesce($5, local_metadata), hostname = coalesce($6, hostname), version = coalesce($7, version),
-            components = coalesce($8, components), last_known_status = $9,
+            components = coalesce($8, components), last_known_status = $9, host_id = coalesce($10, host_id),
             audit_unenrolled_reason = null, audit_unenrolled_time = null, audit_unenrolled_details = null, last_heard_at = null,
             unenrolled_at = null
          where id = $1",
@@ -281,6 +410,7 @@ pub async fn write_checkin<'e>(db: impl Executor<'e, Database = Any>, c: Checkin
     .bind(c.version)
     .bind(c.components)
     .bind(c.last_known_status)
+    .bind(c.host_id)
     .execute(db)
     .await?;
     Ok(())
@@ -619,6 +749,7 @@ pub struct PolicyRow {
     pub description: Option<String>,
     pub is_managed: i64,
     pub inactivity_timeout: i64,
+    pub keep_agent_id_on_reenroll: i64,
     pub revision: i64,
     pub updated_at: i64,
     pub agents: i64,
@@ -629,7 +760,7 @@ pub struct PolicyRow {
 
 pub async fn policies<'e>(db: impl Executor<'e, Database = Any>) -> sqlx::Result<Vec<PolicyRow>> {
     sqlx::query_as(
-        "select p.id, p.name, p.namespace, p.description, p.is_managed, p.inactivity_timeout, p.revision, p.updated_at,
+        "select p.id, p.name, p.namespace, p.description, p.is_managed, p.inactivity_timeout, p.keep_agent_id_on_reenroll, p.revision, p.updated_at,
             (select count(*) from agents a where a.policy_id = p.id and a.active = 1) as agents, p.is_verifier, p.cloud_connector_id, p.expires_at
          from agent_policies p order by p.name",
     )
@@ -639,7 +770,7 @@ pub async fn policies<'e>(db: impl Executor<'e, Database = Any>) -> sqlx::Result
 
 pub async fn policy<'e>(db: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<Option<PolicyRow>> {
     sqlx::query_as(
-        "select p.id, p.name, p.namespace, p.description, p.is_managed, p.inactivity_timeout, p.revision, p.updated_at,
+        "select p.id, p.name, p.namespace, p.description, p.is_managed, p.inactivity_timeout, p.keep_agent_id_on_reenroll, p.revision, p.updated_at,
             (select count(*) from agents a where a.policy_id = p.id and a.active = 1) as agents, p.is_verifier, p.cloud_connector_id, p.expires_at
          from agent_policies p where p.id = $1",
     )
@@ -648,55 +779,50 @@ pub async fn policy<'e>(db: impl Executor<'e, Database = Any>, id: &str) -> sqlx
     .await
 }
 
-#[allow(clippy::too_many_arguments)]
-pub async fn insert_policy<'e>(
-    db: impl Executor<'e, Database = Any>,
-    id: &str,
-    name: &str,
-    namespace: &str,
-    description: Option<&str>,
-    is_managed: bool,
-    inactivity_timeout: i64,
-    now: i64,
-) -> sqlx::Result<()> {
+/// What an agent policy's insert or update writes.
+pub struct PolicyWrite<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub namespace: &'a str,
+    pub description: Option<&'a str>,
+    pub is_managed: bool,
+    pub inactivity_timeout: i64,
+    pub keep_agent_id_on_reenroll: bool,
+    pub now: i64,
+}
+
+pub async fn insert_policy<'e>(db: impl Executor<'e, Database = Any>, p: PolicyWrite<'_>) -> sqlx::Result<()> {
     sqlx::query(
-        "insert into agent_policies (id, name, namespace, description, is_managed, inactivity_timeout, revision, created_at, updated_at)
-         values ($1, $2, $3, $4, $5, $6, 1, $7, $7)",
+        "insert into agent_policies (id, name, namespace, description, is_managed, inactivity_timeout, keep_agent_id_on_reenroll,
+            revision, created_at, updated_at)
+         values ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8)",
     )
-    .bind(id)
-    .bind(name)
-    .bind(namespace)
-    .bind(description)
-    .bind(i64::from(is_managed))
-    .bind(inactivity_timeout)
-    .bind(now)
+    .bind(p.id)
+    .bind(p.name)
+    .bind(p.namespace)
+    .bind(p.description)
+    .bind(i64::from(p.is_managed))
+    .bind(p.inactivity_timeout)
+    .bind(i64::from(p.keep_agent_id_on_reenroll))
+    .bind(p.now)
     .execute(db)
     .await?;
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-pub async fn update_policy<'e>(
-    db: impl Executor<'e, Database = Any>,
-    id: &str,
-    name: &str,
-    namespace: &str,
-    description: Option<&str>,
-    is_managed: bool,
-    inactivity_timeout: i64,
-    now: i64,
-) -> sqlx::Result<bool> {
+pub async fn update_policy<'e>(db: impl Executor<'e, Database = Any>, p: PolicyWrite<'_>) -> sqlx::Result<bool> {
     let result = sqlx::query(
         "update agent_policies set name = $2, namespace = $3, description = $4, is_managed = $5, inactivity_timeout = $6,
-            revision = revision + 1, updated_at = $7 where id = $1",
+            keep_agent_id_on_reenroll = $7, revision = revision + 1, updated_at = $8 where id = $1",
     )
-    .bind(id)
-    .bind(name)
-    .bind(namespace)
-    .bind(description)
-    .bind(i64::from(is_managed))
-    .bind(inactivity_timeout)
-    .bind(now)
+    .bind(p.id)
+    .bind(p.name)
+    .bind(p.namespace)
+    .bind(p.description)
+    .bind(i64::from(p.is_managed))
+    .bind(p.inactivity_timeout)
+    .bind(i64::from(p.keep_agent_id_on_reenroll))
+    .bind(p.now)
     .execute(db)
     .await?;
     Ok(result.rows_affected() == 1)

@@ -31,6 +31,35 @@ pub async fn enroll(app: &TestApp, hostname: &str) -> TestAgent {
     TestAgent { id: body["item"]["id"].as_str().unwrap().to_owned(), key: body["item"]["access_api_key"].as_str().unwrap().to_owned() }
 }
 
+/// Enrolls as a host with a fingerprint (`local_metadata.host.id`) and,
+/// optionally, a replace token; returns the response as is.
+pub async fn enroll_host(app: &TestApp, hostname: &str, host_id: Value, replace_token: Option<&str>) -> reqwest::Response {
+    let mut body = json!({
+        "type": "PERMANENT",
+        "metadata": {"local": {"host": {"hostname": hostname, "id": host_id}, "elastic": {"agent": {"version": "8.15.2"}}}, "tags": []}
+    });
+    if let Some(token) = replace_token {
+        body["replace_token"] = json!(token);
+    }
+    app.client().post(app.url("api/fleet/agents/enroll")).header("Authorization", format!("ApiKey {DEMO_TOKEN}")).json(&body).send().await.unwrap()
+}
+
+pub async fn enrolled(response: reqwest::Response) -> TestAgent {
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    TestAgent { id: body["item"]["id"].as_str().unwrap().to_owned(), key: body["item"]["access_api_key"].as_str().unwrap().to_owned() }
+}
+
+async fn event_messages(app: &TestApp, client: &Client, id: &str) -> Vec<String> {
+    let body: Value = client.get(app.url(&format!("api/fleet/agents/{id}/events"))).send().await.unwrap().json().await.unwrap();
+    body["items"].as_array().unwrap().iter().map(|e| e["message"].as_str().unwrap().to_owned()).collect()
+}
+
+async fn listed_ids(app: &TestApp, client: &Client, query: &str) -> Vec<String> {
+    let body: Value = client.get(app.url(&format!("api/fleet/agents?{query}"))).send().await.unwrap().json().await.unwrap();
+    body["items"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap().to_owned()).collect()
+}
+
 async fn agent_post(app: &TestApp, agent: &TestAgent, path: &str, body: Value) -> reqwest::Response {
     app.client()
         .post(app.url(&format!("api/fleet/agents/{}/{path}", agent.id)))
@@ -449,4 +478,145 @@ async fn bulk_unenroll_by_kuery_reaches_every_matching_agent() {
     let bad =
         platform.post(app.url("api/fleet/agents/bulk_unenroll")).header("kbn-xsrf", "t").json(&json!({"agents": "host:"})).send().await.unwrap();
     assert_error(bad, StatusCode::BAD_REQUEST).await;
+}
+
+/// Reference 003: "lots of identical agents … admins do not know which one
+/// is still the active agent". A host that enrolls again is one host: the
+/// old agent is replaced, linked both ways, out of the default view and
+/// never offline.
+#[tokio::test]
+async fn a_host_that_enrolls_again_replaces_its_old_agent_linked_both_ways() {
+    let app = spawn_app().await;
+    let viewer = app.signed_in("viewer").await;
+    let old = enrolled(enroll_host(&app, "jamf-mac-7", json!("machine-7"), None).await).await;
+    assert_eq!(checkin(&app, &old, "0s").await.status(), StatusCode::OK);
+    let new = enrolled(enroll_host(&app, "jamf-mac-7", json!(" machine-7 "), None).await).await;
+    assert_ne!(new.id, old.id, "the policy does not keep agent ids: a new agent");
+
+    let replaced = get_agent(&app, &viewer, &old.id).await;
+    assert_eq!(replaced["status"], "replaced");
+    assert_eq!(replaced["replaced_by"], new.id);
+    assert!(replaced["replaced_at"].is_string());
+    let replacing = get_agent(&app, &viewer, &new.id).await;
+    assert_eq!(replacing["replaces"], old.id);
+    assert_eq!(replacing["host_id"], "machine-7");
+    assert_eq!(replacing["status"], "enrolling");
+    assert_eq!(event_kinds(&app, &viewer, &old.id).await, ["replaced", "enrolled"]);
+    assert_eq!(
+        event_messages(&app, &viewer, &old.id).await[0],
+        format!("Replaced by agent {}: host jamf-mac-7 enrolled again with the same host id", new.id)
+    );
+    assert_eq!(event_messages(&app, &viewer, &new.id).await[0], format!("Replaces agent {}, enrolled earlier from the same host", old.id));
+
+    // Shown once by default; the replaced agent only with inactive ones, and never counted offline.
+    assert_eq!(listed_ids(&app, &viewer, "").await, [new.id.as_str()]);
+    let mut all = listed_ids(&app, &viewer, "showInactive=true").await;
+    all.sort();
+    let mut both = vec![old.id.clone(), new.id.clone()];
+    both.sort();
+    assert_eq!(all, both);
+    let counts: Value = viewer.get(app.url("api/fleet/agent_status")).send().await.unwrap().json().await.unwrap();
+    assert_eq!((counts["results"]["replaced"].clone(), counts["results"]["offline"].clone()), (json!(1), json!(0)));
+    assert_eq!(counts["results"]["active"], 1);
+
+    // A third enrollment replaces the second, not the first again.
+    let third = enrolled(enroll_host(&app, "jamf-mac-7", json!("machine-7"), None).await).await;
+    assert_eq!(get_agent(&app, &viewer, &new.id).await["replaced_by"], third.id);
+    assert_eq!(get_agent(&app, &viewer, &old.id).await["replaced_by"], new.id);
+    // Hosts without a fingerprint, or with another, are left alone.
+    let other = enrolled(enroll_host(&app, "jamf-mac-8", json!("machine-8"), None).await).await;
+    let anonymous = enroll(&app, "jamf-mac-8").await;
+    assert_eq!(get_agent(&app, &viewer, &other.id).await["replaced_by"], Value::Null);
+    assert_eq!(get_agent(&app, &viewer, &anonymous.id).await["host_id"], Value::Null);
+
+    // A fingerprint is a bounded string; a replace token too.
+    let message = assert_error(enroll_host(&app, "x", json!(42), None).await, StatusCode::BAD_REQUEST).await;
+    assert_eq!(message, "[request body.metadata.local.host.id]: expected a string, got 42");
+    let message = assert_error(enroll_host(&app, "x", json!("m".repeat(257)), None).await, StatusCode::BAD_REQUEST).await;
+    assert_eq!(message, "[request body.metadata.local.host.id]: at most 256 characters");
+    let message = assert_error(enroll_host(&app, "x", json!("m"), Some("")).await, StatusCode::BAD_REQUEST).await;
+    assert_eq!(message, "[request body.replace_token]: from 1 to 256 characters");
+}
+
+/// The reference's insider case: anyone with an enrollment key and a host's
+/// id could mark the real agent replaced. If the replaced agent keeps
+/// checking in, both are shown as a conflict, never hidden, until an analyst
+/// unenrolls the wrong one.
+#[tokio::test]
+async fn a_replaced_agent_that_keeps_checking_in_puts_both_in_conflict_until_one_is_unenrolled() {
+    let app = spawn_app().await;
+    let viewer = app.signed_in("viewer").await;
+    let admin = app.signed_in("admin").await;
+    let real = enrolled(enroll_host(&app, "db-primary", json!("machine-db"), None).await).await;
+    assert_eq!(checkin(&app, &real, "0s").await.status(), StatusCode::OK);
+    let impostor = enrolled(enroll_host(&app, "db-primary", json!("machine-db"), None).await).await;
+    assert_eq!(get_agent(&app, &viewer, &real.id).await["status"], "replaced");
+
+    assert_eq!(checkin(&app, &real, "0s").await.status(), StatusCode::OK);
+    for (agent, other) in [(&real, &impostor), (&impostor, &real)] {
+        let item = get_agent(&app, &viewer, &agent.id).await;
+        assert_eq!(item["status"], "conflict", "{item}");
+        assert_eq!(item["host_conflict_with"], other.id);
+        assert_eq!(event_kinds(&app, &viewer, &agent.id).await[0], "host_conflict");
+    }
+    assert_eq!(
+        event_messages(&app, &viewer, &real.id).await[0],
+        format!("Checked in after agent {} replaced it: two agents claim this host", impostor.id)
+    );
+    let mut shown = listed_ids(&app, &viewer, "kuery=status:conflict").await;
+    shown.sort();
+    let mut both = vec![real.id.clone(), impostor.id.clone()];
+    both.sort();
+    assert_eq!(shown, both, "both in the default view");
+    // Checking in again changes nothing more.
+    assert_eq!(checkin(&app, &real, "0s").await.status(), StatusCode::OK);
+    assert_eq!(event_kinds(&app, &viewer, &real.id).await.iter().filter(|k| *k == "host_conflict").count(), 1);
+
+    // The analyst unenrolls the impostor: the real agent is alone and in charge again.
+    let response = admin
+        .post(app.url(&format!("api/fleet/agents/{}/unenroll", impostor.id)))
+        .header("kbn-xsrf", "t")
+        .json(&json!({"revoke": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let item = get_agent(&app, &viewer, &real.id).await;
+    assert_eq!(
+        (item["status"].clone(), item["replaced_by"].clone(), item["host_conflict_with"].clone()),
+        (json!("online"), Value::Null, Value::Null)
+    );
+    assert_eq!(event_kinds(&app, &viewer, &real.id).await[0], "host_conflict_resolved");
+    assert_eq!(get_agent(&app, &viewer, &impostor.id).await["status"], "unenrolled");
+}
+
+/// The reporter's point 2, where the policy allows it: the same agent,
+/// proving it with the replace token it enrolled with, keeps its id. Anyone
+/// else gets a new agent, and the replacement shows.
+#[tokio::test]
+async fn the_same_agent_keeps_its_id_only_where_its_policy_allows_and_with_its_token() {
+    let app = spawn_app().await;
+    let viewer = app.signed_in("viewer").await;
+    let platform = app.signed_in("platform").await;
+    let first = enrolled(enroll_host(&app, "build-3", json!("machine-b3"), Some("token-b3")).await).await;
+    let second = enrolled(enroll_host(&app, "build-3", json!("machine-b3"), Some("token-b3")).await).await;
+    assert_ne!(second.id, first.id, "not allowed by the policy yet");
+
+    let policy = json!({"name": "Endpoints", "namespace": "default", "keep_agent_id_on_reenroll": true});
+    let response = platform.put(app.url("api/fleet/agent_policies/demo-endpoints")).header("kbn-xsrf", "t").json(&policy).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["item"]["keep_agent_id_on_reenroll"], true);
+
+    let again = enrolled(enroll_host(&app, "build-3", json!("machine-b3"), Some("token-b3")).await).await;
+    assert_eq!(again.id, second.id, "same host, same policy, same token: the id is kept");
+    assert_eq!(checkin(&app, &second, "0s").await.status(), StatusCode::UNAUTHORIZED, "the previous key no longer works");
+    assert_eq!(checkin(&app, &again, "0s").await.status(), StatusCode::OK);
+    assert_eq!(event_kinds(&app, &viewer, &again.id).await, ["reenrolled", "replaced", "enrolled"]);
+    assert_eq!(get_agent(&app, &viewer, &again.id).await["status"], "online");
+
+    // Knowing the host id is not enough: a new agent, and the real one is marked replaced.
+    let stranger = enrolled(enroll_host(&app, "build-3", json!("machine-b3"), Some("guessed")).await).await;
+    assert_ne!(stranger.id, again.id);
+    assert_eq!(get_agent(&app, &viewer, &again.id).await["replaced_by"], stranger.id);
 }

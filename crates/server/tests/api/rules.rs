@@ -10,7 +10,7 @@ use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::fleet::{TestAgent, checkin, enroll};
+use crate::fleet::{TestAgent, checkin, enroll, enroll_host, enrolled};
 use crate::helpers::{TestApp, assert_error, eventually, spawn_app};
 
 const CASES_ID: &str = "system-connector-.cases";
@@ -346,7 +346,8 @@ async fn an_uninstalled_agent_fires_the_rule_at_once_and_recovers_when_it_is_bac
     for (name, _) in warden_core::rules::AGENT_STATUS_VARIABLES.iter().filter(|(name, _)| name.starts_with("context.")) {
         let pointer = format!("/{}", name.trim_start_matches("context.").replace('.', "/"));
         let value = context.pointer(&pointer);
-        let may_be_null = ["context.new_fleet_url", "context.last_heard_at"].contains(name);
+        let may_be_null =
+            ["context.new_fleet_url", "context.last_heard_at", "context.host.id", "context.replaced_by", "context.host_conflict_with"].contains(name);
         assert!(value.is_some_and(|v| may_be_null || !v.is_null()), "{name} missing from {context}");
     }
     let runs = get_json(&app, &author, &format!("internal/alerting/rule/{rule_id}/_runs")).await;
@@ -457,4 +458,44 @@ async fn a_rule_whose_owner_was_disabled_fails_its_runs_with_why() {
     })
     .await;
     assert!(alerts(&app, &admin, &rule_id).await.is_empty(), "nothing is evaluated on a key nobody holds");
+}
+
+/// A replacement must not become a way to hide a host (reference 003's
+/// insider case): a rule watching `replaced` and `conflict` hears of the
+/// replacement at once, with the agent that took the host's place, and of
+/// both agents once the replaced one checks in again.
+#[tokio::test]
+async fn a_replacement_and_a_conflict_fire_the_rule_naming_the_other_agent() {
+    let app = spawn_app().await;
+    let author = app.signed_in("author").await;
+    let rule = json!({
+        "name": "Host taken over",
+        "rule_type_id": "fleet.agent_status",
+        "consumer": "alerts",
+        "schedule": {"interval": "1h"},
+        "params": {"statuses": ["replaced", "conflict"]},
+        "actions": []
+    });
+    let rule_id = create_rule(&app, &author, rule).await["id"].as_str().unwrap().to_owned();
+    let real = enrolled(enroll_host(&app, "finance-laptop", json!("machine-fin"), None).await).await;
+    assert_eq!(checkin(&app, &real, "0s").await.status(), StatusCode::OK);
+    let other = enrolled(enroll_host(&app, "finance-laptop", json!("machine-fin"), None).await).await;
+
+    eventually("the replaced agent's alert", || async { alerts(&app, &author, &rule_id).await.iter().any(|a| a["instance_id"] == real.id) }).await;
+    let alert = alerts(&app, &author, &rule_id).await.into_iter().find(|a| a["instance_id"] == real.id).unwrap();
+    assert_eq!(alert["context"]["status"], "replaced");
+    assert_eq!(alert["context"]["replaced_by"], other.id);
+    assert_eq!(alert["context"]["host"]["id"], "machine-fin");
+    assert!(alert["context"]["reason"].as_str().unwrap().ends_with(&format!("(replaced by agent {})", other.id)), "{alert}");
+
+    assert_eq!(checkin(&app, &real, "0s").await.status(), StatusCode::OK);
+    eventually("both agents' conflict alerts", || async {
+        let found = alerts(&app, &author, &rule_id).await;
+        [(&real, &other), (&other, &real)].iter().all(|(agent, with)| {
+            found
+                .iter()
+                .any(|a| a["instance_id"] == agent.id && a["context"]["status"] == "conflict" && a["context"]["host_conflict_with"] == with.id)
+        })
+    })
+    .await;
 }

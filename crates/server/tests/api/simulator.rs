@@ -187,3 +187,60 @@ async fn an_agent_that_cannot_cancel_is_refused_up_front() {
     let message = crate::helpers::assert_error(response, StatusCode::BAD_REQUEST).await;
     assert!(message.contains("old-sim") && message.contains("cancel capability"), "{message}");
 }
+
+fn simulator(args: &[&str], state: &Path) -> std::process::Output {
+    Command::new(agent_binary()).args(args).arg("--state").arg(state).env("RUST_LOG", "warn").output().expect("run warden-agent")
+}
+
+fn agent_id(state: &Path) -> String {
+    let saved: Value = serde_json::from_slice(&std::fs::read(state).expect("state file")).expect("state JSON");
+    saved["agent_id"].as_str().expect("agent_id").to_owned()
+}
+
+/// `enroll --reenroll` keeps the host's machine id: into the same Warden the
+/// old agent is replaced by the new one; into another, the old Warden is
+/// first told where the agent went (reference 003, points 1 and 3).
+#[tokio::test]
+async fn the_simulator_reenrolls_as_the_same_host_and_tells_the_old_fleet_when_it_moves() {
+    let app = spawn_app().await;
+    let elsewhere = spawn_app().await;
+    let viewer = app.signed_in("viewer").await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("laptop.json");
+    let url = format!("{}{}", app.address, app.base_path);
+    let enroll = ["enroll", "--url", &url, "--enrollment-token", DEMO_TOKEN, "--hostname", "laptop-42"];
+    assert!(simulator(&enroll, &state).status.success());
+    let first = agent_id(&state);
+
+    let refused = simulator(&enroll, &state);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("already enrolled as agent"), "{}", String::from_utf8_lossy(&refused.stderr));
+
+    let again = simulator(&[&enroll[..], &["--reenroll"]].concat(), &state);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    let second = agent_id(&state);
+    assert!(String::from_utf8_lossy(&again.stdout).contains(&format!("replacing agent {first}")));
+    let old: Value = viewer.get(app.url(&format!("api/fleet/agents/{first}"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!((old["item"]["status"].clone(), old["item"]["replaced_by"].clone()), (json!("replaced"), json!(second)));
+
+    // Moved to another Warden: the first one hears where, and by whom.
+    let other_url = format!("{}{}", elsewhere.address, elsewhere.base_path);
+    let moved = simulator(&["enroll", "--url", &other_url, "--enrollment-token", DEMO_TOKEN, "--reenroll", "--user", "mallory"], &state);
+    assert!(moved.status.success(), "{}", String::from_utf8_lossy(&moved.stderr));
+    let item: Value = viewer.get(app.url(&format!("api/fleet/agents/{second}"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(item["item"]["status"], "migrated");
+    assert_eq!(item["item"]["audit_unenrolled_details"]["new_fleet_url"], other_url);
+    assert_eq!(item["item"]["audit_unenrolled_details"]["user"], "mallory");
+    let there: Value = elsewhere
+        .signed_in("viewer")
+        .await
+        .get(elsewhere.url(&format!("api/fleet/agents/{}", agent_id(&state))))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(there["item"]["host_id"], item["item"]["host_id"], "the same machine id, wherever it enrolls");
+    assert_eq!(there["item"]["local_metadata"]["host"]["hostname"], "laptop-42");
+}

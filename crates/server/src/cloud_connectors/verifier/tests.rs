@@ -263,6 +263,7 @@ async fn only_the_verifier_reports_within_its_plan_and_the_last_result_ends_it()
         agent_type: AgentType::Ephemeral,
         enrollment_id: None,
         shared_id: None,
+        replace_token: None,
         metadata: EnrollMetadata { local: json!({"host": {"hostname": hostname}}), ..EnrollMetadata::default() },
     };
     let key = crate::fleet::service::enrollment_key(state, &key_id, &secret).await.unwrap();
