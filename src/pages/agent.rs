@@ -83,6 +83,21 @@ pub fn AgentPage() -> impl IntoView {
                             <p><A href=href(&console_url(agent.id.as_ref(), ResponseAgentType::Endpoint)) attr:class="button" attr:data-testid="open-console">"Open console"</A></p>
                         })}
                         <p class="lead">{agent.status.explanation()}</p>
+                        {agent.host_conflict_with.clone().map(|other| view! {
+                            <div class="state state-error" role="alert" data-testid="host-conflict">
+                                "Two agents claim this host: this one and " {agent_link(other.as_str())} ". "
+                                "A replaced agent kept checking in, so one of them may be an impostor that knows the host's id. Unenroll the one that is not yours; the other is then alone on its host again."
+                            </div>
+                        })}
+                        {agent.replaced_by.clone().map(|by| view! {
+                            <p class="notice" data-testid="replaced-by">
+                                "This host enrolled again: this agent was replaced by " {agent_link(by.as_str())}
+                                {agent.replaced_at.clone().map(|at| format!(" at {at}"))} "."
+                            </p>
+                        })}
+                        {agent.replaces.clone().map(|old| view! {
+                            <p class="muted" data-testid="replaces">"Enrolled from a host that had an agent: it replaces " {agent_link(old.as_str())} ", whose history stays on its page."</p>
+                        })}
                         {agent.rejected_calls.clone().map(|r| view! {
                             <div class="state state-error" role="alert" data-testid="rejected-calls">
                                 {format!("An unenrolled agent keeps trying to connect: {} refused call(s), the last at {}. Either the unenroll did not reach it, or this is not our agent.", r.count, r.last_at)}
@@ -93,6 +108,7 @@ pub fn AgentPage() -> impl IntoView {
                                 <h2>"Details"</h2>
                                 <dl class="facts">
                                     <dt>"Agent id"</dt><dd><code>{agent.id.to_string()}</code></dd>
+                                    <dt>"Host id"</dt><dd data-testid="host-id">{agent.host_id.clone().map_or_else(|| view! { <span class="muted">"not reported"</span> }.into_any(), |id| view! { <code>{id}</code> }.into_any())}</dd>
                                     <dt>"Policy"</dt><dd>{agent.policy_id.to_string()}</dd>
                                     <dt>"Version"</dt><dd>{agent.agent.version.clone()}</dd>
                                     <dt>"Tags"</dt><dd>{agent.tags.join(", ")}</dd>
@@ -182,6 +198,12 @@ pub fn AgentPage() -> impl IntoView {
             </div>
         </section>
     }
+}
+
+/// A link to another agent's page, by its id.
+fn agent_link(id: &str) -> impl IntoView + use<> {
+    let (link, label) = (href(&format!("/fleet/agents/{}", paths::encode(id))), format!("agent {id}"));
+    view! { <A href=link><code>{label}</code></A> }
 }
 
 /// "Isolated" when the agent reports its host cut off from the network.

@@ -39,7 +39,8 @@ use crate::session::use_session;
 const PER_PAGE: usize = 20;
 
 /// The chips, in the order an analyst scans them: what needs attention first.
-const CHIPS: [AgentStatus; 9] = [
+const CHIPS: [AgentStatus; 10] = [
+    AgentStatus::Conflict,
     AgentStatus::Uninstalled,
     AgentStatus::Orphaned,
     AgentStatus::Migrated,
@@ -354,7 +355,7 @@ pub fn FleetPage() -> impl IntoView {
             <form class="toolbar" on:submit=on_search role="search">
                 <input type="search" placeholder="Search host names, or a kuery such as tags:prod" aria-label="Search agents" bind:value=search_input class="grow" />
                 <button type="submit" class="button">"Search"</button>
-                <Checkbox label=" Show inactive and unenrolled" checked=Signal::derive(move || view_of().show_inactive()) on_change=on_inactive />
+                <Checkbox label=" Show inactive, replaced and unenrolled" checked=Signal::derive(move || view_of().show_inactive()) on_change=on_inactive />
             </form>
             <Verifiers verifiers />
             {selection_bar}

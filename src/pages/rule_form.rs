@@ -33,10 +33,12 @@ use crate::components::states::ErrorMessage;
 use crate::session::use_session;
 
 /// The statuses offered, those that need attention first.
-const STATUSES: [AgentStatus; 8] = [
+const STATUSES: [AgentStatus; 10] = [
     AgentStatus::Uninstalled,
     AgentStatus::Orphaned,
     AgentStatus::Migrated,
+    AgentStatus::Replaced,
+    AgentStatus::Conflict,
     AgentStatus::Offline,
     AgentStatus::Inactive,
     AgentStatus::Unenrolled,

@@ -388,6 +388,23 @@ pub fn derive_status(facts: &AgentFacts, now: i64, thresholds: StatusThresholds)
     }
 }
 
+/// Whether the agents cleanup (`fleet:cleanup_agents`) may remove the agent
+/// at `now`: it has been inactive, or replaced, for at least `after_ms`.
+/// Inactive counts from when the silence passed the inactivity timeout, so a
+/// Detached Endpoint that still reports is never removed.
+pub fn due_for_cleanup(facts: &AgentFacts, now: i64, thresholds: StatusThresholds, after_ms: i64) -> bool {
+    let since = match derive_status(facts, now, thresholds) {
+        AgentStatus::Inactive => {
+            let last_seen = facts.last_checkin.unwrap_or(facts.enrolled_at);
+            let heard_from = facts.last_heard_at.map_or(last_seen, |heard| heard.max(last_seen));
+            heard_from.saturating_add(thresholds.inactive_after_ms)
+        }
+        AgentStatus::Replaced => facts.replaced_at.unwrap_or(now),
+        _ => return false,
+    };
+    since.saturating_add(after_ms) <= now
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -542,6 +559,25 @@ mod tests {
         assert!(refused(nameless, AuditReason::Uninstall).contains("process.name"));
         let blank = AuditDetails { user: Some("  ".into()), ..AuditDetails::default() };
         assert!(blank.check(AuditReason::Uninstall).is_ok_and(|d| d.is_empty()));
+    }
+
+    #[test]
+    fn only_agents_inactive_or_replaced_for_long_enough_are_cleaned_up() {
+        const DAY: i64 = 86_400_000;
+        let after = 7 * DAY;
+        let silent_for = |ms: i64| AgentFacts { last_checkin: Some(NOW - ms), ..healthy() };
+        // Inactive after 14 days of silence; removable 7 days after that.
+        assert!(!due_for_cleanup(&silent_for(20 * DAY), NOW, T, after), "inactive for 6 days only");
+        assert!(due_for_cleanup(&silent_for(21 * DAY + 1), NOW, T, after));
+        assert!(!due_for_cleanup(&AgentFacts { replaced_at: Some(NOW - 6 * DAY), ..healthy() }, NOW, T, after));
+        assert!(due_for_cleanup(&AgentFacts { replaced_at: Some(NOW - after), ..healthy() }, NOW, T, after));
+        // Never what still stands for a host, however old.
+        let conflict = AgentFacts { replaced_at: Some(NOW - 30 * DAY), host_conflict: true, ..silent_for(30 * DAY) };
+        assert!(!due_for_cleanup(&conflict, NOW, T, after), "a conflict waits for an analyst");
+        let detached = AgentFacts { audit_unenrolled_reason: Some(AuditReason::Orphaned), last_heard_at: Some(NOW - 1_000), ..silent_for(30 * DAY) };
+        assert!(!due_for_cleanup(&detached, NOW, T, after), "a Detached Endpoint that reports is alive");
+        assert!(!due_for_cleanup(&AgentFacts { active: false, ..silent_for(30 * DAY) }, NOW, T, after), "unenrolled: kept as a record");
+        assert!(!due_for_cleanup(&silent_for(3_600_000), NOW, T, after), "offline");
     }
 
     #[test]

@@ -460,6 +460,7 @@ crate::text_enum! {
         Replaced = "replaced",
         HostConflict = "host_conflict",
         HostConflictResolved = "host_conflict_resolved",
+        ReplacedAgentRemoved = "replaced_agent_removed",
     }
 }
 

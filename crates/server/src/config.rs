@@ -123,6 +123,11 @@ settings! {
     agent_checkin_flush_interval: Duration = "30s";
     /// Silence after which an agent is offline
     agent_offline_after: Duration = "6m";
+    /// Remove agents this long after they became inactive or were replaced (the fleet:cleanup_agents task),
+    /// e.g. 30d; empty (the default): never
+    agent_cleanup_after: Option<Duration> = "", placeholder "DURATION";
+    /// How often the fleet:cleanup_agents task runs
+    agent_cleanup_interval: Duration = "1h";
     /// How often this node looks for due background tasks
     task_poll_interval: Duration = "3s";
     /// How long a claim holds a task without being renewed; a dead node's tasks are retaken this long after
@@ -447,6 +452,17 @@ impl SettingType for Preconfigured {
     }
 }
 
+/// Empty text: not set.
+impl SettingType for Option<Duration> {
+    const PLACEHOLDER: &'static str = "DURATION";
+    fn from_text(text: &str) -> Result<Self, String> {
+        if text.trim().is_empty() { Ok(None) } else { Duration::from_text(text.trim()).map(Some) }
+    }
+    fn show(&self) -> String {
+        self.map(|d| d.show()).unwrap_or_default()
+    }
+}
+
 /// Empty text is no secret.
 impl SettingType for Option<Secret> {
     const PLACEHOLDER: &'static str = "SECRET";
@@ -563,6 +579,9 @@ impl Config {
         config.public_base_path = normalize_base_path(&config.public_base_path)?;
         if config.agent_checkin_flush_interval.is_zero() || config.agent_offline_after.is_zero() {
             bail!("agent_checkin_flush_interval and agent_offline_after must be longer than zero");
+        }
+        if config.agent_cleanup_after.is_some_and(|after| after.is_zero()) || config.agent_cleanup_interval.is_zero() {
+            bail!("agent_cleanup_after and agent_cleanup_interval must be longer than zero (leave agent_cleanup_after empty to keep agents)");
         }
         if config.task_poll_interval.is_zero() || config.task_lease < Duration::from_secs(1) || config.api_key_invalidation_interval.is_zero() {
             bail!("task_poll_interval and api_key_invalidation_interval must be longer than zero, task_lease at least 1s");

@@ -113,7 +113,7 @@ impl Application {
         // Rule and action runners need the state (keys, connectors, Fleet).
         state.tasks.install(rules::definitions(&state)).await?;
         state.tasks.install(response_actions::definitions(&state)).await?;
-        state.tasks.install(vec![cloud_connectors::verifier::definition(&state)]).await?;
+        state.tasks.install(vec![cloud_connectors::verifier::definition(&state), fleet::cleanup::definition(&state)]).await?;
         Ok(Application { listener, state })
     }
 

@@ -5,6 +5,7 @@
 //! an agent's derived status, its API shape, and the activity log.
 
 pub mod background;
+pub mod cleanup;
 pub mod hub;
 pub mod service;
 
@@ -12,7 +13,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::Value;
 use warden_core::events::Event;
-use warden_core::fleet::{AgentFacts, AgentStatus, AuditReason, StatusThresholds, derive_status};
+use warden_core::fleet::{AgentFacts, AgentStatus, AuditReason, StatusThresholds, derive_status, due_for_cleanup};
 use warden_core::fleet_api::{Agent, AgentEvent, AgentEventKind, AgentInfo, AgentType, ForceUnenrollAnnotation, RejectedCalls};
 use warden_core::ids::{AgentId, PolicyId};
 
@@ -30,9 +31,10 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
     humantime::parse_rfc3339_weak(text).ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_millis() as i64)
 }
 
-/// The status of an agent row (full or facts-only) at `now`.
-macro_rules! status_of {
-    ($state:expr, $row:expr, $now:expr) => {{
+/// The facts of an agent row (full or facts-only), and the thresholds its
+/// policy and this node set.
+macro_rules! facts_of {
+    ($state:expr, $row:expr) => {{
         let row = $row;
         let facts = AgentFacts {
             active: row.active != 0,
@@ -52,16 +54,24 @@ macro_rules! status_of {
             offline_after_ms: $state.config.agent_offline_after.as_millis() as i64,
             inactive_after_ms: row.inactivity_timeout.saturating_mul(1000),
         };
-        derive_status(&facts, $now, thresholds)
+        (facts, thresholds)
     }};
 }
 
 pub fn status(state: &AppState, row: &AgentRow, now: i64) -> AgentStatus {
-    status_of!(state, row, now)
+    let (facts, thresholds) = facts_of!(state, row);
+    derive_status(&facts, now, thresholds)
 }
 
 pub fn facts_status(state: &AppState, row: &store::AgentFactsRow, now: i64) -> AgentStatus {
-    status_of!(state, row, now)
+    let (facts, thresholds) = facts_of!(state, row);
+    derive_status(&facts, now, thresholds)
+}
+
+/// Whether the agents cleanup may remove the agent (`warden_core::fleet::due_for_cleanup`).
+pub fn cleanup_due(state: &AppState, row: &store::AgentFactsRow, now: i64, after: Duration) -> bool {
+    let (facts, thresholds) = facts_of!(state, row);
+    due_for_cleanup(&facts, now, thresholds, i64::try_from(after.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn json(text: &str) -> Value {

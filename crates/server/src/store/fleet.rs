@@ -306,6 +306,31 @@ pub async fn agents_on_host<'e>(db: impl Executor<'e, Database = Any>, host_id: 
     .await
 }
 
+/// Removes agents for good, with their activity logs and actions (which
+/// reference them); an agent that named one as the agent it replaced no
+/// longer does. Response-action history keeps its targets' host names (no
+/// reference to `agents`), and alerts their context. Returns how many went.
+pub async fn delete_agents(tx: &mut sqlx::AnyConnection, engine: Engine, ids: &[&str]) -> sqlx::Result<u64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let ids = json_array(ids.iter().map(|id| serde_json::json!(id)));
+    let within = match engine {
+        Engine::Sqlite => "(select value from json_each($1))",
+        Engine::Postgres => "(select json_array_elements_text($1::json))",
+    };
+    // Safe: only the fixed subquery above is spliced in; the ids are bound.
+    for statement in [
+        format!("delete from agent_events where agent_id in {within}"),
+        format!("delete from agent_actions where agent_id in {within}"),
+        format!("update agents set replaces = null where replaces in {within}"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement)).bind(&ids).execute(&mut *tx).await?;
+    }
+    let removed = sqlx::query(sqlx::AssertSqlSafe(format!("delete from agents where id in {within}"))).bind(&ids).execute(&mut *tx).await?;
+    Ok(removed.rows_affected())
+}
+
 /// Marks `old` replaced by `new` (unless it was meanwhile), and names it on
 /// the new agent; false: nothing changed.
 pub async fn mark_replaced(db: &mut sqlx::AnyConnection, old: &str, new: &str, at: i64) -> sqlx::Result<bool> {

@@ -3,7 +3,7 @@
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_error, spawn_app};
+use crate::helpers::{TestApp, assert_error, eventually, spawn_app};
 
 /// The demo enrollment token `warden serve --demo` seeds.
 const DEMO_TOKEN: &str = "ZGVtby1lbnJvbGxtZW50OndhcmRlbi1kZW1vLWVucm9sbG1lbnQtc2VjcmV0";
@@ -619,4 +619,75 @@ async fn the_same_agent_keeps_its_id_only_where_its_policy_allows_and_with_its_t
     let stranger = enrolled(enroll_host(&app, "build-3", json!("machine-b3"), Some("guessed")).await).await;
     assert_ne!(stranger.id, again.id);
     assert_eq!(get_agent(&app, &viewer, &again.id).await["replaced_by"], stranger.id);
+}
+
+async fn run_task_soon(app: &TestApp, id: &str) {
+    let platform = app.signed_in("platform").await;
+    let url = app.url(&format!("internal/task_manager/tasks/{}/_run_soon", id.replace(':', "%3A")));
+    assert_eq!(platform.post(url).header("kbn-xsrf", "t").send().await.unwrap().status(), StatusCode::NO_CONTENT);
+}
+
+async fn task_result(app: &TestApp, client: &Client, id: &str) -> (i64, String) {
+    let health: Value = client.get(app.url("api/task_manager/_health")).send().await.unwrap().json().await.unwrap();
+    let task = health["tasks"].as_array().unwrap().iter().find(|t| t["id"] == id).cloned().unwrap_or_default();
+    (task["runs"].as_i64().unwrap_or(0), task["last_result"].as_str().unwrap_or_default().to_owned())
+}
+
+/// Kibana's open request: inactive agents wiped after a configurable time;
+/// and replaced ones too. What the removed agents did stays: their response
+/// actions' history (by host name), and a line in the replacing agent's log.
+#[tokio::test]
+async fn the_cleanup_removes_agents_inactive_or_replaced_for_long_enough_and_keeps_their_history() {
+    let options = crate::helpers::Options { extra_args: vec!["--agent-cleanup-after".into(), "7d".into()], ..Default::default() };
+    let app = crate::helpers::spawn_app_with(options).await;
+    let viewer = app.signed_in("viewer").await;
+    let manager = app.signed_in("manager").await;
+    let retired = crate::response_actions::endpoint(&app, "retired-laptop", crate::response_actions::ALL_CAPABILITIES).await;
+    let isolated = crate::response_actions::sent(&app, &manager, "isolate", json!({"endpoint_ids": [retired.id]})).await;
+    let old = enrolled(enroll_host(&app, "reimaged", json!("machine-r"), None).await).await;
+    let new = enrolled(enroll_host(&app, "reimaged", json!("machine-r"), None).await).await;
+    let just_old = enrolled(enroll_host(&app, "reimaged-today", json!("machine-t"), None).await).await;
+    let just_new = enrolled(enroll_host(&app, "reimaged-today", json!("machine-t"), None).await).await;
+    let offline = enroll(&app, "on-holiday").await;
+    // Arrange the past: silent for 30 days (inactive for 16), replaced 8 days ago, silent 2 days.
+    let db = app.db().await;
+    let day: i64 = 86_400_000;
+    let now = i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap();
+    for (sql, id, at) in [
+        ("update agents set enrolled_at = $2, last_checkin = $2 where id = $1", &retired.id, now - 30 * day),
+        ("update agents set replaced_at = $2 where id = $1", &old.id, now - 8 * day),
+        ("update agents set enrolled_at = $2, last_checkin = $2 where id = $1", &offline.id, now - 2 * day),
+    ] {
+        sqlx::query(sql).bind(id).bind(at).execute(&db).await.unwrap();
+    }
+
+    let (runs, _) = task_result(&app, &viewer, "fleet:cleanup_agents").await;
+    run_task_soon(&app, "fleet:cleanup_agents").await;
+    eventually("the cleanup ran", || async { task_result(&app, &viewer, "fleet:cleanup_agents").await.0 > runs }).await;
+    assert_eq!(task_result(&app, &viewer, "fleet:cleanup_agents").await.1, "removed 2 agents (1 inactive, 1 replaced) gone for longer than 7days");
+    for (agent, kept) in [(&retired, false), (&old, false), (&new, true), (&just_old, true), (&just_new, true), (&offline, true)] {
+        let status = viewer.get(app.url(&format!("api/fleet/agents/{}", agent.id))).send().await.unwrap().status();
+        assert_eq!(status, if kept { StatusCode::OK } else { StatusCode::NOT_FOUND }, "{}", agent.id);
+    }
+    let item = get_agent(&app, &viewer, &new.id).await;
+    assert_eq!(item["replaces"], Value::Null, "no link to an agent that is gone");
+    assert_eq!(event_kinds(&app, &viewer, &new.id).await[0], "replaced_agent_removed");
+    assert_eq!(get_agent(&app, &viewer, &just_old.id).await["status"], "replaced");
+    // The response action on the removed agent is still in the history, with its host's name.
+    let action = crate::response_actions::details(&app, &manager, isolated["id"].as_str().unwrap()).await;
+    assert_eq!(action["hosts"][&retired.id]["name"], "retired-laptop");
+}
+
+/// Off unless configured: nothing is removed, and the Tasks page says why.
+#[tokio::test]
+async fn the_cleanup_is_off_by_default() {
+    let app = spawn_app().await;
+    let viewer = app.signed_in("viewer").await;
+    let agent = enroll(&app, "forgotten").await;
+    sqlx::query("update agents set enrolled_at = 1 where id = $1").bind(&agent.id).execute(&app.db().await).await.unwrap();
+    let (runs, _) = task_result(&app, &viewer, "fleet:cleanup_agents").await;
+    run_task_soon(&app, "fleet:cleanup_agents").await;
+    eventually("the cleanup ran", || async { task_result(&app, &viewer, "fleet:cleanup_agents").await.0 > runs }).await;
+    assert_eq!(task_result(&app, &viewer, "fleet:cleanup_agents").await.1, "off: agent_cleanup_after is not set, so agents are kept");
+    assert_eq!(get_agent(&app, &viewer, &agent.id).await["status"], "inactive");
 }
