@@ -30,7 +30,8 @@ target/debug/warden serve --demo --listen "$listen" --agent-offline-after 1m --m
   --enable-otel-verifier true --verifier-cloud-url "http://$cloud" &
 warden=$!
 swarm=
-trap 'kill $warden $sink $emulator $cloud_emulator $swarm 2>/dev/null || true' EXIT INT TERM
+reimaged_agent=
+trap 'kill $warden $sink $emulator $cloud_emulator $swarm $reimaged_agent 2>/dev/null || true' EXIT INT TERM
 
 for _ in $(seq 1 120); do
   curl -fs "http://$listen/api/status" >/dev/null 2>&1 && break
@@ -103,6 +104,17 @@ RUST_LOG=warn target/debug/warden-agent swarm --url "http://$listen" --enrollmen
   --state data/demo-swarm.json &
 swarm=$!
 echo "Simulated agents are checking in: open http://$listen/fleet"
+
+# One host enrolled twice (reference 003's duplicate agents): the first agent
+# is marked replaced by the second, linked both ways, out of the default view.
+reimaged=data/demo-reimaged.json
+if [ ! -f "$reimaged" ]; then
+  target/debug/warden-agent enroll --url "http://$listen" --enrollment-token "$token" --hostname mac-reimaged --state "$reimaged" >/dev/null
+  target/debug/warden-agent enroll --url "http://$listen" --enrollment-token "$token" --state "$reimaged" --reenroll >/dev/null
+fi
+RUST_LOG=warn target/debug/warden-agent run --state "$reimaged" --interval 5s >/dev/null 2>&1 &
+reimaged_agent=$!
+echo "A re-enrolled host, shown once: http://$listen/fleet?q=mac-reimaged (its replaced agent under Show inactive)"
 
 # The scripts library's first script, and a few response actions so the
 # history has something to show (each agent runs them in its sandbox under

@@ -186,3 +186,56 @@ test("who uninstalled an agent shows on its page, and a Detached Endpoint that k
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a re-enrolled host shows once, with its history, and a replaced agent that checks in again shows both as a conflict", async ({ page, request, baseURL }, testInfo) => {
+  const host = `reimaged-${testInfo.project.name}-${Date.now().toString(36)}`;
+  const dir = mkdtempSync(path.join(tmpdir(), "warden-e2e-reenroll-"));
+  const state = path.join(dir, "agent.json");
+  const url = (baseURL as string).replace(/\/$/, "");
+  try {
+    simulator("enroll", "--url", url, "--enrollment-token", TOKEN, "--hostname", host, "--state", state);
+    const old = JSON.parse(readFileSync(state, "utf8")) as { agent_id: string; api_key: string; host_id: string };
+    expect(simulator("enroll", "--url", url, "--enrollment-token", TOKEN, "--state", state, "--reenroll")).toContain(`replacing agent ${old.agent_id}`);
+    const current = JSON.parse(readFileSync(state, "utf8")) as { agent_id: string; host_id: string };
+    expect(current.host_id).toBe(old.host_id);
+
+    // The Fleet view shows the host once; the replaced agent only with inactive ones.
+    await signedIn(page, "viewer");
+    await page.goto(`fleet?q=${encodeURIComponent(host)}`);
+    const table = page.getByTestId("agents");
+    await expect(table.getByRole("row", { name: new RegExp(host) })).toHaveCount(1);
+    await page.getByLabel("Show inactive, replaced and unenrolled").check();
+    await expect(table.getByRole("row", { name: new RegExp(host) })).toHaveCount(2);
+    await expect(table.getByRole("row", { name: new RegExp(host) }).getByText("Replaced", { exact: true })).toBeVisible();
+    await screenshot(page, testInfo, "fleet-replaced");
+
+    // The new agent links to the one it replaced, whose history stays, and back.
+    await page.goto(`fleet/agents/${current.agent_id}`);
+    await expect(page.getByTestId("host-id")).toHaveText(old.host_id);
+    await page.getByTestId("replaces").getByRole("link").click();
+    await expect(page).toHaveURL(new RegExp(`fleet/agents/${old.agent_id}$`));
+    await expect(page.getByRole("heading", { level: 1 })).toContainText("Replaced");
+    await expect(page.getByTestId("activity")).toContainText(`Replaced by agent ${current.agent_id}`);
+    await expect(page.getByTestId("activity")).toContainText("Enrolled into policy Endpoints");
+    await screenshot(page, testInfo, "agent-replaced");
+    await expectAccessible(page, testInfo, "agent, replaced");
+    await page.getByTestId("replaced-by").getByRole("link").click();
+    await expect(page).toHaveURL(new RegExp(`fleet/agents/${current.agent_id}$`));
+
+    // The replaced agent checks in again (someone else knew the host's id, or the old agent still runs): both are a conflict, live.
+    const checkin = await request.post(`api/fleet/agents/${old.agent_id}/checkin`, {
+      headers: { Authorization: `ApiKey ${old.api_key}` },
+      data: { status: "online", message: "Running", poll_timeout: "0s" },
+    });
+    expect(checkin.ok()).toBeTruthy();
+    await expect(page.getByTestId("host-conflict")).toContainText("Two agents claim this host");
+    await expect(page.getByRole("heading", { level: 1 })).toContainText("Two agents claim this host");
+    await screenshot(page, testInfo, "agent-conflict");
+    await expectAccessible(page, testInfo, "agent, conflict");
+    await page.goto(`fleet?q=${encodeURIComponent(host)}`);
+    await expect(table.getByRole("row", { name: new RegExp(host) })).toHaveCount(2);
+    await expect(table.getByRole("row", { name: new RegExp(host) }).getByText("Two agents claim this host")).toHaveCount(2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
