@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect, test, type APIRequestContext } from "@playwright/test";
-import { expectAccessible, screenshot, signedIn } from "./helpers";
+import { as, expectAccessible, screenshot, signedIn } from "./helpers";
 
 // The demo enrollment token that `warden serve --demo` seeds.
 const TOKEN = Buffer.from("demo-enrollment:warden-demo-enrollment-secret").toString("base64");
@@ -238,4 +238,32 @@ test("a re-enrolled host shows once, with its history, and a replaced agent that
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("a Fleet administrator lets a policy keep agent ids on re-enrollment; a viewer only reads it", async ({ page, request }, testInfo) => {
+  const name = `keep-ids-${testInfo.project.name}-${Date.now().toString(36)}`;
+  const created = await request.post("api/fleet/agent_policies", { headers: as("platform"), data: { name } });
+  expect(created.ok()).toBeTruthy();
+  const id = (await created.json()).item.id as string;
+  const policies = page.getByTestId("agent-policies");
+
+  await signedIn(page, "viewer");
+  await page.goto("fleet");
+  const readOnly = policies.getByRole("row", { name: new RegExp(name) });
+  await expect(readOnly).toContainText("is a new agent; the old one is marked replaced");
+  await expect(readOnly.getByRole("checkbox")).toHaveCount(0);
+
+  await signedIn(page, "platform");
+  await page.goto("fleet");
+  const toggle = policies.getByRole("row", { name: new RegExp(name) }).getByRole("checkbox", { name: `keeps its agent id (${name})` });
+  await expect(toggle).not.toBeChecked();
+  await toggle.check();
+  await expect(toggle).toBeChecked();
+  await expect
+    .poll(async () => (await (await request.get(`api/fleet/agent_policies/${id}`, { headers: as("platform") })).json()).item.keep_agent_id_on_reenroll)
+    .toBe(true);
+  await page.reload();
+  await expect(policies.getByRole("row", { name: new RegExp(name) }).getByRole("checkbox")).toBeChecked();
+  await screenshot(page, testInfo, "fleet-policies");
+  await expectAccessible(page, testInfo, "fleet with policies");
 });

@@ -1,6 +1,6 @@
 //! Fleet: the agent list, one agent, its activity log, unenroll, and the agent policies.
 
-use warden_core::fleet_api::{Agent, AgentEvent, AgentPolicy, AgentSortField, ItemResponse, ListResponse, UnenrollRequest};
+use warden_core::fleet_api::{Agent, AgentEvent, AgentPolicy, AgentPolicyRequest, AgentSortField, ItemResponse, ListResponse, UnenrollRequest};
 use warden_core::paths;
 
 use super::ApiResult;
@@ -50,4 +50,19 @@ pub async fn unenroll(id: &str, force: bool) -> ApiResult<()> {
 /// Every agent policy (the verifiers' too, marked `is_verifier`).
 pub async fn policies() -> ApiResult<Vec<AgentPolicy>> {
     super::get::<ListResponse<AgentPolicy>>(paths::AGENT_POLICIES).await.map(|r| r.items)
+}
+
+/// Whether a host that enrolls again into the policy keeps its agent id
+/// (with its replace token); the policy's other settings stay as they are.
+pub async fn set_keep_agent_id(policy: &AgentPolicy, keep: bool) -> ApiResult<AgentPolicy> {
+    let request = AgentPolicyRequest {
+        name: policy.name.clone(),
+        namespace: policy.namespace.clone(),
+        description: policy.description.clone(),
+        is_managed: policy.is_managed,
+        inactivity_timeout: Some(policy.inactivity_timeout),
+        monitoring_enabled: false,
+        keep_agent_id_on_reenroll: keep,
+    };
+    super::put::<_, ItemResponse<AgentPolicy>>(&paths::agent_policy(policy.id.as_str()), &request).await.map(|r| r.item)
 }

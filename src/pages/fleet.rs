@@ -14,6 +14,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_query};
 use leptos_router::params::Params;
+use warden_core::authz::Privilege;
 use warden_core::fleet::AgentStatus;
 use warden_core::fleet_api::{Agent, AgentPolicy, AgentSortField, BulkTarget};
 use warden_core::ids::AgentId;
@@ -28,6 +29,7 @@ use crate::components::async_view::AsyncView;
 use crate::components::data_table::{Column, DataTable, Sorting};
 use crate::components::form::Checkbox;
 use crate::components::pager::Pager;
+use crate::components::states::ErrorMessage;
 use crate::components::status_badge::StatusBadge;
 use crate::components::time::{ago_text, use_now, utc_time};
 use crate::live::{Topic, use_live};
@@ -378,6 +380,7 @@ pub fn FleetPage() -> impl IntoView {
                     }
                 }
             </AsyncView>
+            <AgentPolicies />
             <MdeHosts />
             <Suspense fallback=|| ()>
                 {move || sending.get().map(|selection| {
@@ -461,6 +464,67 @@ fn Verifiers(verifiers: LocalResource<crate::api::ApiResult<Vec<Verifier>>>) -> 
                 </div>
             }
         })
+    }
+}
+
+/// The agent policies (not the verifiers'), and what a host that enrolls
+/// again into each becomes: a new agent that replaces the old one, or, where
+/// a Fleet administrator allows it, the same agent id (the agent proves it
+/// with its replace token).
+#[component]
+fn AgentPolicies() -> impl IntoView {
+    let session = use_session();
+    let may_edit = move || session.user().is_some_and(|u| u.can(Privilege::FleetAll));
+    let toggle = Action::new_local(move |(policy, keep): &(AgentPolicy, bool)| {
+        let (policy, keep) = (policy.clone(), *keep);
+        async move { api::fleet::set_keep_agent_id(&policy, keep).await }
+    });
+    let policies = LocalResource::new(move || {
+        toggle.version().track();
+        async move { api::fleet::policies().await.map(|all| all.into_iter().filter(|p| !p.is_verifier).collect::<Vec<_>>()) }
+    });
+    let error = Signal::derive(move || match toggle.value().get() {
+        Some(Err(err)) => Some(err.message),
+        _ => None,
+    });
+    let columns = move || {
+        vec![
+            Column::new("Policy", |p: &AgentPolicy| p.name.clone()),
+            Column::new("Agents", |p: &AgentPolicy| p.agents.to_string()),
+            Column::new("Inactive after", |p: &AgentPolicy| humantime_days(p.inactivity_timeout)),
+            Column::new("A host that enrolls again", move |p: &AgentPolicy| {
+                let policy = p.clone();
+                let keep = p.keep_agent_id_on_reenroll;
+                if may_edit() {
+                    let label = format!(" keeps its agent id ({})", policy.name);
+                    view! {
+                        <Checkbox label checked=Signal::derive(move || keep) on_change=Callback::new(move |on: bool| { toggle.dispatch((policy.clone(), on)); }) />
+                    }
+                    .into_any()
+                } else if keep {
+                    "keeps its agent id".into_any()
+                } else {
+                    "is a new agent; the old one is marked replaced".into_any()
+                }
+            }),
+        ]
+    };
+    view! {
+        <h2 class="section-title">"Agent policies"</h2>
+        <p class="muted">"A host that enrolls again becomes a new agent and its old agent is marked replaced (linked both ways). Where a policy keeps agent ids, the same agent re-enrolling into it, with the replace token it first enrolled with, keeps its id instead."</p>
+        {move || error.get().map(|message| view! { <ErrorMessage message /> })}
+        <AsyncView resource=policies loading="Loading agent policies…" let:list>
+            <DataTable rows=list columns=columns() empty="No agent policy yet." testid="agent-policies" />
+        </AsyncView>
+    }
+}
+
+/// Seconds as whole days when they are ("14 days"), else as given.
+fn humantime_days(seconds: i64) -> String {
+    match seconds {
+        s if s % 86_400 == 0 && s / 86_400 == 1 => "1 day".to_owned(),
+        s if s % 86_400 == 0 => format!("{} days", s / 86_400),
+        s => format!("{s} s"),
     }
 }
 

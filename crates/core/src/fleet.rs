@@ -611,5 +611,7 @@ mod tests {
         }
         assert_eq!(AuditReason::parse("deleted"), None);
         assert_eq!(AgentStatus::Orphaned.label(), "Detached Endpoint");
+        let hidden: Vec<AgentStatus> = AgentStatus::ALL.into_iter().filter(|s| s.hidden_by_default()).collect();
+        assert_eq!(hidden, [AgentStatus::Inactive, AgentStatus::Unenrolled, AgentStatus::Replaced], "never a conflict");
     }
 }

@@ -830,14 +830,18 @@ async fn record_checkin(state: &AppState, row: &AgentRow, body: &CheckinRequest)
     };
     let mut tx = state.db.begin().await?;
     let mut lines = Vec::new();
-    if let Some(other) = &conflict_with
-        && store::start_host_conflict(&mut tx, &row.id, other).await?
-    {
-        after_row.host_conflict_with = Some(other.clone());
-        let message = format!("Checked in after agent {other} replaced it: two agents claim this host");
-        lines.push(event(&row.id, AgentEventKind::HostConflict, message, None, now));
-        let message = format!("Agent {}, which this agent replaced, checked in again: two agents claim this host", row.id);
-        lines.push(event(other, AgentEventKind::HostConflict, message, None, now));
+    if let Some(other) = &conflict_with {
+        if store::start_host_conflict(&mut tx, &row.id, other).await? {
+            after_row.host_conflict_with = Some(other.clone());
+            let message = format!("Checked in after agent {other} replaced it: two agents claim this host");
+            lines.push(event(&row.id, AgentEventKind::HostConflict, message, None, now));
+            let message = format!("Agent {}, which this agent replaced, checked in again: two agents claim this host", row.id);
+            lines.push(event(other, AgentEventKind::HostConflict, message, None, now));
+        } else if store::reclaim_host(&mut *tx, &row.id, other).await? {
+            (after_row.replaced_by, after_row.replaced_at) = (None, None);
+            let message = format!("Checked in again; agent {other}, which had replaced it, is unenrolled: the host is this agent's again");
+            lines.push(event(&row.id, AgentEventKind::HostConflictResolved, message, None, now));
+        }
     }
     let after = status(state, &after_row, now);
     store::write_checkin(

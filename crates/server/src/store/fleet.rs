@@ -355,7 +355,8 @@ pub async fn mark_replaced(db: &mut sqlx::AnyConnection, old: &str, new: &str, a
 pub async fn start_host_conflict(db: &mut sqlx::AnyConnection, replaced: &str, replacer: &str) -> sqlx::Result<bool> {
     let result = sqlx::query(
         "update agents set host_conflict_with = $2, last_known_status = 'conflict'
-         where id = $1 and active = 1 and replaced_by = $2 and host_conflict_with is null",
+         where id = $1 and active = 1 and replaced_by = $2 and host_conflict_with is null
+            and exists (select 1 from agents b where b.id = $2 and b.active = 1)",
     )
     .bind(replaced)
     .bind(replacer)
@@ -370,6 +371,20 @@ pub async fn start_host_conflict(db: &mut sqlx::AnyConnection, replaced: &str, r
         .execute(&mut *db)
         .await?;
     Ok(true)
+}
+
+/// A replaced agent checked in, and the agent that replaced it has been
+/// unenrolled meanwhile: the host is this agent's again. False: it is not so.
+pub async fn reclaim_host<'e>(db: impl Executor<'e, Database = Any>, replaced: &str, replacer: &str) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "update agents set replaced_by = null, replaced_at = null
+         where id = $1 and replaced_by = $2 and not exists (select 1 from agents b where b.id = $2 and b.active = 1)",
+    )
+    .bind(replaced)
+    .bind(replacer)
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected() == 1)
 }
 
 /// The analyst unenrolled `ids`: the agents they were in conflict with are

@@ -588,6 +588,26 @@ async fn a_replaced_agent_that_keeps_checking_in_puts_both_in_conflict_until_one
     );
     assert_eq!(event_kinds(&app, &viewer, &real.id).await[0], "host_conflict_resolved");
     assert_eq!(get_agent(&app, &viewer, &impostor.id).await["status"], "unenrolled");
+
+    // The replacing agent was unenrolled before the old one came back: the host is the old one's again, no conflict.
+    let old = enrolled(enroll_host(&app, "kiosk-9", json!("machine-k9"), None).await).await;
+    let newer = enrolled(enroll_host(&app, "kiosk-9", json!("machine-k9"), None).await).await;
+    let response = admin
+        .post(app.url(&format!("api/fleet/agents/{}/unenroll", newer.id)))
+        .header("kbn-xsrf", "t")
+        .json(&json!({"force": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(get_agent(&app, &viewer, &old.id).await["status"], "replaced");
+    assert_eq!(checkin(&app, &old, "0s").await.status(), StatusCode::OK);
+    let item = get_agent(&app, &viewer, &old.id).await;
+    assert_eq!(
+        (item["status"].clone(), item["replaced_by"].clone(), item["host_conflict_with"].clone()),
+        (json!("online"), Value::Null, Value::Null)
+    );
+    assert!(event_messages(&app, &viewer, &old.id).await[0].ends_with("is unenrolled: the host is this agent's again"));
 }
 
 /// The reporter's point 2, where the policy allows it: the same agent,
