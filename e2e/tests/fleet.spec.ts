@@ -253,6 +253,8 @@ test("a Fleet administrator lets a policy keep agent ids on re-enrollment; a vie
   await expect(readOnly).toContainText("is a new agent; the old one is marked replaced");
   await expect(readOnly.getByRole("checkbox")).toHaveCount(0);
 
+  await page.getByTestId("user-menu").click();
+  await page.getByRole("button", { name: "Sign out" }).click();
   await signedIn(page, "platform");
   await page.goto("fleet");
   const toggle = policies.getByRole("row", { name: new RegExp(name) }).getByRole("checkbox", { name: `keeps its agent id (${name})` });
