@@ -387,8 +387,8 @@ pub async fn reclaim_host<'e>(db: impl Executor<'e, Database = Any>, replaced: &
     Ok(result.rows_affected() == 1)
 }
 
-/// The analyst unenrolled `ids`: the agents they were in conflict with are
-/// alone on their hosts again, and one that an unenrolled agent had
+/// The analyst unenrolled `ids` (or asked them to unenroll): the agents they
+/// were in conflict with are alone on their hosts again, and one that an unenrolled agent had
 /// replaced is in charge again (the analyst chose it). Returns
 /// `(agent, the unenrolled one)` for each agent it freed.
 pub async fn end_host_conflicts(tx: &mut sqlx::AnyConnection, engine: Engine, ids: &[&str]) -> sqlx::Result<Vec<(String, String)>> {
@@ -414,6 +414,11 @@ pub async fn end_host_conflicts(tx: &mut sqlx::AnyConnection, engine: Engine, id
     .bind(&ids)
     .execute(&mut *tx)
     .await?;
+    // The unenrolled ones are leaving (unenrolling, then unenrolled), not in conflict.
+    sqlx::query(sqlx::AssertSqlSafe(format!("update agents set host_conflict_with = null where id in {within}")))
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
     Ok(freed)
 }
 

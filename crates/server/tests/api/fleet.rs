@@ -572,11 +572,13 @@ async fn a_replaced_agent_that_keeps_checking_in_puts_both_in_conflict_until_one
     assert_eq!(checkin(&app, &real, "0s").await.status(), StatusCode::OK);
     assert_eq!(event_kinds(&app, &viewer, &real.id).await.iter().filter(|k| *k == "host_conflict").count(), 1);
 
-    // The analyst unenrolls the impostor: the real agent is alone and in charge again.
+    assert_eq!(checkin(&app, &impostor, "0s").await.status(), StatusCode::OK);
+    assert_eq!(get_agent(&app, &viewer, &impostor.id).await["status"], "conflict", "its own check-ins change nothing");
+    // The analyst asks the impostor to unenroll: the real agent is alone and in charge again.
     let response = admin
         .post(app.url(&format!("api/fleet/agents/{}/unenroll", impostor.id)))
         .header("kbn-xsrf", "t")
-        .json(&json!({"revoke": true}))
+        .json(&json!({}))
         .send()
         .await
         .unwrap();
@@ -587,7 +589,8 @@ async fn a_replaced_agent_that_keeps_checking_in_puts_both_in_conflict_until_one
         (json!("online"), Value::Null, Value::Null)
     );
     assert_eq!(event_kinds(&app, &viewer, &real.id).await[0], "host_conflict_resolved");
-    assert_eq!(get_agent(&app, &viewer, &impostor.id).await["status"], "unenrolled");
+    let leaving = get_agent(&app, &viewer, &impostor.id).await;
+    assert_eq!((leaving["status"].clone(), leaving["host_conflict_with"].clone()), (json!("unenrolling"), Value::Null));
 
     // The replacing agent was unenrolled before the old one came back: the host is the old one's again, no conflict.
     let old = enrolled(enroll_host(&app, "kiosk-9", json!("machine-k9"), None).await).await;
