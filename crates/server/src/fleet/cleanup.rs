@@ -11,7 +11,7 @@ use std::time::Duration;
 use warden_core::fleet::AgentStatus;
 use warden_core::fleet_api::AgentEventKind;
 
-use super::{cleanup_due, commit_logged, event, facts_status};
+use super::{cleanup_due, cleanup_still_due, commit_logged, event, status};
 use crate::AppState;
 use crate::db::now_ms;
 use crate::store::fleet as store;
@@ -53,41 +53,50 @@ pub struct Removed {
     pub replaced: usize,
 }
 
-/// Removes every agent due for cleanup now.
+/// Removes every agent due for cleanup now. The scan reads facts only; each
+/// batch reads its agents again inside its (writing) transaction and keeps
+/// any that checked in, or started a conflict, since.
 pub async fn run(state: &AppState, after: Duration) -> sqlx::Result<Removed> {
     let now = now_ms();
-    let due: Vec<(store::AgentFactsRow, AgentStatus)> = store::all_agent_facts(&state.db, state.engine)
+    let due: Vec<String> = store::all_agent_facts(&state.db, state.engine)
         .await?
         .into_iter()
         .filter(|row| cleanup_due(state, row, now, after))
-        .map(|row| {
-            let status = facts_status(state, &row, now);
-            (row, status)
-        })
+        .map(|row| row.id)
         .collect();
     let mut removed = Removed::default();
     for batch in due.chunks(BATCH) {
-        let ids: Vec<&str> = batch.iter().map(|(row, _)| row.id.as_str()).collect();
-        // The agents that replaced removed ones (and stay) say so in their log.
-        let removing = store::agents_by_ids(&state.db, state.engine, &ids).await?;
-        let lines: Vec<store::EventRow> = removing
-            .iter()
-            .filter_map(|old| old.replaced_by.as_deref().filter(|by| !ids.contains(by)).map(|by| (old, by)))
-            .map(|(old, by)| {
-                let message = format!("Agent {}, which this agent replaced, was removed by the cleanup; its host is this agent's", old.id);
-                event(by, AgentEventKind::ReplacedAgentRemoved, message, None, now)
+        let candidates: Vec<&str> = batch.iter().map(String::as_str).collect();
+        let mut tx = crate::db::begin_write(&state.db, state.engine).await?;
+        let now = now_ms();
+        let going: Vec<(store::AgentRow, AgentStatus)> = store::agents_by_ids(&mut *tx, state.engine, &candidates)
+            .await?
+            .into_iter()
+            .filter(|row| cleanup_still_due(state, row, now, after))
+            .map(|row| {
+                let status = status(state, &row, now);
+                (row, status)
             })
             .collect();
-        let mut tx = state.db.begin().await?;
+        let ids: Vec<&str> = going.iter().map(|(row, _)| row.id.as_str()).collect();
+        // The agents that replaced removed ones (and stay) say so in their log.
+        let mut lines = Vec::new();
+        for (old, _) in &going {
+            let Some(by) = old.replaced_by.as_deref().filter(|by| !ids.contains(by)) else { continue };
+            if store::agent(&mut *tx, by).await?.is_some() {
+                let message = format!("Agent {}, which this agent replaced, was removed by the cleanup; its host is this agent's", old.id);
+                lines.push(event(by, AgentEventKind::ReplacedAgentRemoved, message, None, now));
+            }
+        }
         store::delete_agents(&mut tx, state.engine, &ids).await?;
         commit_logged(state, tx, lines).await?;
-        for (row, status) in batch {
+        for (row, status) in &going {
             tracing::info!(agent_id = %row.id, hostname = %row.hostname, status = status.as_str(), "removed by the agents cleanup");
         }
-        removed.inactive += batch.iter().filter(|(_, status)| *status == AgentStatus::Inactive).count();
-        removed.replaced += batch.iter().filter(|(_, status)| *status == AgentStatus::Replaced).count();
+        removed.inactive += going.iter().filter(|(_, status)| *status == AgentStatus::Inactive).count();
+        removed.replaced += going.iter().filter(|(_, status)| *status == AgentStatus::Replaced).count();
     }
-    if !due.is_empty() {
+    if removed != Removed::default() {
         state.events.publish(warden_core::events::Event::resync());
     }
     Ok(removed)

@@ -74,6 +74,12 @@ pub fn cleanup_due(state: &AppState, row: &store::AgentFactsRow, now: i64, after
     due_for_cleanup(&facts, now, thresholds, i64::try_from(after.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// `cleanup_due` on a full row (read again inside the cleanup's transaction).
+pub fn cleanup_still_due(state: &AppState, row: &AgentRow, now: i64, after: Duration) -> bool {
+    let (facts, thresholds) = facts_of!(state, row);
+    due_for_cleanup(&facts, now, thresholds, i64::try_from(after.as_millis()).unwrap_or(i64::MAX))
+}
+
 fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
 }

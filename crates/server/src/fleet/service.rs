@@ -796,12 +796,6 @@ pub async fn checkin(state: &AppState, row: AgentRow, body: CheckinRequest) -> R
 }
 
 async fn record_checkin(state: &AppState, row: &AgentRow, body: &CheckinRequest) -> Result<()> {
-    let host_id = match &body.local_metadata {
-        Some(local) => {
-            host_fingerprint(local).map_err(|e| FleetError::Invalid(e.replace("request body.metadata.local", "request body.local_metadata")))?
-        }
-        None => None,
-    };
     let now = now_ms();
     let before = status(state, row, now);
     let local = body.local_metadata.as_ref().map(|v| v.to_string());
@@ -855,7 +849,6 @@ async fn record_checkin(state: &AppState, row: &AgentRow, body: &CheckinRequest)
             hostname: hostname.as_deref(),
             version: version.as_deref(),
             components: components.as_deref(),
-            host_id: host_id.as_deref(),
             last_known_status: after.as_str(),
         },
     )

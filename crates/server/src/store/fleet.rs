@@ -351,12 +351,13 @@ pub async fn mark_replaced(db: &mut sqlx::AnyConnection, old: &str, new: &str, a
 }
 
 /// A replaced agent checked in: it and the agent that replaced it both claim
-/// the host. False: they already did (or one of them is gone).
+/// the host. False: they already did, or one of them is gone or leaving (an
+/// analyst asked it to unenroll: that settled it).
 pub async fn start_host_conflict(db: &mut sqlx::AnyConnection, replaced: &str, replacer: &str) -> sqlx::Result<bool> {
     let result = sqlx::query(
         "update agents set host_conflict_with = $2, last_known_status = 'conflict'
-         where id = $1 and active = 1 and replaced_by = $2 and host_conflict_with is null
-            and exists (select 1 from agents b where b.id = $2 and b.active = 1)",
+         where id = $1 and active = 1 and replaced_by = $2 and host_conflict_with is null and unenrollment_started_at is null
+            and exists (select 1 from agents b where b.id = $2 and b.active = 1 and b.unenrollment_started_at is null)",
     )
     .bind(replaced)
     .bind(replacer)
@@ -414,11 +415,15 @@ pub async fn end_host_conflicts(tx: &mut sqlx::AnyConnection, engine: Engine, id
     .bind(&ids)
     .execute(&mut *tx)
     .await?;
-    // The unenrolled ones are leaving (unenrolling, then unenrolled), not in conflict.
-    sqlx::query(sqlx::AssertSqlSafe(format!("update agents set host_conflict_with = null where id in {within}")))
-        .bind(&ids)
-        .execute(&mut *tx)
-        .await?;
+    // The unenrolled ones are leaving (unenrolling, then unenrolled), neither
+    // in conflict nor replaced: they show as unenrolling until they confirm.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "update agents set replaced_by = null, replaced_at = null, host_conflict_with = null
+         where id in {within} and host_conflict_with is not null"
+    )))
+    .bind(&ids)
+    .execute(&mut *tx)
+    .await?;
     Ok(freed)
 }
 
@@ -433,7 +438,6 @@ pub struct CheckinWrite<'a> {
     pub hostname: Option<&'a str>,
     pub version: Option<&'a str>,
     pub components: Option<&'a str>,
-    pub host_id: Option<&'a str>,
     pub last_known_status: &'a str,
 }
 
@@ -441,7 +445,7 @@ pub async fn write_checkin<'e>(db: impl Executor<'e, Database = Any>, c: Checkin
     sqlx::query(
         "update agents set last_checkin = $2, last_checkin_status = $3, last_checkin_message = $4,
             local_metadata = coalesce($5, local_metadata), hostname = coalesce($6, hostname), version = coalesce($7, version),
-            components = coalesce($8, components), last_known_status = $9, host_id = coalesce($10, host_id),
+            components = coalesce($8, components), last_known_status = $9,
             audit_unenrolled_reason = null, audit_unenrolled_time = null, audit_unenrolled_details = null, last_heard_at = null,
             unenrolled_at = null
          where id = $1",
@@ -455,7 +459,6 @@ pub async fn write_checkin<'e>(db: impl Executor<'e, Database = Any>, c: Checkin
     .bind(c.version)
     .bind(c.components)
     .bind(c.last_known_status)
-    .bind(c.host_id)
     .execute(db)
     .await?;
     Ok(())

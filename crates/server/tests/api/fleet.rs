@@ -575,13 +575,8 @@ async fn a_replaced_agent_that_keeps_checking_in_puts_both_in_conflict_until_one
     assert_eq!(checkin(&app, &impostor, "0s").await.status(), StatusCode::OK);
     assert_eq!(get_agent(&app, &viewer, &impostor.id).await["status"], "conflict", "its own check-ins change nothing");
     // The analyst asks the impostor to unenroll: the real agent is alone and in charge again.
-    let response = admin
-        .post(app.url(&format!("api/fleet/agents/{}/unenroll", impostor.id)))
-        .header("kbn-xsrf", "t")
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let response =
+        admin.post(app.url(&format!("api/fleet/agents/{}/unenroll", impostor.id))).header("kbn-xsrf", "t").json(&json!({})).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let item = get_agent(&app, &viewer, &real.id).await;
     assert_eq!(
@@ -611,6 +606,20 @@ async fn a_replaced_agent_that_keeps_checking_in_puts_both_in_conflict_until_one
         (json!("online"), Value::Null, Value::Null)
     );
     assert!(event_messages(&app, &viewer, &old.id).await[0].ends_with("is unenrolled: the host is this agent's again"));
+
+    // The other way: the analyst asks the replaced one to unenroll. It leaves (unenrolling, not
+    // replaced), the new one is alone, and its check-ins until it confirms start no new conflict.
+    let stale = enrolled(enroll_host(&app, "kiosk-10", json!("machine-k10"), None).await).await;
+    let fresh = enrolled(enroll_host(&app, "kiosk-10", json!("machine-k10"), None).await).await;
+    assert_eq!(checkin(&app, &fresh, "0s").await.status(), StatusCode::OK);
+    assert_eq!(checkin(&app, &stale, "0s").await.status(), StatusCode::OK);
+    assert_eq!(get_agent(&app, &viewer, &fresh.id).await["status"], "conflict");
+    let url = app.url(&format!("api/fleet/agents/{}/unenroll", stale.id));
+    assert_eq!(admin.post(url).header("kbn-xsrf", "t").json(&json!({})).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(checkin(&app, &stale, "0s").await.status(), StatusCode::OK);
+    let leaving = get_agent(&app, &viewer, &stale.id).await;
+    assert_eq!((leaving["status"].clone(), leaving["replaced_by"].clone()), (json!("unenrolling"), Value::Null));
+    assert_eq!(get_agent(&app, &viewer, &fresh.id).await["status"], "online");
 }
 
 /// The reporter's point 2, where the policy allows it: the same agent,
